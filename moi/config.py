@@ -1,0 +1,218 @@
+"""moi's settings: one dataclass with defaults, built once from an ini file.
+
+``load()`` reads ``MOI_CONFIG`` if set, else ``./config.ini`` if present, else uses the
+defaults. Nothing here runs at import time. Each field names its ini section and key
+in its metadata, so the same reader serves the demo app's settings too
+(:func:`read_ini`).
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from moi.exceptions import ConfigError
+
+T = TypeVar("T")
+
+DEFAULT_CONFIG_FILE = "config.ini"
+ENV_VAR = "MOI_CONFIG"
+
+
+def setting(section: str, key: str, default: Any, parse: Callable[[str], Any], help: str) -> Any:
+    """A dataclass field read from ``[section] key`` of the ini file."""
+    return dataclasses.field(
+        default=default, metadata={"ini": (section, key), "parse": parse, "help": help}
+    )
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be 1 or more")
+    return value
+
+
+def redis_url(text: str) -> str:
+    if urlparse(text).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return text
+
+
+def optional_redis_url(text: str) -> str:
+    return redis_url(text) if text else ""
+
+
+def text(value: str) -> str:
+    return value
+
+
+def boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "yes", "true", "on"):
+        return True
+    if lowered in ("0", "no", "false", "off"):
+        return False
+    raise ValueError("must be yes or no")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What the moi library needs to know: where Redis and the cluster are."""
+
+    redis_url: str = setting(
+        "redis", "url", "redis://127.0.0.1:6379/0", redis_url, "The Redis server moi keeps jobs in."
+    )
+    engine_redis_url: str = setting(
+        "redis",
+        "engine_url",
+        "",
+        optional_redis_url,
+        "The Redis URL engines use, if they reach Redis by another address (other hosts).",
+    )
+    key_ttl: int = setting(
+        "redis",
+        "key_ttl",
+        14 * 24 * 3600,
+        non_negative_int,
+        "Seconds job records and group sets are kept; 0 keeps them forever.",
+    )
+    max_result_bytes: int = setting(
+        "jobs",
+        "max_result_bytes",
+        1024 * 1024,
+        positive_int,
+        "A job whose JSON-encoded result is larger ends Failed.",
+    )
+    ipp_profile: str = setting(
+        "ipyparallel",
+        "profile",
+        "",
+        text,
+        "IPython profile of a running ipyparallel cluster to connect to.",
+    )
+    ipp_connection_file: str = setting(
+        "ipyparallel",
+        "connection_file",
+        "",
+        text,
+        "Path of a controller's ipcontroller-client.json; wins over profile.",
+    )
+    ipp_engines: int = setting(
+        "ipyparallel",
+        "engines",
+        0,
+        non_negative_int,
+        "Engines in a local cluster that moi starts itself; 0 means one per CPU.",
+    )
+    source: str = ""
+    """The file these settings came from, or "" for the defaults."""
+    explicit: frozenset[str] = frozenset()
+    """``section.key`` names the file set, so an app can tell a default from a choice."""
+
+    @property
+    def engines(self) -> int:
+        """How many engines a local cluster gets."""
+        return self.ipp_engines or os.cpu_count() or 1
+
+    @property
+    def engine_url(self) -> str:
+        """The Redis URL handed to engines with each job."""
+        return self.engine_redis_url or self.redis_url
+
+
+def config_path(path: str | os.PathLike | None = None) -> Path | None:
+    """The config file to read: ``path``, else ``$MOI_CONFIG``, else ``./config.ini`` if present.
+
+    A file named by the caller or by ``MOI_CONFIG`` must exist; ``./config.ini`` may not.
+    """
+    if path is None:
+        path = os.environ.get(ENV_VAR) or None
+    if path is not None:
+        return Path(path)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def read_ini(path: Path | None) -> configparser.ConfigParser:
+    """Parse ``path`` (or nothing), turning every failure into a :class:`ConfigError`."""
+    parser = configparser.ConfigParser(interpolation=None)
+    if path is None:
+        return parser
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {error}") from None
+    except configparser.Error as error:
+        raise ConfigError(f"config file {str(path)!r} is not valid ini: {error}") from None
+    return parser
+
+
+def from_ini(cls: type[T], parser: configparser.ConfigParser, path: Path | None, **overrides) -> T:
+    """Build ``cls`` from the sections of ``parser`` that its fields name.
+
+    Unknown keys in those sections are refused (a typo should not silently fall back to a
+    default); other sections are left to whoever owns them.
+    """
+    fields = {f.metadata["ini"]: f for f in dataclasses.fields(cls) if "ini" in f.metadata}
+    sections = {section for section, _ in fields}
+    values: dict[str, Any] = {}
+    explicit = set()
+    for section in sections & set(parser.sections()):
+        for key, raw in parser.items(section):
+            field = fields.get((section, key))
+            if field is None:
+                known = ", ".join(sorted(k for s, k in fields if s == section))
+                raise ConfigError(f"{path}: unknown key [{section}] {key} (known keys: {known})")
+            try:
+                values[field.name] = field.metadata["parse"](raw.strip())
+            except ValueError as error:
+                raise ConfigError(
+                    f"{path}: bad value {raw!r} for [{section}] {key}: {error}"
+                ) from None
+            explicit.add(f"{section}.{key}")
+    values.update(overrides)
+    names = {f.name for f in dataclasses.fields(cls)}
+    if "source" in names:
+        values.setdefault("source", str(path) if path else "")
+    if "explicit" in names:
+        values.setdefault("explicit", frozenset(explicit))
+    return cls(**values)
+
+
+def load(path: str | os.PathLike | None = None, **overrides) -> Settings:
+    """Settings from the config file (see :func:`config_path`), with ``overrides`` on top."""
+    found = config_path(path)
+    return from_ini(Settings, read_ini(found), found, **overrides)
+
+
+def example_ini(*classes: type) -> str:
+    """The text of ``config.example.ini``: every key with its default and help."""
+    lines: list[str] = []
+    current = None
+    for cls in classes:
+        for field in dataclasses.fields(cls):
+            if "ini" not in field.metadata:
+                continue
+            section, key = field.metadata["ini"]
+            if section != current:
+                lines.append(f"\n[{section}]" if lines else f"[{section}]")
+                current = section
+            lines.append(f"# {field.metadata['help']}")
+            lines.append(f"{key} = {field.default}")
+    return "\n".join(lines) + "\n"

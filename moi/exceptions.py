@@ -1,0 +1,16 @@
+"""The errors moi raises on purpose, each with a message a user can act on."""
+
+
+class MoiError(Exception):
+    """Base class, so callers can catch everything moi raises on purpose."""
+
+
+class ConfigError(MoiError):
+    """The config file is missing, unreadable, or holds a bad value."""
+
+
+class JobNotFound(MoiError, KeyError):
+    """No job with that ID is stored (never was, or its record expired)."""
+
+    def __str__(self) -> str:
+        return f"no job with ID {self.args[0]!r}"

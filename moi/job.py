@@ -1,0 +1,130 @@
+"""Submitting jobs, and reading one job's state.
+
+``submit`` stores the job as ``Queued`` and announces it in one transaction, then hands
+the call to the cluster's load-balanced view. The engine reports every later change
+itself (:mod:`moi.runner`); this process only steps in when the engine cannot: it
+watches the task's future and ends the job ``Failed`` if the engine died or the task
+failed outside the job's function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from functools import partial
+from typing import Any
+
+import cloudpickle
+import ipyparallel as ipp
+
+from moi import context, keys, record, runner
+from moi.exceptions import JobNotFound
+from moi.status import is_final
+
+NO_USER_GROUP = "no-user"
+
+
+def _check_text(what: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{what} must not be empty")
+
+
+def submit(group: str, name: str, handler: str | None, func, /, *args, **kwargs) -> str:
+    """Run ``func(*args, status_update=..., **kwargs)`` on the cluster as a job of ``group``.
+
+    The first four parameters are positional-only, so the function's own keywords may
+    use any name (even ``name`` or ``group``).
+
+    :param handler: URL of the page that shows the result (the job's page is
+        ``<handler>/<id>``), or None.
+    :returns: the new job's ID.
+    :raises TypeError, ValueError: for bad arguments, before anything is stored.
+    """
+    _check_text("group", group)
+    _check_text("name", name)
+    if handler is not None:
+        _check_text("handler", handler)
+    if not callable(func):
+        raise TypeError(f"func must be callable, not {type(func).__name__}")
+    payload = cloudpickle.dumps((func, args, kwargs))
+
+    ctx = context.default()
+    view = ctx.view  # connect to the cluster before storing a job it might never get
+    ttl = ctx.settings.key_ttl
+    info = record.new_info(group, name, handler)
+    with ctx.redis.pipeline(transaction=True) as pipe:
+        record.create(pipe, info, ttl)
+        pipe.execute()
+    settings = ctx.settings
+    try:
+        future = view.apply_async(
+            runner.run_job, settings.engine_url, info, ttl, settings.max_result_bytes, payload
+        )
+    except Exception as error:
+        ctx.writer.fail(info["id"], f"The job could not be sent to the cluster: {error!r}", ttl)
+        raise
+    future.add_done_callback(partial(_on_task_done, ctx, info["id"]))
+    return info["id"]
+
+
+def submit_nouser(func, /, *args, **kwargs) -> str:
+    """Submit a job that belongs to no user (group ``"no-user"``) and has no result page."""
+    return submit(NO_USER_GROUP, getattr(func, "__name__", "job"), None, func, *args, **kwargs)
+
+
+def _on_task_done(ctx: context.Context, job_id: str, future: ipp.AsyncResult) -> None:
+    """End the job ``Failed`` if its task failed outside the function (engine died...).
+
+    Runs on the ipyparallel client's I/O thread. When the engine stored a final state
+    already, the write is refused by the update script, so this never overwrites it.
+    """
+    error = future.exception()
+    if error is not None:
+        ctx.writer.fail(job_id, _task_failure_message(error), ctx.settings.key_ttl)
+    # Drop the client's copy of the task; the job's state lives in Redis.
+    with contextlib.suppress(RuntimeError):  # still listed as outstanding: leave it
+        ctx.ipp_client.purge_local_results(future)
+
+
+def _task_failure_message(error: BaseException) -> str:
+    if isinstance(error, ipp.RemoteError) and error.ename == "EngineError":
+        return f"The engine running this job died before it finished. ({error.evalue})"
+    if isinstance(error, ipp.RemoteError):
+        return "\n".join(error.render_traceback()) or str(error)
+    return f"The job's task failed: {error!r}"
+
+
+def get(job_id: str) -> dict[str, Any] | None:
+    """The job's info object, or None if no such job is stored."""
+    _check_text("job_id", job_id)
+    return record.decode(context.default().redis.get(keys.job_key(job_id)))
+
+
+def wait(job_id: str, timeout: float | None = None) -> dict[str, Any]:
+    """Block until the job has ended; return its final info object.
+
+    Listens on the job's channel (subscribing before it reads the record, so no change
+    slips between the two), and reads the record again on each notice.
+
+    :raises JobNotFound: if no such job is stored.
+    :raises TimeoutError: if it has not ended after ``timeout`` seconds.
+    """
+    _check_text("job_id", job_id)
+    ctx = context.default()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with ctx.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+        pubsub.subscribe(keys.job_channel(job_id))
+        while True:
+            info = get(job_id)
+            if info is None:
+                raise JobNotFound(job_id)
+            if is_final(info.get("status")):
+                return info
+            message = None
+            while message is None:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"job {job_id} has not ended after {timeout} s")
+                message = pubsub.get_message(timeout=remaining)

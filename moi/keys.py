@@ -1,0 +1,28 @@
+"""Every Redis key and channel name moi uses, built in one place.
+
+The layout is the seed's and is public API (see PROTOCOL.md): other programs read
+and publish on these names, so they carry no prefix.
+"""
+
+
+def job_key(job_id: str) -> str:
+    """The string key that holds a job's info object."""
+    return job_id
+
+
+def job_channel(job_id: str) -> str:
+    """The channel on which a job's changes are announced."""
+    return f"{job_id}:pubsub"
+
+
+def group_jobs_key(group: str) -> str:
+    """The set of a group's job IDs."""
+    return f"{group}:jobs"
+
+
+def group_channel(group: str) -> str:
+    """The channel for a group's ``add``/``remove`` actions."""
+    return f"{group}:pubsub"
+
+
+JOB_CHANNEL_SUFFIX = ":pubsub"

@@ -1,0 +1,117 @@
+"""A job's info object in Redis, and the writes that change it.
+
+Every change of a job is stored together with its notice on the job's channel, as one
+atomic transaction, so a subscriber never reads a state older than the notice it got.
+Creating a job is a MULTI/EXEC. Later changes use a Lua script, which Redis runs just as
+atomically, because it must also refuse to overwrite a final status: that check and the
+write have to be one step, which MULTI alone cannot express.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from moi import keys
+from moi.status import Status
+
+NOTICE_STATUS = json.dumps({"update": "status"})
+NOTICE_OTHER = json.dumps({"update": None})
+
+# KEYS: job key, job channel. ARGV: new info JSON, notice JSON, ttl seconds (0 = none).
+# Returns 1 when written, 0 when the stored job had already ended.
+_UPDATE_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if current then
+    local ok, info = pcall(cjson.decode, current)
+    if ok and type(info) == 'table' and (info.status == 'Success' or info.status == 'Failed') then
+        return 0
+    end
+    redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+elseif tonumber(ARGV[3]) > 0 then
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+else
+    redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('PUBLISH', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+def now() -> str:
+    """The current time as ISO 8601 UTC, the form of every date in an info object."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_info(group: str, name: str, handler: str | None) -> dict[str, Any]:
+    """The info object of a job that was just submitted."""
+    return {
+        "id": str(uuid.uuid4()),
+        "name": name,
+        "handler": handler,
+        "group": group,
+        "status": Status.QUEUED.value,
+        "result": None,
+        "date_created": now(),
+        "date_start": None,
+        "date_end": None,
+    }
+
+
+def encode(info: dict[str, Any]) -> str:
+    return json.dumps(info, separators=(",", ":"))
+
+
+def decode(raw: str | bytes | None) -> dict[str, Any] | None:
+    """The info object stored as ``raw``, or None for a missing or unreadable record."""
+    if raw is None:
+        return None
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def create(pipe: redis.client.Pipeline, info: dict[str, Any], ttl: int) -> None:
+    """Queue on a MULTI pipeline: store the job, add it to its group, announce it."""
+    group_set = keys.group_jobs_key(info["group"])
+    pipe.set(keys.job_key(info["id"]), encode(info), ex=ttl or None)
+    pipe.sadd(group_set, info["id"])
+    if ttl:
+        pipe.expire(group_set, ttl)
+    pipe.publish(keys.group_channel(info["group"]), json.dumps({"add": [info["id"]]}))
+
+
+class Writer:
+    """Runs the update script on one Redis client; keep one per client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._script = client.register_script(_UPDATE_SCRIPT)
+
+    def update(self, info: dict[str, Any], ttl: int, *, status_changed: bool = True) -> bool:
+        """Store ``info`` and publish its notice, unless the stored job has already ended.
+
+        :returns: whether it was written.
+        """
+        notice = NOTICE_STATUS if status_changed else NOTICE_OTHER
+        job_id = info["id"]
+        written = self._script(
+            keys=[keys.job_key(job_id), keys.job_channel(job_id)],
+            args=[encode(info), notice, ttl],
+        )
+        return bool(written)
+
+    def fail(self, job_id: str, message: str, ttl: int) -> bool:
+        """End a job ``Failed`` with ``message``, unless it has already ended.
+
+        Used by the submitting process when the engine could not report the end itself.
+        """
+        info = decode(self.client.get(keys.job_key(job_id))) or {"id": job_id}
+        info.update(status=Status.FAILED.value, result=message, date_end=now())
+        return self.update(info, ttl)

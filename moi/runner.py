@@ -1,0 +1,93 @@
+"""What runs on an engine: the wrapper around a job's function.
+
+Engines may live on other hosts, so each job carries the Redis URL to report to, and
+each engine process keeps one client per URL for all the jobs it runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import traceback
+from typing import Any
+
+import cloudpickle
+import redis
+
+from moi import record
+from moi.status import Status
+
+
+@functools.lru_cache(maxsize=8)
+def _writer(url: str) -> record.Writer:
+    return record.Writer(redis.Redis.from_url(url))
+
+
+def json_result(value: Any) -> tuple[Any, int]:
+    """``value`` if JSON can carry it, else its ``repr()``; and its size as JSON in bytes."""
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        value = repr(value)
+        encoded = json.dumps(value)
+    return value, len(encoded.encode())
+
+
+class RunningJob:
+    """The engine's copy of a job's info, written through on every change."""
+
+    def __init__(self, writer: record.Writer, info: dict[str, Any], ttl: int) -> None:
+        self.writer = writer
+        self.info = info
+        self.ttl = ttl
+
+    def status_update(self, status: str | None = None, *, progress: float | None = None) -> None:
+        """Set the job's status text and/or its progress (0 to 1), and announce it.
+
+        Handed to the job's function as its ``status_update`` keyword.
+        """
+        if status is not None and not isinstance(status, str):
+            raise TypeError(f"status must be a str, not {type(status).__name__}")
+        if progress is not None:
+            progress = min(1.0, max(0.0, float(progress)))
+            self.info["progress"] = progress
+        if status is not None:
+            self.info["status"] = status
+        self.writer.update(self.info, self.ttl, status_changed=status is not None)
+
+    def finish(self, status: Status, result: Any) -> None:
+        self.info.update(status=status.value, result=result, date_end=record.now())
+        self.writer.update(self.info, self.ttl)
+
+
+def run_job(
+    redis_url: str, info: dict[str, Any], ttl: int, max_result_bytes: int, payload: bytes
+) -> str:
+    """Run one job on this engine and store every change of it; return its final status.
+
+    ``payload`` is the cloudpickled ``(func, args, kwargs)``, so functions defined in
+    ``__main__``, lambdas and closures travel as well as module functions. The result is
+    stored in Redis, not returned, so it crosses the network once.
+    """
+    job = RunningJob(_writer(redis_url), info, ttl)
+    info.update(status=Status.RUNNING.value, date_start=record.now())
+    if not job.writer.update(info, ttl):
+        return "ended before it started"
+    try:
+        func, args, kwargs = cloudpickle.loads(payload)
+        value = func(*args, status_update=job.status_update, **kwargs)
+    except BaseException as error:
+        job.finish(Status.FAILED, traceback.format_exc())
+        if not isinstance(error, Exception):
+            raise
+        return Status.FAILED.value
+    result, size = json_result(value)
+    if size > max_result_bytes:
+        job.finish(
+            Status.FAILED,
+            f"The result is {size} bytes as JSON, more than max_result_bytes "
+            f"({max_result_bytes}); store large results elsewhere and return a reference.",
+        )
+        return Status.FAILED.value
+    job.finish(Status.SUCCESS, result)
+    return Status.SUCCESS.value

@@ -1,0 +1,239 @@
+/*
+ * moi.js: browser client for moi's job websocket (PROTOCOL.md, "Websocket").
+ *
+ *   <script src="/static/moi.js"></script>
+ *   const conn = new moi.Connection({path: "/moi-ws/"});
+ *   conn.on("add", (ids) => ...);      // ids is always an array of strings
+ *   conn.on("update", (info) => ...);  // one job's info object
+ *   conn.on("resync", () => ...);      // reopened after a drop: the next "add" is the full list
+ *   conn.onState((state) => ...);      // "connecting" | "connected" | "reconnecting" | "closed"
+ *   conn.remove(jobId);                // or an array of IDs
+ *
+ * One Connection owns one socket. After a drop it reconnects with doubling backoff and
+ * jitter. Messages sent while the socket is not open wait in a small queue (QUEUE_MAX)
+ * and go out on the next open; beyond that, or after close(), they are dropped with a
+ * console warning. Plain ES2020, no dependencies; defines the global `moi`.
+ */
+(function (global) {
+  "use strict";
+
+  const moi = global.moi || (global.moi = {});
+
+  const BACKOFF_START_MS = 500;
+  const BACKOFF_MAX_MS = 30000;
+  const QUEUE_MAX = 100;
+  // Fixed dispatch order for keys sharing one message: a job must be added before its
+  // info can be applied. Keys not listed follow in the message's own order.
+  const DISPATCH_ORDER = ["add", "update", "remove", "error"];
+
+  /** Return `value` (a job ID or a list of them) as an array of strings. */
+  function toIds(value) {
+    const list = Array.isArray(value) ? value : value == null ? [] : [value];
+    return list.filter((id) => typeof id === "string");
+  }
+
+  /** Build ws:// or wss:// for `path` on this page's host. */
+  function socketUrl(path) {
+    const scheme = global.location.protocol === "https:" ? "wss:" : "ws:";
+    const suffix = path.startsWith("/") ? path : "/" + path;
+    return scheme + "//" + global.location.host + suffix;
+  }
+
+  class Connection {
+    /**
+     * @param {object} [options]
+     * @param {string} [options.path="/moi-ws/"] websocket path on this page's host
+     * @param {string} [options.url] full ws(s):// URL; overrides `path`
+     * @param {Function} [options.WebSocket] constructor to use instead of the global one (tests)
+     */
+    constructor(options = {}) {
+      this.url = options.url || socketUrl(options.path || "/moi-ws/");
+      this._WebSocket = options.WebSocket || global.WebSocket;
+      this._handlers = new Map(); // action -> Set of callbacks
+      this._stateHandlers = new Set();
+      this._queue = [];
+      this._delay = BACKOFF_START_MS;
+      this._opened = false; // has any socket of ours ever opened?
+      this._closed = false;
+      this._timer = null;
+      this._ws = null;
+      this.state = "connecting";
+      // Coming back online is a better hint than the backoff timer.
+      this._onOnline = () => {
+        if (this._timer !== null) {
+          clearTimeout(this._timer);
+          this._timer = null;
+          this._connect();
+        }
+      };
+      if (global.addEventListener) global.addEventListener("online", this._onOnline);
+      this._connect();
+    }
+
+    /**
+     * Call `callback(value)` for each server action `action` ("add", "remove",
+     * "update", "error") and for the client event "resync".
+     * @returns {Function} call it to unregister
+     */
+    on(action, callback) {
+      if (!this._handlers.has(action)) this._handlers.set(action, new Set());
+      this._handlers.get(action).add(callback);
+      return () => this.off(action, callback);
+    }
+
+    off(action, callback) {
+      const set = this._handlers.get(action);
+      if (set) set.delete(callback);
+    }
+
+    /**
+     * Call `callback(state)` whenever `conn.state` changes.
+     * @returns {Function} call it to unregister
+     */
+    onState(callback) {
+      this._stateHandlers.add(callback);
+      return () => this._stateHandlers.delete(callback);
+    }
+
+    /**
+     * Send `{action: value}` now, or queue it until the socket opens.
+     * @returns {boolean} false if the message was dropped
+     */
+    send(action, value = null) {
+      const data = JSON.stringify({ [action]: value });
+      if (this._ws && this._ws.readyState === 1) {
+        this._ws.send(data);
+        return true;
+      }
+      if (this._closed) {
+        console.warn("moi: connection closed, dropped message:", action);
+        return false;
+      }
+      if (this._queue.length >= QUEUE_MAX) {
+        console.warn("moi: send queue full, dropped message:", action);
+        return false;
+      }
+      this._queue.push(data);
+      return true;
+    }
+
+    /** Ask the server to take job `ids` (an ID or an array of IDs) out of the group. */
+    remove(ids) {
+      const list = toIds(ids);
+      if (!list.length) return false;
+      return this.send("remove", Array.isArray(ids) ? list : list[0]);
+    }
+
+    /**
+     * Ask for the whole list again. Not queued: every open sends the list anyway.
+     * Unlike a reconnect this emits no "resync", so nothing is pruned.
+     */
+    get() {
+      if (!this._ws || this._ws.readyState !== 1) return false;
+      return this.send("get", null);
+    }
+
+    /** Close the socket for good: no reconnect, queued messages are dropped. */
+    close() {
+      this._closed = true;
+      this._queue = [];
+      if (this._timer !== null) clearTimeout(this._timer);
+      this._timer = null;
+      if (global.removeEventListener) global.removeEventListener("online", this._onOnline);
+      const ws = this._ws;
+      this._ws = null;
+      if (ws) ws.close(1000);
+      this._setState("closed");
+    }
+
+    _connect() {
+      this._timer = null;
+      if (this._closed) return;
+      const ws = new this._WebSocket(this.url);
+      this._ws = ws;
+      // Events of a socket we have already replaced are ignored.
+      ws.onopen = () => ws === this._ws && this._handleOpen();
+      ws.onmessage = (event) => ws === this._ws && this._handleMessage(event.data);
+      ws.onclose = () => ws === this._ws && this._handleClose();
+      // "error" is always followed by "close", which does the work.
+      ws.onerror = () => {};
+    }
+
+    _handleOpen() {
+      const reopened = this._opened;
+      this._opened = true;
+      this._delay = BACKOFF_START_MS;
+      this._setState("connected");
+      // Before the server's first message on this socket (its full "add"), so that
+      // listeners can mark what they hold as stale.
+      if (reopened) this._emit("resync", null);
+      const queued = this._queue;
+      this._queue = [];
+      for (const data of queued) this._ws.send(data);
+    }
+
+    _handleClose() {
+      this._ws = null;
+      if (this._closed) return;
+      this._setState("reconnecting");
+      // Up to 50% random jitter spreads out the clients that a server restart dropped together.
+      const wait = Math.min(BACKOFF_MAX_MS, this._delay * (1 + Math.random() * 0.5));
+      this._delay = Math.min(BACKOFF_MAX_MS, this._delay * 2);
+      this._timer = setTimeout(() => this._connect(), wait);
+    }
+
+    _handleMessage(data) {
+      if (typeof data !== "string") return;
+      let msg;
+      try {
+        msg = JSON.parse(data);
+      } catch (err) {
+        console.warn("moi: ignored a message that is not JSON");
+        return;
+      }
+      if (msg === null || typeof msg !== "object" || Array.isArray(msg)) {
+        console.warn("moi: ignored a message that is not a JSON object");
+        return;
+      }
+      const keys = Object.keys(msg);
+      const ordered = DISPATCH_ORDER.filter((k) => keys.includes(k)).concat(
+        keys.filter((k) => !DISPATCH_ORDER.includes(k))
+      );
+      for (const action of ordered) {
+        const value = action === "add" || action === "remove" ? toIds(msg[action]) : msg[action];
+        if (action === "error" && !this._handlers.get("error")?.size) {
+          console.warn("moi: server refused a message:", value);
+        }
+        this._emit(action, value);
+      }
+    }
+
+    _emit(action, value) {
+      const set = this._handlers.get(action);
+      if (!set) return;
+      // A throwing listener must not keep the others from hearing the message.
+      for (const callback of [...set]) {
+        try {
+          callback(value);
+        } catch (err) {
+          console.error("moi: error in", action, "listener:", err);
+        }
+      }
+    }
+
+    _setState(state) {
+      if (state === this.state) return;
+      this.state = state;
+      for (const callback of [...this._stateHandlers]) {
+        try {
+          callback(state);
+        } catch (err) {
+          console.error("moi: error in state listener:", err);
+        }
+      }
+    }
+  }
+
+  moi.Connection = Connection;
+  moi.toIds = toIds;
+})(typeof window !== "undefined" ? window : globalThis);

@@ -1,0 +1,120 @@
+"""Real servers for the tests: a private redis-server and a 2-engine local cluster.
+
+Both are started once per session on free ports under a temporary directory, and
+stopped by PID at the end, whatever happened in between. Each test gets an empty Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import redis
+
+from moi import config, context
+from moi.embedded import LocalCluster, RedisServer, free_port
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    local = LocalCluster(2, tmp_path_factory.mktemp("ipython"))
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(redis_server, cluster) -> config.Settings:
+    return config.Settings(
+        redis_url=redis_server.url,
+        ipp_connection_file=cluster.connection_file,
+        key_ttl=3600,
+        max_result_bytes=64 * 1024,
+    )
+
+
+@pytest.fixture(scope="session")
+def moi_context(settings):
+    ctx = context.Context(settings)
+    previous = context.set_default(ctx)
+    try:
+        yield ctx
+    finally:
+        context.set_default(previous)
+        ctx.close()
+
+
+@pytest.fixture
+def r(moi_context) -> redis.Redis:
+    """The private Redis, emptied for this test (decoded responses)."""
+    moi_context.redis.flushdb()
+    return moi_context.redis
+
+
+class Subscriber:
+    """A real Redis subscriber that records every message on its channels, in order."""
+
+    def __init__(self, client: redis.Redis, *channels: str, pattern: str | None = None) -> None:
+        self.pubsub = client.pubsub()
+        if channels:
+            self.pubsub.subscribe(*channels)
+        if pattern:
+            self.pubsub.psubscribe(pattern)
+        # Wait for each confirmation, so nothing published after this returns is missed.
+        for _ in range(len(channels) + bool(pattern)):
+            confirmation = self._next(timeout=5, kinds=("subscribe", "psubscribe"))
+            assert confirmation is not None, "subscription not confirmed"
+        self.messages: list[tuple[str, dict]] = []
+
+    def _next(self, timeout: float, kinds=("message", "pmessage")):
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            message = self.pubsub.get_message(timeout=remaining)
+            if message is not None and message["type"] in kinds:
+                return message
+        return None
+
+    def next(self, timeout: float = 10) -> tuple[str, dict]:
+        message = self._next(timeout)
+        assert message is not None, f"no message within {timeout} s"
+        item = (message["channel"], json.loads(message["data"]))
+        self.messages.append(item)
+        return item
+
+    def until(self, predicate, timeout: float = 20) -> list[tuple[str, dict]]:
+        """Collect messages until one satisfies ``predicate``; return all collected."""
+        deadline = time.monotonic() + timeout
+        while True:
+            item = self.next(timeout=max(0.01, deadline - time.monotonic()))
+            if predicate(*item):
+                return list(self.messages)
+
+    def close(self) -> None:
+        self.pubsub.close()
+
+
+@pytest.fixture
+def subscribe(r):
+    """``subscribe(*channels, pattern=None)`` → a :class:`Subscriber`, closed after the test."""
+    made: list[Subscriber] = []
+
+    def make(*channels: str, pattern: str | None = None) -> Subscriber:
+        made.append(Subscriber(r, *channels, pattern=pattern))
+        return made[-1]
+
+    yield make
+    for subscriber in made:
+        subscriber.close()

@@ -1,0 +1,62 @@
+"""Job functions the tests run on engines. Engines import them from here, by name."""
+
+import os
+
+
+def double(x, **kwargs):
+    return x * 2
+
+
+def hello(name, status_update, **kwargs):
+    status_update("Saying hello")
+    return f"Hello, {name}!"
+
+
+def custom_statuses(statuses, status_update, **kwargs):
+    for status in statuses:
+        status_update(status)
+    return len(statuses)
+
+
+def with_progress(steps, status_update, **kwargs):
+    for step in range(1, steps + 1):
+        status_update(f"step {step} of {steps}", progress=step / steps)
+    return steps
+
+
+def returns(value, **kwargs):
+    return value
+
+
+class Opaque:
+    """A result JSON cannot carry, so it is stored as its repr()."""
+
+    def __repr__(self):
+        return "<Opaque result>"
+
+
+def returns_opaque(**kwargs):
+    return Opaque()
+
+
+def raises(message, **kwargs):
+    raise ValueError(message)
+
+
+def big_result(size, **kwargs):
+    return "x" * size
+
+
+def kill_own_engine(**kwargs):
+    os._exit(1)
+
+
+def blocks_until_released(redis_url, key, statuses=(), *, status_update, **kwargs):
+    """Stay Running until a test pushes to ``key`` (a Redis list), then set ``statuses``."""
+    import redis
+
+    status_update("Waiting")
+    released = redis.Redis.from_url(redis_url).blpop([key], timeout=60)
+    for status in statuses:
+        status_update(status)
+    return "released" if released else "never released"

@@ -1,0 +1,216 @@
+"""submit, get and wait against the real Redis and cluster: the job's whole life."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from moi import context, job, keys
+from moi.exceptions import JobNotFound
+from tests import jobs
+
+
+def statuses_seen(subscriber, r, job_id, count):
+    """Read ``count`` notices of the job; return them and the status read after each."""
+    notices, statuses = [], []
+    for _ in range(count):
+        channel, message = subscriber.next(timeout=30)
+        assert channel == f"{job_id}:pubsub"
+        notices.append(message)
+        statuses.append(json.loads(r.get(job_id))["status"])
+    return notices, statuses
+
+
+def test_submit_stores_info_object_and_announces_it(r, subscribe):
+    group_sub = subscribe(keys.group_channel("alice"))
+    job_id = job.submit("alice", "Say hello", "/result/hello", jobs.hello, "Ann")
+
+    channel, message = group_sub.next()
+    assert channel == "alice:pubsub"
+    assert message == {"add": [job_id]}
+    assert r.sismember("alice:jobs", job_id)
+    info = job.wait(job_id, timeout=30)
+    assert info["id"] == job_id
+    assert info["name"] == "Say hello"
+    assert info["handler"] == "/result/hello"
+    assert info["group"] == "alice"
+    assert info["status"] == "Success"
+    assert info["result"] == "Hello, Ann!"
+    assert info["date_created"] <= info["date_start"] <= info["date_end"]
+
+
+def test_every_change_is_stored_then_announced_in_order(r, subscribe, settings):
+    sub = subscribe(pattern="*:pubsub")  # in place before the job exists: sees everything
+    release = "release:lifecycle"
+    job_id = job.submit(
+        "g", "held", None, jobs.blocks_until_released, settings.redis_url, release,
+        ["one", "two", "three"],
+    )  # fmt: skip
+    assert sub.next() == ("g:pubsub", {"add": [job_id]})
+    assert json.loads(r.get(job_id))["status"] in ("Queued", "Running", "Waiting")
+    r.rpush(release, "go")
+    changes = ["Running", "Waiting", "one", "two", "three", "Success"]
+    notices, statuses = statuses_seen(sub, r, job_id, len(changes))
+
+    assert notices == [{"update": "status"}] * len(changes)
+    # A read made after the k-th notice shows the k-th change or a later one, never older.
+    for k, status in enumerate(statuses):
+        assert changes.index(status) >= k
+    assert statuses[-1] == "Success"
+    assert job.get(job_id)["result"] == "released"
+
+
+def test_status_and_progress_updates_reach_a_subscriber(r, subscribe):
+    def progress(status_update):
+        for step in (1, 2, 3):
+            status_update(f"step {step}", progress=step / 3)
+        status_update(progress=1.0)
+        return "done"
+
+    sub = subscribe(pattern="*:pubsub")
+    job_id = job.submit("g", "progress", None, progress)
+    assert sub.next() == ("g:pubsub", {"add": [job_id]})
+    # Running, three steps, a progress-only change, Success.
+    notices, statuses = statuses_seen(sub, r, job_id, 6)
+    assert [n["update"] for n in notices] == ["status"] * 4 + [None, "status"]
+    assert statuses[-1] == "Success"
+    info = job.get(job_id)
+    assert info["progress"] == 1.0
+    assert info["result"] == "done"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["text", 42, 2.5, True, None, [1, "two", [3]], {"a": 1, "b": [None, {"c": "d"}]}],
+    ids=["str", "int", "float", "bool", "none", "list", "dict"],
+)
+def test_results_that_json_carries_are_stored_as_they_are(r, value):
+    info = job.wait(job.submit("g", "returns", None, jobs.returns, value), timeout=30)
+    assert info["status"] == "Success"
+    assert info["result"] == value
+
+
+def test_result_json_cannot_carry_is_stored_as_repr(r):
+    info = job.wait(job.submit("g", "opaque", None, jobs.returns_opaque), timeout=30)
+    assert info["status"] == "Success"
+    assert info["result"] == "<Opaque result>"
+
+
+def test_nan_result_is_stored_as_repr(r):
+    info = job.wait(job.submit("g", "nan", None, jobs.returns, float("nan")), timeout=30)
+    assert info["result"] == "nan"
+
+
+def test_exception_ends_failed_with_traceback(r):
+    info = job.wait(job.submit("g", "boom", None, jobs.raises, "it broke"), timeout=30)
+    assert info["status"] == "Failed"
+    assert info["result"].startswith("Traceback (most recent call last):")
+    assert "ValueError: it broke" in info["result"]
+    assert "raises" in info["result"]  # the frame of the job's own function
+    assert info["date_end"] is not None
+
+
+def test_result_over_the_size_limit_ends_failed(r, settings):
+    size = settings.max_result_bytes + 1
+    info = job.wait(job.submit("g", "big", None, jobs.big_result, size), timeout=30)
+    assert info["status"] == "Failed"
+    assert "max_result_bytes" in info["result"]
+    assert str(settings.max_result_bytes) in info["result"]
+
+
+def test_result_at_the_size_limit_succeeds(r, settings):
+    size = settings.max_result_bytes - 2  # the JSON string adds two quotes
+    info = job.wait(job.submit("g", "fits", None, jobs.big_result, size), timeout=30)
+    assert info["status"] == "Success"
+
+
+def test_lambdas_and_closures_run(r):
+    offset = 10
+
+    def add_offset(x, **kwargs):
+        return x + offset
+
+    closure_id = job.submit("g", "closure", None, add_offset, 5)
+    lambda_id = job.submit("g", "lambda", None, lambda x, **kw: x * 3, 5)
+    assert job.wait(closure_id, timeout=30)["result"] == 15
+    assert job.wait(lambda_id, timeout=30)["result"] == 15
+
+
+def test_kwargs_reach_the_function(r):
+    def greet(*, greeting, name, **kwargs):
+        return f"{greeting}, {name}"
+
+    job_id = job.submit("g", "kwargs", None, greet, greeting="Hi", name="Bo")
+    assert job.wait(job_id, timeout=30)["result"] == "Hi, Bo"
+
+
+def test_submit_nouser_uses_the_no_user_group(r, subscribe):
+    sub = subscribe(keys.group_channel("no-user"))
+    job_id = job.submit_nouser(jobs.double, 21)
+    assert sub.next() == ("no-user:pubsub", {"add": [job_id]})
+    info = job.wait(job_id, timeout=30)
+    assert info["group"] == "no-user"
+    assert info["handler"] is None
+    assert info["name"] == "double"
+    assert info["result"] == 42
+    assert r.sismember("no-user:jobs", job_id)
+
+
+def test_records_and_group_sets_expire(r, settings):
+    job_id = job.submit("g", "ttl", None, jobs.double, 1)
+    job.wait(job_id, timeout=30)
+    assert 0 < r.ttl(job_id) <= settings.key_ttl
+    assert 0 < r.ttl("g:jobs") <= settings.key_ttl
+
+
+def test_key_ttl_zero_keeps_records_forever(r, moi_context):
+    forever = context.Context(replace(moi_context.settings, key_ttl=0))
+    previous = context.set_default(forever)
+    try:
+        job_id = job.submit("g", "forever", None, jobs.double, 1)
+        job.wait(job_id, timeout=30)
+    finally:
+        context.set_default(previous)
+        forever.close()
+    assert r.ttl(job_id) == -1
+    assert r.ttl("g:jobs") == -1
+
+
+def test_get_unknown_job_is_none(r):
+    assert job.get("00000000-0000-4000-8000-000000000000") is None
+
+
+def test_wait_unknown_job_raises(r):
+    with pytest.raises(JobNotFound, match="no job with ID"):
+        job.wait("00000000-0000-4000-8000-000000000000", timeout=1)
+
+
+def test_wait_times_out_on_a_running_job(r, settings):
+    release = "release:timeout"
+    job_id = job.submit("g", "held", None, jobs.blocks_until_released, settings.redis_url, release)
+    with pytest.raises(TimeoutError):
+        job.wait(job_id, timeout=0.5)
+    r.rpush(release, "go")
+    assert job.wait(job_id, timeout=30)["status"] == "Success"
+
+
+BAD_ARGUMENTS = [
+    (("", "name", None, jobs.double), ValueError, "group must not be empty"),
+    (("  ", "name", None, jobs.double), ValueError, "group must not be empty"),
+    ((None, "name", None, jobs.double), TypeError, "group must be a str"),
+    ((7, "name", None, jobs.double), TypeError, "group must be a str"),
+    (("g", "", None, jobs.double), ValueError, "name must not be empty"),
+    (("g", b"name", None, jobs.double), TypeError, "name must be a str"),
+    (("g", "name", 3, jobs.double), TypeError, "handler must be a str"),
+    (("g", "name", None, "not callable"), TypeError, "func must be callable"),
+    (("g", "name", None, None), TypeError, "func must be callable"),
+]
+
+
+@pytest.mark.parametrize(("args", "error", "message"), BAD_ARGUMENTS)
+def test_bad_arguments_raise_before_anything_is_written(r, args, error, message):
+    with pytest.raises(error, match=message):
+        job.submit(*args)
+    assert r.dbsize() == 0
