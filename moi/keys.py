@@ -4,6 +4,8 @@ The layout is the seed's and is public API (see PROTOCOL.md): other programs rea
 and publish on these names, so they carry no prefix.
 """
 
+CHANNEL_SUFFIX = ":pubsub"
+
 
 def job_key(job_id: str) -> str:
     """The string key that holds a job's info object."""
@@ -12,7 +14,7 @@ def job_key(job_id: str) -> str:
 
 def job_channel(job_id: str) -> str:
     """The channel on which a job's changes are announced."""
-    return f"{job_id}:pubsub"
+    return job_id + CHANNEL_SUFFIX
 
 
 def group_jobs_key(group: str) -> str:
@@ -22,7 +24,4 @@ def group_jobs_key(group: str) -> str:
 
 def group_channel(group: str) -> str:
     """The channel for a group's ``add``/``remove`` actions."""
-    return f"{group}:pubsub"
-
-
-JOB_CHANNEL_SUFFIX = ":pubsub"
+    return group + CHANNEL_SUFFIX

@@ -60,3 +60,15 @@ def blocks_until_released(redis_url, key, statuses=(), *, status_update, **kwarg
     for status in statuses:
         status_update(status)
     return "released" if released else "never released"
+
+
+def steps(redis_url, key, statuses, *, status_update, **kwargs):
+    """Set each of ``statuses`` and then end, each step only after a push to ``key``."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for status in statuses:
+        client.blpop([key], timeout=60)
+        status_update(status)
+    client.blpop([key], timeout=60)
+    return "stepped"

@@ -1,0 +1,320 @@
+"""The pub/sub hub: one Redis subscription per server process, shared by its websockets.
+
+The hub subscribes to a group's channel while at least one client of that group is
+connected, and to the channels of that group's jobs; so its cost grows with the active
+groups and their jobs, not with the number of open browser tabs. A notice is read from
+Redis once (one MGET for all notices that arrived together) and the same text is sent to
+every client of the group.
+
+Ordering: every read whose result goes to clients (a join's snapshot, a batch of
+notices) happens under one lock, one after the other, so a client never receives a job
+state older than one it already has. Snapshots are read only after Redis confirmed the
+subscriptions they depend on, so no change falls between the read and the subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+from moi import keys
+from moi.group import normalise_ids
+
+log = logging.getLogger(__name__)
+
+
+class Client(Protocol):
+    """What the hub needs of a connected websocket."""
+
+    group: str
+
+    def send(self, text: str) -> None:
+        """Queue ``text`` for the client; must not block, may drop a broken client."""
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
+def action(name: str, value) -> str:
+    return json.dumps({name: value}, separators=(",", ":"))
+
+
+def update_message(raw_info: str) -> str:
+    """The ``update`` message for a stored info object, without decoding it."""
+    return '{"update":' + raw_info + "}"
+
+
+class Hub:
+    """Fans Redis notices out to websocket clients, grouped by moi group."""
+
+    def __init__(self, redis_url: str, key_ttl: int = 0) -> None:
+        self.redis_url = redis_url
+        self.key_ttl = key_ttl
+        self.clients: dict[str, set[Client]] = {}
+        self.job_groups: dict[str, set[str]] = {}  # job ID → active groups holding it
+        self._redis: aioredis.Redis | None = None
+        self._pubsub = None
+        self._reader: asyncio.Task | None = None
+        self._processor: asyncio.Task | None = None
+        self._inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._confirmations: dict[tuple[str, str], collections.deque[asyncio.Future]] = {}
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- clients -------------------------------------------------------------------------
+
+    async def join(self, client: Client) -> None:
+        """Start sending ``client`` its group's changes, after a snapshot of the group."""
+        async with self._lock:
+            await self._start()
+            group = client.group
+            if group not in self.clients:
+                self.clients[group] = set()
+                await self._subscribe([keys.group_channel(group)])
+            await self._send_snapshot(client)
+            self.clients[group].add(client)
+
+    async def resend(self, client: Client) -> None:
+        """Send the client its group's whole list again, as on join."""
+        async with self._lock:
+            await self._send_snapshot(client)
+
+    def leave(self, client: Client) -> None:
+        """Stop sending to ``client`` now; forget its group soon if it was the last one."""
+        clients = self.clients.get(client.group)
+        if clients is None:
+            return
+        clients.discard(client)
+        if not clients:
+            task = asyncio.ensure_future(self._forget_if_idle(client.group))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _forget_if_idle(self, group: str) -> None:
+        async with self._lock:
+            if group in self.clients and not self.clients[group]:
+                await self._forget_group(group)
+
+    async def remove(self, group: str, ids: Iterable[str]) -> list[str]:
+        """Take the group's jobs ``ids`` out of it, if they are all in it.
+
+        :returns: the IDs that are not in the group; if any, nothing was changed.
+        """
+        ids = normalise_ids(ids)
+        redis = await self._client()
+        members = await redis.smismember(keys.group_jobs_key(group), ids) if ids else []
+        strangers = [job_id for job_id, member in zip(ids, members, strict=True) if not member]
+        if strangers or not ids:
+            return strangers
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.srem(keys.group_jobs_key(group), *ids)
+            pipe.publish(keys.group_channel(group), action("remove", ids))
+            await pipe.execute()
+        return []
+
+    @property
+    def subscriptions(self) -> int:
+        """How many channels the hub listens on."""
+        return len(self._pubsub.channels) if self._pubsub is not None else 0
+
+    async def close(self) -> None:
+        """Stop listening and close the Redis connections."""
+        for task in (self._reader, self._processor, *self._tasks):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._reader = self._processor = None
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+            self._pubsub = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+        self.clients.clear()
+        self.job_groups.clear()
+
+    # -- Redis ---------------------------------------------------------------------------
+
+    async def _client(self) -> aioredis.Redis:
+        if self._redis is None:
+            self._redis = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+        return self._redis
+
+    async def _start(self) -> None:
+        if self._pubsub is None:
+            self._pubsub = (await self._client()).pubsub()
+
+    async def _subscribe(self, channels: list[str]) -> None:
+        """Subscribe, and return once Redis has confirmed it (replies come in order)."""
+        if channels:
+            confirmed = self._expect("subscribe", channels[-1])
+            await self._pubsub.subscribe(*channels)
+            if self._reader is None:
+                self._reader = asyncio.create_task(self._read(), name="moi-hub-reader")
+                self._processor = asyncio.create_task(self._process(), name="moi-hub-processor")
+            await confirmed
+
+    async def _unsubscribe(self, channels: list[str]) -> None:
+        if channels:
+            confirmed = self._expect("unsubscribe", channels[-1])
+            await self._pubsub.unsubscribe(*channels)
+            await confirmed
+
+    def _expect(self, kind: str, channel: str) -> asyncio.Future:
+        """A future the reader resolves when Redis confirms ``kind`` for ``channel``."""
+        future = asyncio.get_running_loop().create_future()
+        self._confirmations.setdefault((kind, channel), collections.deque()).append(future)
+        return future
+
+    async def settled(self) -> None:
+        """Wait for the work the hub does in the background (groups being forgotten)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _read(self) -> None:
+        """Move messages off the pub/sub connection; resolve subscription confirmations."""
+        try:
+            while True:
+                message = await self._pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                kind, channel = message["type"], message["channel"]
+                if kind == "message":
+                    self._inbox.put_nowait((channel, message["data"]))
+                elif waiting := self._confirmations.get((kind, channel)):
+                    waiting.popleft().set_result(None)
+                    if not waiting:
+                        del self._confirmations[kind, channel]
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("moi hub lost its Redis subscription; closing its websockets")
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._reset()))
+
+    async def _reset(self) -> None:
+        """After a lost connection: drop every client (they reconnect and resync)."""
+        clients = [client for group in self.clients.values() for client in group]
+        for waiting in self._confirmations.values():
+            for future in waiting:
+                future.cancel()
+        self._confirmations.clear()
+        await self.close()
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close(1012, "moi hub restarting")
+
+    async def _process(self) -> None:
+        """Handle messages in batches: group actions first-come, job reads coalesced."""
+        while True:
+            batch = [await self._inbox.get()]
+            while not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            try:
+                async with self._lock:
+                    await self._handle(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("moi hub failed to handle %d messages", len(batch))
+
+    async def _handle(self, batch: list[tuple[str, str]]) -> None:
+        dirty: dict[str, None] = {}
+        for channel, data in batch:
+            # Both kinds of channel are "<name>:pubsub": a group's, or a job's by its ID.
+            name = channel.removesuffix(keys.CHANNEL_SUFFIX)
+            if name in self.clients:
+                await self._group_action(name, data, dirty)
+            elif name in self.job_groups:
+                dirty[name] = None
+        if dirty:
+            await self._broadcast_updates(list(dirty))
+
+    async def _group_action(self, group: str, data: str, dirty: dict[str, None]) -> None:
+        try:
+            actions = json.loads(data)
+            if not isinstance(actions, dict):
+                raise ValueError("not an object")
+            added = normalise_ids(actions.get("add", []))
+            removed = normalise_ids(actions.get("remove", []))
+        except (ValueError, TypeError) as error:
+            log.warning(
+                "ignoring bad message on %s: %r (%s)", keys.group_channel(group), data, error
+            )
+            return
+        redis = await self._client()
+        if added:
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(keys.group_jobs_key(group), *added)
+                if self.key_ttl:
+                    pipe.expire(keys.group_jobs_key(group), self.key_ttl)
+                await pipe.execute()
+            await self._track(group, added)
+            self._broadcast(group, action("add", added))
+            dirty.update(dict.fromkeys(added))
+        if removed:
+            await redis.srem(keys.group_jobs_key(group), *removed)
+            await self._untrack(group, removed)
+            self._broadcast(group, action("remove", removed))
+            for job_id in removed:
+                dirty.pop(job_id, None)
+
+    async def _track(self, group: str, ids: list[str]) -> None:
+        """Subscribe to the channels of the group's jobs that no active group had yet."""
+        new = []
+        for job_id in ids:
+            groups = self.job_groups.setdefault(job_id, set())
+            if not groups:
+                new.append(keys.job_channel(job_id))
+            groups.add(group)
+        await self._subscribe(new)
+
+    async def _untrack(self, group: str, ids: Iterable[str]) -> None:
+        gone = []
+        for job_id in ids:
+            groups = self.job_groups.get(job_id)
+            if groups is None:
+                continue
+            groups.discard(group)
+            if not groups:
+                del self.job_groups[job_id]
+                gone.append(keys.job_channel(job_id))
+        await self._unsubscribe(gone)
+
+    async def _forget_group(self, group: str) -> None:
+        del self.clients[group]
+        await self._unsubscribe([keys.group_channel(group)])
+        await self._untrack(group, [j for j, groups in self.job_groups.items() if group in groups])
+
+    async def _send_snapshot(self, client: Client) -> None:
+        group = client.group
+        redis = await self._client()
+        ids = sorted(await redis.smembers(keys.group_jobs_key(group)))
+        await self._track(group, ids)
+        raws = await redis.mget([keys.job_key(i) for i in ids]) if ids else []
+        present = [(job_id, raw) for job_id, raw in zip(ids, raws, strict=True) if raw]
+        if len(present) < len(ids):
+            expired = [job_id for job_id, raw in zip(ids, raws, strict=True) if not raw]
+            await redis.srem(keys.group_jobs_key(group), *expired)
+            await self._untrack(group, expired)
+        client.send(action("add", [job_id for job_id, _ in present]))
+        for _, raw in present:
+            client.send(update_message(raw))
+
+    async def _broadcast_updates(self, ids: list[str]) -> None:
+        raws = await (await self._client()).mget([keys.job_key(i) for i in ids])
+        for job_id, raw in zip(ids, raws, strict=True):
+            if raw:
+                text = update_message(raw)
+                for group in self.job_groups.get(job_id, ()):
+                    self._broadcast(group, text)
+
+    def _broadcast(self, group: str, text: str) -> None:
+        for client in list(self.clients.get(group, ())):
+            client.send(text)

@@ -1,0 +1,272 @@
+"""The moi websocket and its hub, against the real Redis and cluster, with real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import tornado.httpclient
+import tornado.websocket
+
+from moi import job, keys
+from tests import jobs
+from tests.test_group import store_jobs
+from tests.wsclient import run, serve
+
+
+def final(message: dict) -> bool:
+    return "update" in message and message["update"]["status"] in ("Success", "Failed")
+
+
+@run
+async def test_open_sends_add_then_an_update_per_job(r, settings):
+    ids = store_jobs(r, "ann", 3)
+    store_jobs(r, "bob", 2)
+    async with serve(settings.redis_url) as served:
+        client = await served.connect("ann")
+        infos = await client.snapshot()
+        assert set(infos) == set(ids)
+        assert all(info["group"] == "ann" for info in infos.values())
+        assert infos[ids[0]] == json.loads(r.get(ids[0]))
+        client.close()
+
+
+@run
+async def test_open_with_no_jobs_sends_an_empty_add(r, settings):
+    async with serve(settings.redis_url) as served:
+        client = await served.connect("nobody")
+        assert await client.next() == {"add": []}
+        client.close()
+
+
+@run
+async def test_a_job_is_followed_through_every_status_in_order(r, settings, cluster):
+    url = settings.redis_url
+    async with serve(url) as served:
+        client = await served.connect("ann")
+        assert await client.next() == {"add": []}
+        # Hold both engines, so the next job stays Queued until they are released.
+        blockers = [
+            job.submit("other", "blocker", None, jobs.blocks_until_released, url, f"hold:{n}")
+            for n in range(2)
+        ]
+        for blocker in blockers:
+            await wait_status(r, blocker, "Waiting")
+        job_id = job.submit("ann", "stepper", "/result", jobs.steps, url, "step", ["Fitting"])
+
+        assert await client.next() == {"add": [job_id]}
+        queued = (await client.next())["update"]
+        assert (queued["id"], queued["status"], queued["result"]) == (job_id, "Queued", None)
+        assert queued["name"] == "stepper" and queued["handler"] == "/result"
+
+        for n in range(2):
+            r.rpush(f"hold:{n}", "go")
+        assert (await client.next())["update"]["status"] == "Running"
+        r.rpush("step", "go")
+        assert (await client.next())["update"]["status"] == "Fitting"
+        r.rpush("step", "go")
+        done = (await client.next())["update"]
+        assert (done["status"], done["result"]) == ("Success", "stepped")
+        assert done["date_end"] is not None
+        client.close()
+
+
+async def wait_status(r, job_id: str, status: str, timeout: float = 30) -> None:
+    """Wait for a job's status via its channel (subscribed before the first read)."""
+    pubsub = r.pubsub()
+    pubsub.subscribe(keys.job_channel(job_id))
+    try:
+        async with asyncio.timeout(timeout):
+            while json.loads(r.get(job_id))["status"] != status:
+                await asyncio.to_thread(pubsub.get_message, timeout=1)
+    finally:
+        pubsub.close()
+
+
+@run
+async def test_every_client_of_a_group_gets_every_update_and_no_one_else(r, settings):
+    async with serve(settings.redis_url) as served:
+        ann1, ann2, bob = [await served.connect(user) for user in ("ann", "ann", "bob")]
+        for client in (ann1, ann2, bob):
+            assert await client.next() == {"add": []}
+        job_id = job.submit("ann", "hello", None, jobs.hello, "Ann")
+        for client in (ann1, ann2):
+            seen = await client.until(final)
+            assert seen[0] == {"add": [job_id]}
+            assert seen[-1]["update"]["result"] == "Hello, Ann!"
+            assert all(m["update"]["id"] == job_id for m in seen[1:])
+        # bob's next message is the answer to his own request: nothing of ann's came first.
+        await bob.send({"get": None})
+        assert await bob.next() == {"add": []}
+        for client in (ann1, ann2, bob):
+            client.close()
+
+
+@run
+async def test_remove_from_a_client(r, settings, subscribe):
+    ids = store_jobs(r, "ann", 2)
+    group_sub = subscribe(keys.group_channel("ann"))
+    async with serve(settings.redis_url) as served:
+        ann1, ann2 = await served.connect("ann"), await served.connect("ann")
+        await ann1.snapshot()
+        await ann2.snapshot()
+        await ann1.send({"remove": ids[0]})
+        assert await ann1.next() == {"remove": [ids[0]]}
+        assert await ann2.next() == {"remove": [ids[0]]}
+        assert group_sub.next() == ("ann:pubsub", {"remove": [ids[0]]})
+        assert r.smembers("ann:jobs") == {ids[1]}
+        ann1.close()
+        ann2.close()
+
+
+@run
+async def test_remove_of_another_groups_job_is_refused(r, settings, subscribe):
+    (ann_job,) = store_jobs(r, "ann", 1)
+    (bob_job,) = store_jobs(r, "bob", 1)
+    async with serve(settings.redis_url) as served:
+        bob = await served.connect("bob")
+        await bob.snapshot()
+        await bob.send({"remove": [bob_job, ann_job]})
+        reply = await bob.next()
+        assert ann_job in reply["error"] and "nothing was removed" in reply["error"]
+        assert r.smembers("ann:jobs") == {ann_job}
+        assert r.smembers("bob:jobs") == {bob_job}
+        bob.close()
+
+
+@run
+async def test_actions_published_by_any_program_reach_the_clients(r, settings):
+    ids = store_jobs(r, "ann", 2)
+    async with serve(settings.redis_url) as served:
+        client = await served.connect("ann")
+        await client.snapshot()
+        r.publish("ann:pubsub", json.dumps({"remove": ids[0]}))
+        assert await client.next() == {"remove": [ids[0]]}
+        assert r.smembers("ann:jobs") == {ids[1]}  # the hub made the set agree
+
+        (foreign,) = store_jobs(r, "elsewhere", 1)
+        r.publish("ann:pubsub", json.dumps({"add": [foreign]}))
+        assert await client.next() == {"add": [foreign]}
+        assert (await client.next())["update"]["id"] == foreign
+        assert r.sismember("ann:jobs", foreign)
+        client.close()
+
+
+@run
+async def test_get_resends_the_whole_list(r, settings):
+    ids = store_jobs(r, "ann", 2)
+    async with serve(settings.redis_url) as served:
+        client = await served.connect("ann")
+        first = await client.snapshot()
+        await client.send({"get": None})
+        assert await client.snapshot() == first
+        assert set(first) == set(ids)
+        client.close()
+
+
+BAD_MESSAGES = [
+    ("not json", "not valid JSON"),
+    ("[1, 2]", "JSON object with one action"),
+    ('"get"', "JSON object with one action"),
+    ('{"get": null, "remove": "x"}', "JSON object with one action"),
+    ('{"explode": true}', "unknown action 'explode'"),
+    ('{"get": 1}', "get takes null"),
+    ('{"remove": 5}', "remove takes a job ID or a non-empty list"),
+    ('{"remove": []}', "remove takes a job ID or a non-empty list"),
+    ('{"remove": ["a", 5]}', "remove takes a job ID or a non-empty list"),
+    ('{"remove": "no-such-job"}', "not jobs of yours: no-such-job"),
+    ('{"remove": "' + "x" * 70_000 + '"}', "message too large"),
+]
+
+
+@pytest.mark.parametrize(("message", "reason"), BAD_MESSAGES, ids=[r for _, r in BAD_MESSAGES])
+@run
+async def test_bad_messages_get_an_error_and_the_socket_keeps_working(r, settings, message, reason):
+    ids = store_jobs(r, "ann", 1)
+    async with serve(settings.redis_url) as served:
+        client = await served.connect("ann")
+        await client.snapshot()
+        await client.send(message)
+        reply = await client.next()
+        assert set(reply) == {"error"}
+        assert reason in reply["error"]
+        assert r.smembers("ann:jobs") == set(ids)  # nothing changed
+        await client.send({"get": None})
+        assert set(await client.snapshot()) == set(ids)
+        client.close()
+
+
+@pytest.mark.parametrize("user", [None, "forged"])
+@run
+async def test_no_login_is_refused_before_the_upgrade(r, settings, user):
+    async with serve(settings.redis_url) as served:
+        request = served.request(None)
+        if user == "forged":
+            request.headers["Cookie"] = "user=ann"  # not signed
+        with pytest.raises(tornado.httpclient.HTTPClientError) as refused:
+            await tornado.websocket.websocket_connect(request)
+        assert refused.value.code == 403
+        assert served.hub.subscriptions == 0
+
+
+@run
+async def test_other_origins_are_refused(r, settings):
+    async with serve(settings.redis_url) as served:
+        request = served.request("ann", origin="http://evil.example")
+        with pytest.raises(tornado.httpclient.HTTPClientError) as refused:
+            await tornado.websocket.websocket_connect(request)
+        assert refused.value.code == 403
+
+
+@run
+async def test_fifty_clients_share_one_subscription_and_all_get_each_update(r, settings):
+    async with serve(settings.redis_url) as served:
+        clients = [await served.connect("ann" if n % 2 else "bob") for n in range(50)]
+        for client in clients:
+            assert await client.next() == {"add": []}
+        subscribers = [c for c in r.client_list() if int(c["sub"]) > 0 or int(c.get("psub", 0)) > 0]
+        assert len(subscribers) == 1
+        assert served.hub.subscriptions == 2  # ann:pubsub and bob:pubsub
+
+        ann_job = job.submit("ann", "hello", None, jobs.hello, "Ann")
+        bob_job = job.submit("bob", "hello", None, jobs.hello, "Bob")
+        for n, client in enumerate(clients):
+            expected = ann_job if n % 2 else bob_job
+            seen = await client.until(final)
+            assert seen[0] == {"add": [expected]}
+            assert seen[-1]["update"]["id"] == expected
+        assert len([c for c in r.client_list() if int(c["sub"]) > 0]) == 1
+        for client in clients:
+            client.close()
+
+
+@run
+async def test_the_last_client_leaving_unsubscribes_its_group(r, settings):
+    store_jobs(r, "ann", 3)
+    async with serve(settings.redis_url) as served:
+        client = await served.connect("ann")
+        await client.snapshot()
+        assert served.hub.subscriptions == 4  # the group and its three jobs
+        client.close()
+        await served.left()
+        assert r.pubsub_channels() == []  # Redis confirmed the unsubscribe
+        assert served.hub.subscriptions == 0
+        assert served.hub.clients == {} and served.hub.job_groups == {}
+
+
+@run
+async def test_a_client_that_vanishes_does_not_stop_the_others(r, settings):
+    async with serve(settings.redis_url) as served:
+        clients = [await served.connect("ann") for _ in range(3)]
+        for client in clients:
+            assert await client.next() == {"add": []}
+        clients[1].conn.protocol.stream.close()  # the TCP connection drops, no close frame
+        await served.left()
+        job_id = job.submit("ann", "hello", None, jobs.hello, "Ann")
+        for client in (clients[0], clients[2]):
+            seen = await client.until(final)
+            assert seen[0] == {"add": [job_id]}
+        assert len(served.hub.clients["ann"]) == 2
+        for client in clients:
+            client.close()
