@@ -91,14 +91,14 @@ class Hub:
         if clients is None:
             return
         clients.discard(client)
-        if not clients:
+        if not clients and self._pubsub is not None:
             task = asyncio.ensure_future(self._forget_if_idle(client.group))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _forget_if_idle(self, group: str) -> None:
         async with self._lock:
-            if group in self.clients and not self.clients[group]:
+            if self._pubsub is not None and group in self.clients and not self.clients[group]:
                 await self._forget_group(group)
 
     async def remove(self, group: str, ids: Iterable[str]) -> list[str]:
@@ -125,11 +125,12 @@ class Hub:
 
     async def close(self) -> None:
         """Stop listening and close the Redis connections."""
-        for task in (self._reader, self._processor, *self._tasks):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        tasks = [task for task in (*self._tasks, self._processor, self._reader) if task]
+        for task in tasks:  # cancel all first: a cancelled read drops the connection
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         self._reader = self._processor = None
         if self._pubsub is not None:
             await self._pubsub.aclose()
