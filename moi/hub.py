@@ -1,8 +1,9 @@
 """The pub/sub hub: one Redis subscription per server process, shared by its websockets.
 
 The hub subscribes to a group's channel while at least one client of that group is
-connected, and to the channels of that group's jobs; so its cost grows with the active
-groups and their jobs, not with the number of open browser tabs. A notice is read from
+connected, and to the channels of that group's unfinished jobs (an ended job never
+changes); so its cost grows with the active groups and their running jobs, not with the
+number of open browser tabs or of finished jobs. A notice is read from
 Redis once (one MGET for all notices that arrived together) and the same text is sent to
 every client of the group.
 
@@ -24,8 +25,9 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from moi import keys
+from moi import keys, record
 from moi.group import normalise_ids
+from moi.status import is_final
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,12 @@ class Client(Protocol):
 
 def action(name: str, value) -> str:
     return json.dumps({name: value}, separators=(",", ":"))
+
+
+def ended(raw_info: str) -> bool:
+    """Whether a stored info object has a final status (or is unreadable: nothing to follow)."""
+    info = record.decode(raw_info)
+    return info is None or is_final(info.get("status"))
 
 
 def update_message(raw_info: str) -> str:
@@ -175,9 +183,11 @@ class Hub:
         return future
 
     async def settled(self) -> None:
-        """Wait for the work the hub does in the background (groups being forgotten)."""
+        """Wait for the work in hand: groups being forgotten, a batch being handled."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        async with self._lock:
+            pass
 
     async def _read(self) -> None:
         """Move messages off the pub/sub connection; resolve subscription confirmations."""
@@ -261,12 +271,12 @@ class Hub:
             dirty.update(dict.fromkeys(added))
         if removed:
             await redis.srem(keys.group_jobs_key(group), *removed)
-            await self._untrack(group, removed)
+            await self._untrack([group], removed)
             self._broadcast(group, action("remove", removed))
             for job_id in removed:
                 dirty.pop(job_id, None)
 
-    async def _track(self, group: str, ids: list[str]) -> None:
+    async def _track(self, group: str, ids: Iterable[str]) -> None:
         """Subscribe to the channels of the group's jobs that no active group had yet."""
         new = []
         for job_id in ids:
@@ -276,14 +286,18 @@ class Hub:
             groups.add(group)
         await self._subscribe(new)
 
-    async def _untrack(self, group: str, ids: Iterable[str]) -> None:
+    async def _untrack(self, groups: Iterable[str] | None, ids: Iterable[str]) -> None:
+        """Stop following jobs for ``groups`` (None: for every group)."""
         gone = []
         for job_id in ids:
-            groups = self.job_groups.get(job_id)
-            if groups is None:
+            held = self.job_groups.get(job_id)
+            if held is None:
                 continue
-            groups.discard(group)
-            if not groups:
+            if groups is None:
+                held.clear()
+            else:
+                held.difference_update(groups)
+            if not held:
                 del self.job_groups[job_id]
                 gone.append(keys.job_channel(job_id))
         await self._unsubscribe(gone)
@@ -291,30 +305,45 @@ class Hub:
     async def _forget_group(self, group: str) -> None:
         del self.clients[group]
         await self._unsubscribe([keys.group_channel(group)])
-        await self._untrack(group, [j for j, groups in self.job_groups.items() if group in groups])
+        held = [job_id for job_id, groups in self.job_groups.items() if group in groups]
+        await self._untrack([group], held)
 
     async def _send_snapshot(self, client: Client) -> None:
+        """Send the group's list; follow only its unfinished jobs (ended jobs never change).
+
+        Ended jobs are read once. Unfinished ones are read again after their channels are
+        subscribed, so a change between the first read and the subscription is not lost.
+        """
         group = client.group
         redis = await self._client()
         ids = sorted(await redis.smembers(keys.group_jobs_key(group)))
-        await self._track(group, ids)
-        raws = await redis.mget([keys.job_key(i) for i in ids]) if ids else []
-        present = [(job_id, raw) for job_id, raw in zip(ids, raws, strict=True) if raw]
-        if len(present) < len(ids):
-            expired = [job_id for job_id, raw in zip(ids, raws, strict=True) if not raw]
+        job_keys = [keys.job_key(i) for i in ids]
+        raws = dict(zip(ids, await redis.mget(job_keys), strict=True)) if ids else {}
+        expired = [job_id for job_id, raw in raws.items() if raw is None]
+        if expired:
             await redis.srem(keys.group_jobs_key(group), *expired)
-            await self._untrack(group, expired)
+        running = [job_id for job_id, raw in raws.items() if raw and not ended(raw)]
+        if running:
+            await self._track(group, running)
+            again = await redis.mget([keys.job_key(i) for i in running])
+            raws.update(zip(running, again, strict=True))
+            await self._untrack([group], [i for i in running if not raws[i] or ended(raws[i])])
+        present = [(job_id, raw) for job_id, raw in raws.items() if raw]
         client.send(action("add", [job_id for job_id, _ in present]))
         for _, raw in present:
             client.send(update_message(raw))
 
     async def _broadcast_updates(self, ids: list[str]) -> None:
         raws = await (await self._client()).mget([keys.job_key(i) for i in ids])
+        done = []
         for job_id, raw in zip(ids, raws, strict=True):
             if raw:
                 text = update_message(raw)
                 for group in self.job_groups.get(job_id, ()):
                     self._broadcast(group, text)
+                if ended(raw):
+                    done.append(job_id)
+        await self._untrack(None, done)
 
     def _broadcast(self, group: str, text: str) -> None:
         for client in list(self.clients.get(group, ())):

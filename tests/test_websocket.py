@@ -243,11 +243,12 @@ async def test_fifty_clients_share_one_subscription_and_all_get_each_update(r, s
 
 @run
 async def test_the_last_client_leaving_unsubscribes_its_group(r, settings):
-    store_jobs(r, "ann", 3)
+    store_jobs(r, "ann", 3, status="Running")
+    store_jobs(r, "ann", 2, status="Success")
     async with serve(settings.redis_url) as served:
         client = await served.connect("ann")
-        await client.snapshot()
-        assert served.hub.subscriptions == 4  # the group and its three jobs
+        assert len(await client.snapshot()) == 5
+        assert served.hub.subscriptions == 4  # the group and its three unfinished jobs
         client.close()
         await served.left()
         assert r.pubsub_channels() == []  # Redis confirmed the unsubscribe
@@ -270,3 +271,19 @@ async def test_a_client_that_vanishes_does_not_stop_the_others(r, settings):
         assert len(served.hub.clients["ann"]) == 2
         for client in clients:
             client.close()
+
+
+@run
+async def test_a_job_is_followed_only_until_it_ends(r, settings):
+    async with serve(settings.redis_url) as served:
+        client = await served.connect("ann")
+        assert await client.next() == {"add": []}
+        job_id = job.submit("ann", "hello", None, jobs.hello, "Ann")
+        await client.until(final)
+        await served.hub.settled()
+        assert served.hub.job_groups == {}
+        assert r.pubsub_channels() == ["ann:pubsub"]
+        client.close()
+        await served.left()
+        assert r.pubsub_channels() == []
+        assert job.get(job_id)["status"] == "Success"
