@@ -61,6 +61,7 @@ class RedisServer:
         self.process: subprocess.Popen | None = None
         self._log: collections.deque[str] = collections.deque(maxlen=20)
         self._ready = threading.Event()
+        self._accepting = False
 
     @property
     def url(self) -> str:
@@ -89,7 +90,7 @@ class RedisServer:
         self._reader = threading.Thread(target=self._read_log, daemon=True, name="redis-log")
         self._reader.start()
         self._ready.wait(timeout)
-        if self.process.poll() is not None or not self._ready.is_set():
+        if not self._accepting:
             self.stop()
             log = "\n".join(self._log)
             raise EmbeddedError(f"redis-server on port {self.port} did not start:\n{log}")
@@ -101,8 +102,9 @@ class RedisServer:
         for line in self.process.stdout:
             self._log.append(line.rstrip())
             if self.READY in line:
+                self._accepting = True
                 self._ready.set()
-        self._ready.set()  # the process ended: stop waiting, start() looks at poll()
+        self._ready.set()  # the output ended: the server is gone, stop waiting
 
     def stop(self, timeout: float = 10) -> None:
         """Stop the server by PID: SIGTERM (it writes its append-only file), then SIGKILL."""

@@ -26,9 +26,14 @@ def test_redis_server_starts_and_stops_by_pid(tmp_path):
 
 def test_redis_server_on_a_busy_port_is_a_clear_error(tmp_path, redis_server):
     server = RedisServer(redis_server.port, tmp_path)
-    with pytest.raises(EmbeddedError, match=f"redis-server on port {redis_server.port} did not"):
-        server.start()
-    assert server.pid is None
+    try:
+        with pytest.raises(
+            EmbeddedError, match=f"redis-server on port {redis_server.port} did not"
+        ):
+            server.start()
+        assert server.pid is None
+    finally:
+        server.stop()
 
 
 def test_local_cluster_stops_every_process(tmp_path):
