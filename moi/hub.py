@@ -37,14 +37,15 @@ class Client(Protocol):
 
     group: str
 
-    def send(self, text: str) -> None:
-        """Queue ``text`` for the client; must not block, may drop a broken client."""
+    def send(self, data: bytes) -> None:
+        """Queue a UTF-8 JSON message; must not block, may drop a broken client."""
 
     def close(self, code: int | None = None, reason: str | None = None) -> None: ...
 
 
-def action(name: str, value) -> str:
-    return json.dumps({name: value}, separators=(",", ":"))
+def action(name: str, value) -> bytes:
+    """A one-action message, encoded once for all the clients it goes to."""
+    return json.dumps({name: value}, separators=(",", ":")).encode()
 
 
 def ended(raw_info: str) -> bool:
@@ -53,9 +54,9 @@ def ended(raw_info: str) -> bool:
     return info is None or is_final(info.get("status"))
 
 
-def update_message(raw_info: str) -> str:
+def update_message(raw_info: str) -> bytes:
     """The ``update`` message for a stored info object, without decoding it."""
-    return '{"update":' + raw_info + "}"
+    return b'{"update":' + raw_info.encode() + b"}"
 
 
 class Hub:
@@ -345,6 +346,6 @@ class Hub:
                     done.append(job_id)
         await self._untrack(None, done)
 
-    def _broadcast(self, group: str, text: str) -> None:
+    def _broadcast(self, group: str, data: bytes) -> None:
         for client in list(self.clients.get(group, ())):
-            client.send(text)
+            client.send(data)

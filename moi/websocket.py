@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import logging
 
+from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.web import HTTPError
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketHandler
 
 from moi.hub import Hub, action
 
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_IDS_PER_MESSAGE = 10_000
+MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+TEXT_OPCODE = 0x1
 
 
 class ClientError(ValueError):
@@ -56,6 +59,8 @@ class MoiWebSocketHandler(WebSocketHandler):
         self.group = group
 
     async def open(self) -> None:
+        limit = self.settings.get("moi_max_buffered_bytes", MAX_BUFFERED_BYTES)
+        self.ws_connection.stream.max_write_buffer_size = limit
         try:
             await self.hub.join(self)
         except Exception:
@@ -114,17 +119,27 @@ class MoiWebSocketHandler(WebSocketHandler):
             shown = ", ".join(strangers[:5]) + (" ..." if len(strangers) > 5 else "")
             raise ClientError(f"not jobs of yours: {shown}; nothing was removed")
 
-    def send(self, text: str) -> None:
-        """Queue a message without waiting; a closed client is left to ``on_close``."""
-        if self.ws_connection is None or self.ws_connection.is_closing():
+    def get_compression_options(self) -> None:
+        """No compression: updates are small, and :meth:`send` writes frames as they are."""
+        return None
+
+    def send(self, data: bytes) -> None:
+        """Queue a text frame without waiting; a closed client is left to ``on_close``.
+
+        The hub calls this for every client of a group on every change, so it skips
+        ``write_message``, which wraps each write in a new task; Tornado's stream
+        buffers the frame and reports a broken connection to ``on_close``. A client
+        that lets more than ``MAX_BUFFERED_BYTES`` (application setting
+        ``moi_max_buffered_bytes``) pile up is closed: it reconnects
+        and resyncs, and no one else waits for it.
+        """
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
             return
         try:
-            self.write_message(text).add_done_callback(_consume_error)
-        except WebSocketClosedError:
+            connection._write_frame(True, TEXT_OPCODE, data)
+        except StreamClosedError:
             return
-
-
-def _consume_error(future) -> None:
-    """Mark a failed write as seen: the close that caused it is handled by ``on_close``."""
-    if not future.cancelled():
-        future.exception()
+        except StreamBufferFullError:
+            log.warning("moi websocket of group %r fell too far behind; dropping it", self.group)
+            connection.stream.close()  # no close handshake: nothing more fits in the buffer

@@ -287,3 +287,31 @@ async def test_a_job_is_followed_only_until_it_ends(r, settings):
         await served.left()
         assert r.pubsub_channels() == []
         assert job.get(job_id)["status"] == "Success"
+
+
+@run
+async def test_a_client_that_stops_reading_is_closed_and_the_others_go_on(r, settings):
+    (job_id,) = store_jobs(r, "ann", 1, status="Running")
+    info = json.loads(r.get(job_id))
+    info["log"] = "x" * 200_000  # every update of this job is 200 KB
+    r.set(job_id, json.dumps(info))
+    async with serve(settings.redis_url, moi_max_buffered_bytes=1024 * 1024) as served:
+        reader = await served.connect("ann")
+        await reader.snapshot()
+        stalled = await served.connect_stalled("ann")
+        await reader.send({"get": None})  # the stalled one has joined once this returns
+        await reader.snapshot()
+        assert len(served.hub.clients["ann"]) == 2
+        closed = asyncio.ensure_future(served.closed.get())
+        for _ in range(200):  # far more than socket buffers and the 1 MiB limit hold
+            r.publish(keys.job_channel(job_id), json.dumps({"update": None}))
+            assert (await reader.next())["update"]["id"] == job_id
+            if closed.done():
+                break
+        assert closed.done(), "the stalled client was never closed"
+        assert (await closed) is not None
+        assert len(served.hub.clients["ann"]) == 1
+        await reader.send({"get": None})
+        assert set(await reader.snapshot()) == {job_id}
+        stalled.close()
+        reader.close()

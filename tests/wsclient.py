@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -39,6 +41,23 @@ class Served:
         if origin is not None:
             headers["Origin"] = origin
         return HTTPRequest(f"ws://127.0.0.1:{self.port}/moi-ws/", headers=headers)
+
+    async def connect_stalled(self, user: str) -> asyncio.StreamWriter:
+        """A websocket that completes the handshake and then stops reading.
+
+        asyncio stops reading the socket once 64 KiB wait unread, so the server's
+        writes soon pile up in its own buffer.
+        """
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port, limit=65536)
+        cookie = self.request(user).headers["Cookie"]
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /moi-ws/ HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nCookie: {cookie}\r\n\r\n".encode()
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        return writer
 
     async def connect(self, user: str | None) -> WsClient:
         conn = await tornado.websocket.websocket_connect(self.request(user))
@@ -85,7 +104,7 @@ class WsClient:
 
 
 @contextlib.asynccontextmanager
-async def serve(redis_url: str, key_ttl: int = 3600) -> AsyncIterator[Served]:
+async def serve(redis_url: str, key_ttl: int = 3600, **settings) -> AsyncIterator[Served]:
     """A minimal app with the moi websocket and a signed-cookie login, on a free port."""
     hub = Hub(redis_url, key_ttl)
     closed: asyncio.Queue = asyncio.Queue()
@@ -96,7 +115,7 @@ async def serve(redis_url: str, key_ttl: int = 3600) -> AsyncIterator[Served]:
             closed.put_nowait(self)
 
     app = tornado.web.Application(
-        [(r"/moi-ws/", Handler, {"hub": hub})], cookie_secret=COOKIE_SECRET
+        [(r"/moi-ws/", Handler, {"hub": hub})], cookie_secret=COOKIE_SECRET, **settings
     )
     sock, port = bind_unused_port()
     server = tornado.httpserver.HTTPServer(app)
