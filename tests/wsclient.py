@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
