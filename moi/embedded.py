@@ -74,6 +74,8 @@ class RedisServer:
     def start(self, timeout: float = 20) -> RedisServer:
         """Start the server and return once it accepts connections."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._ready.clear()
+        self._accepting = False
         args = [
             redis_server_binary(),
             "--port", str(self.port),

@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from moi import keys, record
 from moi.group import normalise_ids
@@ -68,6 +70,7 @@ class Hub:
         self.clients: dict[str, set[Client]] = {}
         self.job_groups: dict[str, set[str]] = {}  # job ID → active groups holding it
         self._redis: aioredis.Redis | None = None
+        self._listener: aioredis.Redis | None = None
         self._pubsub = None
         self._reader: asyncio.Task | None = None
         self._processor: asyncio.Task | None = None
@@ -75,6 +78,7 @@ class Hub:
         self._confirmations: dict[tuple[str, str], collections.deque[asyncio.Future]] = {}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
+        self._closing = False
 
     # -- clients -------------------------------------------------------------------------
 
@@ -100,14 +104,16 @@ class Hub:
         if clients is None:
             return
         clients.discard(client)
-        if not clients and self._pubsub is not None:
+        if not clients and self._pubsub is not None and not self._closing:
             task = asyncio.ensure_future(self._forget_if_idle(client.group))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _forget_if_idle(self, group: str) -> None:
         async with self._lock:
-            if self._pubsub is not None and group in self.clients and not self.clients[group]:
+            if self._closing or self._pubsub is None:
+                return
+            if group in self.clients and not self.clients[group]:
                 await self._forget_group(group)
 
     async def remove(self, group: str, ids: Iterable[str]) -> list[str]:
@@ -133,7 +139,8 @@ class Hub:
         return len(self._pubsub.channels) if self._pubsub is not None else 0
 
     async def close(self) -> None:
-        """Stop listening and close the Redis connections."""
+        """Stop listening and close the Redis connections (a later join starts afresh)."""
+        self._closing = True
         tasks = [task for task in (*self._tasks, self._processor, self._reader) if task]
         for task in tasks:  # cancel all first: a cancelled read drops the connection
             task.cancel()
@@ -143,12 +150,14 @@ class Hub:
         self._reader = self._processor = None
         if self._pubsub is not None:
             await self._pubsub.aclose()
-            self._pubsub = None
+            await self._listener.aclose()
+            self._pubsub = self._listener = None
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
         self.clients.clear()
         self.job_groups.clear()
+        self._closing = False
 
     # -- Redis ---------------------------------------------------------------------------
 
@@ -159,7 +168,12 @@ class Hub:
 
     async def _start(self) -> None:
         if self._pubsub is None:
-            self._pubsub = (await self._client()).pubsub()
+            # No silent reconnects: notices sent while the connection was down would be
+            # lost unseen. A lost connection is an error, and every client resyncs.
+            self._listener = aioredis.Redis.from_url(
+                self.redis_url, decode_responses=True, retry=Retry(NoBackoff(), 0)
+            )
+            self._pubsub = self._listener.pubsub()
 
     async def _subscribe(self, channels: list[str]) -> None:
         """Subscribe, and return once Redis has confirmed it (replies come in order)."""

@@ -10,6 +10,7 @@ import tornado.httpclient
 import tornado.websocket
 
 from moi import job, keys
+from moi.embedded import RedisServer, free_port
 from tests import jobs
 from tests.test_group import store_jobs
 from tests.wsclient import run, serve
@@ -315,3 +316,23 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_go_on(r, set
         assert set(await reader.snapshot()) == {job_id}
         stalled.close()
         reader.close()
+
+
+@run
+async def test_when_redis_goes_away_clients_are_closed_and_can_come_back(tmp_path):
+    server = RedisServer(free_port(), tmp_path / "redis").start()
+    try:
+        async with serve(server.url) as served:
+            client = await served.connect("ann")
+            assert await client.next() == {"add": []}
+            server.stop()
+            assert await asyncio.wait_for(client.conn.read_message(), 10) is None
+            assert client.conn.close_code == 1012
+            client.close()
+            await served.left()
+            server.start()
+            again = await served.connect("ann")
+            assert await again.next() == {"add": []}
+            again.close()
+    finally:
+        server.stop()
