@@ -14,7 +14,6 @@ import time
 from functools import partial
 from typing import Any
 
-import cloudpickle
 import ipyparallel as ipp
 
 from moi import context, keys, record, runner
@@ -48,25 +47,38 @@ def submit(group: str, name: str, handler: str | None, func, /, *args, **kwargs)
         _check_text("handler", handler)
     if not callable(func):
         raise TypeError(f"func must be callable, not {type(func).__name__}")
-    payload = cloudpickle.dumps((func, args, kwargs))
-
     ctx = context.default()
-    view = ctx.view  # connect to the cluster before storing a job it might never get
-    ttl = ctx.settings.key_ttl
+    settings = ctx.settings
+    ttl = settings.key_ttl
     info = record.new_info(group, name, handler)
+    packed = runner.pack(
+        settings.engine_url, info, ttl, settings.max_result_bytes, (func, args, kwargs)
+    )  # raises for an argument that cannot be pickled, before anything is stored
+    view = ctx.view  # connect to the cluster before storing a job it might never get
     with ctx.redis.pipeline(transaction=True) as pipe:
         record.create(pipe, info, ttl)
         pipe.execute()
-    settings = ctx.settings
     try:
-        future = view.apply_async(
-            runner.run_job, settings.engine_url, info, ttl, settings.max_result_bytes, payload
-        )
+        future = view.apply_async(runner.run_job, packed)
     except Exception as error:
         ctx.writer.fail(info["id"], f"The job could not be sent to the cluster: {error!r}", ttl)
         raise
     future.add_done_callback(partial(_on_task_done, ctx, info["id"]))
+    _forget_history(view)
     return info["id"]
+
+
+HISTORY_LIMIT = 10_000
+
+
+def _forget_history(view: ipp.LoadBalancedView) -> None:
+    """Trim the task IDs ipyparallel keeps forever: a web server submits without end.
+
+    Only in the submitting thread, where ipyparallel itself appends to these lists.
+    """
+    for history in (view.history, view.client.history):
+        if len(history) > HISTORY_LIMIT:
+            del history[: -HISTORY_LIMIT // 2]
 
 
 def submit_nouser(func, /, *args, **kwargs) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import pickle
 import traceback
 from typing import Any
 
@@ -60,15 +61,23 @@ class RunningJob:
         self.writer.update(self.info, self.ttl)
 
 
-def run_job(
-    redis_url: str, info: dict[str, Any], ttl: int, max_result_bytes: int, payload: bytes
-) -> str:
+def pack(redis_url: str, info: dict[str, Any], ttl: int, max_result_bytes: int, call) -> bytes:
+    """Everything a job needs, as the one bytes argument of :func:`run_job`.
+
+    One opaque argument is the cheapest thing for ipyparallel to carry. ``call`` is
+    ``(func, args, kwargs)``, cloudpickled so that functions from ``__main__``, lambdas
+    and closures travel as well as module functions; it is unpickled on the engine inside
+    the job, so a function the engine cannot load ends the job ``Failed`` with the reason.
+    """
+    return pickle.dumps((redis_url, info, ttl, max_result_bytes, cloudpickle.dumps(call)))
+
+
+def run_job(packed: bytes) -> str:
     """Run one job on this engine and store every change of it; return its final status.
 
-    ``payload`` is the cloudpickled ``(func, args, kwargs)``, so functions defined in
-    ``__main__``, lambdas and closures travel as well as module functions. The result is
-    stored in Redis, not returned, so it crosses the network once.
+    The result is stored in Redis, not returned, so it crosses the network once.
     """
+    redis_url, info, ttl, max_result_bytes, payload = pickle.loads(packed)
     job = RunningJob(_writer(redis_url), info, ttl)
     info.update(status=Status.RUNNING.value, date_start=record.now())
     if not job.writer.update(info, ttl):

@@ -214,3 +214,21 @@ def test_bad_arguments_raise_before_anything_is_written(r, args, error, message)
     with pytest.raises(error, match=message):
         job.submit(*args)
     assert r.dbsize() == 0
+
+
+def test_unpicklable_argument_raises_before_anything_is_written(r):
+    import threading
+
+    with pytest.raises(TypeError, match="pickle"):
+        job.submit("g", "lock", None, jobs.returns, threading.Lock())
+    assert r.dbsize() == 0
+
+
+def test_function_the_engine_cannot_import_ends_failed(r, tmp_path, monkeypatch):
+    (tmp_path / "only_here.py").write_text("def work(**kwargs):\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import only_here
+
+    info = job.wait(job.submit("g", "missing", None, only_here.work), timeout=30)
+    assert info["status"] == "Failed"
+    assert "ModuleNotFoundError" in info["result"] and "only_here" in info["result"]
