@@ -1,0 +1,150 @@
+"""Accounts: username rules, and passwords kept only as salted scrypt hashes in Redis.
+
+All accounts live in one Redis hash, ``moi-app:users`` (username → JSON record). That
+name cannot be mistaken for a moi key (a job ID is a UUID, group keys end in ``:jobs``
+or ``:pubsub``), and ``HSETNX`` makes "create unless it exists" one atomic step, so two
+people registering the same name at once cannot both win.
+
+Hashing is deliberately slow, so it runs on a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+from typing import Any
+
+import redis.asyncio as aioredis
+
+USERS_KEY = "moi-app:users"
+
+USERNAME_MIN = 3
+USERNAME_MAX = 32
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1024
+RESERVED = frozenset({"no-user"})
+"""moi's own group for jobs submitted without a user."""
+
+# scrypt cost: 16 MiB and some tens of milliseconds per hash (RFC 7914's interactive
+# parameters). Stored with each hash, so raising them later keeps old accounts working.
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+
+_USERNAME_CHARS = re.compile(r"[a-z0-9_-]+")
+
+
+class AccountError(ValueError):
+    """A login was refused; the message is shown on the form as it is."""
+
+
+def check_username(raw: str) -> str:
+    """The username as stored (trimmed, lower case), or :class:`AccountError` saying why not.
+
+    Only ASCII letters, digits, ``-`` and ``_``: a username is a moi group and so part
+    of Redis key names, where a ``:`` could collide with moi's own keys.
+    """
+    name = raw.strip().lower()
+    if not name:
+        raise AccountError("Enter a username.")
+    if not USERNAME_MIN <= len(name) <= USERNAME_MAX:
+        raise AccountError(
+            f"A username is {USERNAME_MIN} to {USERNAME_MAX} characters long "
+            f"(this one has {len(name)})."
+        )
+    if not _USERNAME_CHARS.fullmatch(name):
+        raise AccountError("A username may only contain letters a-z, digits, '-' and '_'.")
+    if not name[0].isalpha():
+        raise AccountError("A username starts with a letter.")
+    if name in RESERVED:
+        raise AccountError(f"The username {name!r} is reserved; choose another.")
+    return name
+
+
+def check_new_password(password: str) -> None:
+    """Refuse a password too short to be worth hashing, or too long to hash cheaply."""
+    if len(password) < PASSWORD_MIN:
+        raise AccountError(f"Choose a password of at least {PASSWORD_MIN} characters.")
+    if len(password) > PASSWORD_MAX:
+        raise AccountError(f"A password is at most {PASSWORD_MAX} characters long.")
+
+
+def hash_password(password: str, salt: bytes | None = None) -> dict[str, Any]:
+    """A record of the password's scrypt hash with a fresh random salt: what gets stored."""
+    salt = os.urandom(16) if salt is None else salt
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
+    )
+    return {
+        "kdf": "scrypt",
+        "n": SCRYPT_N,
+        "r": SCRYPT_R,
+        "p": SCRYPT_P,
+        "salt": base64.b64encode(salt).decode(),
+        "hash": base64.b64encode(digest).decode(),
+    }
+
+
+def password_matches(password: str, record: dict[str, Any]) -> bool:
+    """Whether ``password`` hashes to the stored one, compared in constant time."""
+    try:
+        salt = base64.b64decode(record["salt"])
+        expected = base64.b64decode(record["hash"])
+        digest = hashlib.scrypt(
+            password.encode(),
+            salt=salt,
+            n=int(record["n"]),
+            r=int(record["r"]),
+            p=int(record["p"]),
+            dklen=len(expected),
+        )
+    except (KeyError, TypeError, ValueError):
+        return False
+    return hmac.compare_digest(digest, expected)
+
+
+def _decode(stored: str | None) -> dict[str, Any]:
+    """A stored record, or an empty one (which matches no password) if it is unreadable."""
+    try:
+        record = json.loads(stored or "")
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+class Accounts:
+    """The account store, on the application's asyncio Redis client."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
+    async def exists(self, name: str) -> bool:
+        return bool(await self.client.hexists(USERS_KEY, name))
+
+    async def login(self, raw_name: str, password: str) -> tuple[str, bool]:
+        """Check a login, registering a username seen for the first time (it is a demo).
+
+        :returns: the username as stored, and whether the account was just created.
+        :raises AccountError: with a message for the form.
+        """
+        name = check_username(raw_name)
+        if not password:
+            raise AccountError("Enter a password.")
+        if len(password) > PASSWORD_MAX:
+            raise AccountError(f"A password is at most {PASSWORD_MAX} characters long.")
+        loop = asyncio.get_running_loop()
+        stored = await self.client.hget(USERS_KEY, name)
+        if stored is None:
+            check_new_password(password)
+            record = await loop.run_in_executor(None, hash_password, password)
+            if await self.client.hsetnx(USERS_KEY, name, json.dumps(record)):
+                return name, True
+            stored = await self.client.hget(USERS_KEY, name)  # someone else was quicker
+        if not await loop.run_in_executor(None, password_matches, password, _decode(stored)):
+            raise AccountError(f"Wrong password for {name}.")
+        return name, False

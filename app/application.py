@@ -1,0 +1,102 @@
+"""The Tornado application: routes, settings, and the shared objects handlers use.
+
+``create_app`` builds it from settings and connects to nothing: Redis connections open
+on first use, inside the running event loop. It does not install moi's default context
+either (``submit`` uses that); whoever runs the app does, as ``app.__main__`` does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+import tornado.web
+
+import moi
+from app import settings as app_config
+from app import templating
+from app.accounts import Accounts
+from app.handlers import auth, jobs, results
+from app.handlers.base import USER_COOKIE, NotFoundHandler
+from moi.config import Settings
+from moi.hub import Hub
+from moi.websocket import MoiWebSocketHandler
+
+STATIC_DIR = Path(__file__).parent / "static"
+MOI_STATIC_PREFIX = "/moi-static/"
+
+
+class Application(tornado.web.Application):
+    """The demo site. Owns the pub/sub hub and the Redis client for accounts."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        app_settings: app_config.AppSettings,
+        cookie_secret: str,
+        **overrides: Any,
+    ) -> None:
+        self.moi_settings = settings
+        self.app_settings = app_settings
+        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self.accounts = Accounts(self.redis)
+        self.moi_hub = Hub(settings.redis_url, settings.key_ttl)
+        self.jinja = templating.environment(auto_reload=app_settings.debug)
+        routes = [
+            *auth.routes,
+            *jobs.routes,
+            *results.routes,
+            (r"/moi-ws/", MoiWebSocketHandler, {"hub": self.moi_hub}),
+            (
+                rf"{MOI_STATIC_PREFIX}(.*)",
+                tornado.web.StaticFileHandler,
+                {"path": moi.static_path()},
+            ),
+        ]
+        tornado_settings = {
+            "cookie_secret": cookie_secret,
+            "xsrf_cookies": True,
+            "xsrf_cookie_kwargs": {"httponly": True, "samesite": "Lax"},
+            "login_url": "/login",
+            "static_path": str(STATIC_DIR),
+            "default_handler_class": NotFoundHandler,
+            "moi_user_cookie": USER_COOKIE,
+            # Debug without autoreload: a reload would re-exec this process and
+            # orphan the Redis and cluster it started.
+            "serve_traceback": app_settings.debug,
+            "static_hash_cache": not app_settings.debug,
+        }
+        tornado_settings.update(overrides)
+        super().__init__(routes, **tornado_settings)
+        self._moi_versions: dict[str, str] = {}
+
+    def moi_static_url(self, name: str) -> str:
+        """URL of one of moi's browser scripts, with a content hash so caches refresh."""
+        version = self._moi_versions.get(name)
+        if version is None:
+            version = tornado.web.StaticFileHandler.get_version(
+                {"static_path": moi.static_path()}, name
+            )
+            self._moi_versions[name] = version or ""
+        return f"{MOI_STATIC_PREFIX}{name}?v={version}" if version else MOI_STATIC_PREFIX + name
+
+    async def close(self) -> None:
+        """Say goodbye to open websockets, then close the hub and Redis connections."""
+        for clients in list(self.moi_hub.clients.values()):
+            for client in list(clients):
+                client.close(1001, "server shutting down")
+        await self.moi_hub.close()
+        await self.redis.aclose()
+
+
+def create_app(
+    settings: Settings, app_settings: app_config.AppSettings | None = None, **overrides: Any
+) -> Application:
+    """The application for ``settings``; ``overrides`` go to Tornado's settings (tests).
+
+    Without ``[app] cookie_secret`` one is made once and kept in ``var_dir``.
+    """
+    app_settings = app_settings or app_config.AppSettings()
+    secret = overrides.pop("cookie_secret", None) or app_config.cookie_secret(app_settings)
+    return Application(settings, app_settings, secret, **overrides)

@@ -1,0 +1,99 @@
+"""What every page handler shares: the logged-in user, Jinja rendering, error pages."""
+
+from __future__ import annotations
+
+import http
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import tornado.web
+from markupsafe import Markup
+
+if TYPE_CHECKING:
+    from app.application import Application
+
+USER_COOKIE = "user"
+"""The signed cookie holding the username; moi's websocket reads the same one."""
+COOKIE_DAYS = 30
+
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d+)?|\[[0-9A-Fa-f:.]+\](:\d+)?")
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    application: Application
+
+    async def prepare(self) -> None:
+        """Find the user: a valid signed cookie naming an account that still exists.
+
+        Checked against Redis on each request (one HEXISTS), so a deleted account or a
+        wiped database logs its sessions out instead of leaving orphan groups.
+        """
+        name = self.get_signed_cookie(USER_COOKIE, max_age_days=COOKIE_DAYS)
+        if name:
+            name = name.decode()
+            if await self.application.accounts.exists(name):
+                self.current_user = name
+
+    def set_default_headers(self) -> None:
+        # Only our own scripts and styles run: a job result that slipped through as
+        # markup still could not execute. The websocket is on this same host.
+        host = self.request.host
+        sockets = f" ws://{host} wss://{host}" if _HOST.fullmatch(host) else ""
+        self.set_header(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self'{sockets}; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        )
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+
+    def render_string(self, template_name: str, **kwargs: Any) -> bytes:
+        """Render a Jinja2 template (Tornado's own template engine is not used)."""
+        namespace = {
+            "current_user": self.current_user,
+            "request": self.request,
+            "static_url": self.static_url,
+            "moi_static_url": self.application.moi_static_url,
+            "xsrf_form_html": lambda: Markup(self.xsrf_form_html()),
+        }
+        namespace.update(kwargs)
+        template = self.application.jinja.get_template(template_name)
+        return template.render(namespace).encode()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors get a page in the site's layout; tracebacks only in debug mode."""
+        if self.settings.get("serve_traceback") and "exc_info" in kwargs:
+            super().write_error(status_code, **kwargs)
+            return
+        try:
+            title = http.HTTPStatus(status_code).phrase
+        except ValueError:
+            title = "Error"
+        self.render("errors/error.html", status_code=status_code, title=title)
+
+
+class NotFoundHandler(BaseHandler):
+    """Any address no route matches: the 404 page, in the layout."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        raise tornado.web.HTTPError(404)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """``target`` if it is a path on this site, else ``default``.
+
+    Refuses anything a browser could read as another host: absolute URLs,
+    protocol-relative ``//host``, ``/\\host`` (browsers read ``\\`` as ``/``), and
+    control characters or spaces, which browsers strip before parsing.
+    """
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return default
+    if any(ord(char) <= 32 or char in "\\\x7f" for char in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target

@@ -1,0 +1,129 @@
+"""The index page with the job forms and the live list, and one handler per form.
+
+A form post either submits its jobs and redirects back to the index (where the live
+list shows them at once), or re-renders the index with the form's message and the
+values typed, having submitted nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.web
+
+from app import forms, jobs
+from app.handlers.base import BaseHandler
+from moi.job import submit
+
+NAME_MAX = 100
+MESSAGE_MAX = 200
+COUNTDOWN_MAX = 60
+PI_MIN, PI_MAX = 100, 2_000_000
+BATCH_MAX = 100
+
+
+def result_url(kind: str) -> str:
+    """A job's ``handler``: its result page is this plus ``/<job id>``."""
+    return f"/result/{kind}"
+
+
+class IndexHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        self.render_index()
+
+    def render_index(self, errors: dict[str, str] | None = None, **values: Any) -> None:
+        self.render(
+            "jobs/index.html",
+            errors=errors or {},
+            values=values,
+            limits={
+                "name": NAME_MAX,
+                "message": MESSAGE_MAX,
+                "countdown": COUNTDOWN_MAX,
+                "pi_min": PI_MIN,
+                "pi_max": PI_MAX,
+                "batch": BATCH_MAX,
+            },
+        )
+
+
+class JobFormHandler(IndexHandler):
+    """Base of the form handlers: ``form`` names the form, ``submit_jobs`` does the work."""
+
+    form = ""
+
+    @tornado.web.authenticated
+    def post(self) -> None:
+        try:
+            self.submit_jobs(self.current_user)
+        except forms.FormError as error:
+            self.set_status(400)
+            typed = {name: self.get_body_argument(name) for name in self.request.body_arguments}
+            typed.pop("_xsrf", None)
+            self.render_index(errors={self.form: str(error)}, **{self.form: typed})
+            return
+        self.redirect("/", status=303)
+
+    def field(self, name: str) -> str:
+        return self.get_body_argument(name, "")
+
+    def submit_jobs(self, user: str) -> None:
+        raise NotImplementedError
+
+
+class HelloHandler(JobFormHandler):
+    form = "hello"
+
+    def submit_jobs(self, user: str) -> None:
+        name = forms.text(self.field("name"), "Name", max_length=NAME_MAX)
+        submit(user, f"Hello {name}", result_url("hello"), jobs.hello, name)
+
+
+class CountdownHandler(JobFormHandler):
+    form = "countdown"
+
+    def submit_jobs(self, user: str) -> None:
+        seconds = forms.whole_number(self.field("seconds"), "Seconds", low=1, high=COUNTDOWN_MAX)
+        submit(
+            user, f"Countdown from {seconds} s", result_url("countdown"), jobs.countdown, seconds
+        )
+
+
+class FailHandler(JobFormHandler):
+    form = "fail"
+
+    def submit_jobs(self, user: str) -> None:
+        message = forms.text(
+            self.field("message"), "Message", max_length=MESSAGE_MAX, required=False
+        )
+        message = message or "This job failed on purpose."
+        submit(user, "Fail on purpose", result_url("fail"), jobs.fail, message)
+
+
+class PiHandler(JobFormHandler):
+    form = "pi"
+
+    def submit_jobs(self, user: str) -> None:
+        samples = forms.whole_number(self.field("samples"), "Samples", low=PI_MIN, high=PI_MAX)
+        submit(user, f"Pi from {samples:,} samples", result_url("pi"), jobs.pi, samples)
+
+
+class BatchHandler(JobFormHandler):
+    form = "batch"
+
+    def submit_jobs(self, user: str) -> None:
+        count = forms.whole_number(self.field("count"), "Number of jobs", low=1, high=BATCH_MAX)
+        for number in range(1, count + 1):
+            name = f"batch {number} of {count}"
+            submit(user, f"Hello {name}", result_url("hello"), jobs.hello, name)
+
+
+routes = [
+    (r"/", IndexHandler),
+    (r"/jobs/hello", HelloHandler),
+    (r"/jobs/countdown", CountdownHandler),
+    (r"/jobs/fail", FailHandler),
+    (r"/jobs/pi", PiHandler),
+    (r"/jobs/batch", BatchHandler),
+]

@@ -1,0 +1,142 @@
+"""The servers the demo starts for itself: a private Redis and a local cluster.
+
+Each is started only when the config file does not name one (see
+:func:`app.settings.uses_private_redis`), kept under ``var_dir``, and stopped by PID.
+The Redis keeps its data in ``var_dir/redis`` with append-only persistence, so
+accounts and job history survive a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+import psutil
+import redis
+
+from app.accounts import USERS_KEY
+from app.settings import AppSettings, uses_local_cluster, uses_private_redis
+from moi import group
+from moi.config import Settings
+from moi.context import Context
+from moi.embedded import LocalCluster, RedisServer, free_port
+from moi.exceptions import MoiError
+from moi.status import is_final
+
+ORPHAN_MESSAGE = "The demo server stopped before this job finished, and its cluster with it."
+
+
+class StartupError(MoiError):
+    """Something the app needs is not there; the message is one line for the terminal."""
+
+
+def check_redis(url: str, timeout: float = 5) -> None:
+    """Fail with one clear line unless the Redis at ``url`` answers a PING."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        raise StartupError(f"cannot reach Redis at {url}: {error}") from None
+    finally:
+        client.close()
+
+
+class Services:
+    """Starts what the config leaves to the app, and stops exactly that."""
+
+    def __init__(self, settings: Settings, app_settings: AppSettings) -> None:
+        self.settings = settings
+        self.app_settings = app_settings
+        self.redis_server: RedisServer | None = None
+        self.cluster: LocalCluster | None = None
+
+    def start(self) -> Settings:
+        """Start the private servers; return the settings that point at what now runs.
+
+        On failure whatever did start is stopped before the error propagates.
+        """
+        settings = self.settings
+        var = self.app_settings.var_path
+        try:
+            if uses_private_redis(settings):
+                self.redis_server = RedisServer(free_port(), var / "redis", persist=True)
+                self.redis_server.start()
+                settings = dataclasses.replace(settings, redis_url=self.redis_server.url)
+            check_redis(settings.redis_url)
+            if uses_local_cluster(settings):
+                self.cluster = LocalCluster(settings.engines, var / "ipython")
+                self.cluster.start()
+                settings = dataclasses.replace(
+                    settings, ipp_connection_file=self.cluster.connection_file
+                )
+        except BaseException:
+            self.stop()
+            raise
+        return settings
+
+    @property
+    def owns_everything(self) -> bool:
+        """Whether both Redis and the cluster are ours, so no job can run elsewhere."""
+        return self.redis_server is not None and self.cluster is not None
+
+    def pids(self) -> list[int]:
+        """PIDs of the processes started here: Redis, controller, engines and their helpers."""
+        pids = self.cluster.pids() if self.cluster else []
+        pids += [process.pid for process in _descendants(pids)]
+        if self.redis_server and self.redis_server.pid:
+            pids.append(self.redis_server.pid)
+        return pids
+
+    def stop(self) -> None:
+        """Stop the cluster, then Redis (engines may still be writing their last states)."""
+        cluster, self.cluster = self.cluster, None
+        server, self.redis_server = self.redis_server, None
+        try:
+            if cluster is not None:
+                helpers = _descendants(cluster.pids())
+                cluster.stop()
+                _end(helpers)
+        finally:
+            if server is not None:
+                server.stop()
+
+
+def _descendants(pids: list[int]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            found += psutil.Process(pid).children(recursive=True)
+    return found
+
+
+def _end(processes: list[psutil.Process], timeout: float = 5) -> None:
+    """End the cluster's helper processes that outlive it.
+
+    Each engine has a "nanny" in a session of its own; when its engine is gone it tries
+    for seconds to tell the (stopped) controller, so we end it instead of waiting.
+    """
+    running = [process for process in processes if process.is_running()]
+    for process in running:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, stubborn = psutil.wait_procs(running, timeout)
+    for process in stubborn:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+
+
+def fail_orphaned_jobs(ctx: Context) -> int:
+    """End ``Failed`` the users' jobs that a previous run left unfinished.
+
+    Only meaningful when this process owns both the Redis and the cluster: then the
+    cluster those jobs were sent to was stopped with the previous run, and no one else
+    will ever end them. Without this they would show "Running" forever.
+
+    :returns: how many jobs were ended.
+    """
+    ended = 0
+    for user in ctx.redis.hkeys(USERS_KEY):
+        for info in group.jobs(user):
+            if not is_final(info.get("status")):
+                ended += ctx.writer.fail(info["id"], ORPHAN_MESSAGE, ctx.settings.key_ttl)
+    return ended

@@ -1,0 +1,119 @@
+"""The demo's own settings, the ``[app]`` section of the same ini file moi reads.
+
+Both dataclasses are built from one parse of the file, so the app and the library can
+never disagree about which file was read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from pathlib import Path
+
+from moi import config
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise ValueError("must be from 1 to 65535")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class AppSettings:
+    """Where the demo listens, and where it keeps its files."""
+
+    host: str = config.setting(
+        "app", "host", "127.0.0.1", config.text, "Address the web server listens on."
+    )
+    port: int = config.setting("app", "port", 8888, port_number, "Port the web server listens on.")
+    cookie_secret: str = config.setting(
+        "app",
+        "cookie_secret",
+        "",
+        config.text,
+        "Key that signs login cookies; empty means one is generated once and kept "
+        "in var_dir, so sessions survive a restart.",
+    )
+    var_dir: str = config.setting(
+        "app",
+        "var_dir",
+        "var",
+        config.text,
+        "Directory for the private Redis's data, the local cluster's profile and the "
+        "generated cookie secret; relative paths start at the working directory.",
+    )
+    debug: bool = config.setting(
+        "app",
+        "debug",
+        False,
+        config.boolean,
+        "Show tracebacks in error pages and reload templates on change (never in production).",
+    )
+
+    @property
+    def var_path(self) -> Path:
+        return Path(self.var_dir)
+
+    @property
+    def url(self) -> str:
+        """The address to print for people; a wildcard host is shown as localhost."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
+
+
+def load(
+    path: str | os.PathLike | None = None, **app_overrides
+) -> tuple[config.Settings, AppSettings]:
+    """moi's settings and the app's, from one config file (see :func:`moi.config.config_path`).
+
+    :raises moi.exceptions.ConfigError: naming the file, key and value at fault.
+    """
+    found = config.config_path(path)
+    parser = config.read_ini(found)
+    return (
+        config.from_ini(config.Settings, parser, found),
+        config.from_ini(AppSettings, parser, found, **app_overrides),
+    )
+
+
+def uses_private_redis(settings: config.Settings) -> bool:
+    """Whether the app starts its own Redis: yes, unless the config file names one."""
+    return "redis.url" not in settings.explicit
+
+
+def uses_local_cluster(settings: config.Settings) -> bool:
+    """Whether the app starts its own cluster: yes, unless the config file names a controller.
+
+    A ``profile`` line counts even when empty: it asks for the default IPython profile.
+    """
+    return not {"ipyparallel.profile", "ipyparallel.connection_file"} & settings.explicit
+
+
+def cookie_secret(app_settings: AppSettings) -> str:
+    """The configured cookie secret, else the one kept in ``var_dir``, made on first run.
+
+    Keeping a generated secret means logins survive a restart without anyone having to
+    invent a key. The file appears whole or not at all (written aside, then linked into
+    place), so two processes starting together still agree on one secret.
+    """
+    if app_settings.cookie_secret:
+        return app_settings.cookie_secret
+    path = app_settings.var_path / "cookie_secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        draft = path.with_name(f".cookie_secret.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text(encoding="ascii").strip()

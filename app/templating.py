@@ -1,0 +1,98 @@
+"""The Jinja2 environment, and the filters that turn info objects into readable text.
+
+Autoescape is on for every template: job data (names, results, tracebacks) is shown
+as text and never marked safe, so whatever a job returns cannot become markup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from moi.status import is_final
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+def environment(*, auto_reload: bool = False) -> jinja2.Environment:
+    """The app's template environment; ``auto_reload`` re-reads changed files (debug)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        auto_reload=auto_reload,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        when=when,
+        duration=duration,
+        status_slug=status_slug,
+        as_text=as_text,
+        percent=percent,
+        thousands=thousands,
+    )
+    env.tests["final"] = is_final
+    return env
+
+
+def parse_date(value: Any) -> datetime | None:
+    """An info object's ISO 8601 date, or None if it is missing or not a date."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def when(value: Any) -> str:
+    """``2024-05-01 09:30:12 UTC``, or a dash for a date not reached yet."""
+    parsed = parse_date(value)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if parsed else "—"
+
+
+def duration(info: dict[str, Any], now: datetime | None = None) -> str:
+    """How long the job ran, or has been running so far; a dash before it starts."""
+    start = parse_date(info.get("date_start"))
+    if start is None:
+        return "—"
+    end = parse_date(info.get("date_end")) or now or datetime.now(UTC)
+    seconds = max(0.0, (end - start).total_seconds())
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {rest} s"
+
+
+def status_slug(status: Any) -> str:
+    """The status as a class-name suffix, the same way moi_list.js makes its badges."""
+    return re.sub(r"[^a-z0-9]", "-", str(status).lower()) or "unknown"
+
+
+def as_text(value: Any) -> str:
+    """A result as text: a str as it is, anything else as indented JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def percent(progress: Any) -> str:
+    """``42%`` for a progress of 0.42; empty when the job reported none."""
+    if isinstance(progress, bool) or not isinstance(progress, int | float):
+        return ""
+    return f"{min(1.0, max(0.0, progress)):.0%}"
+
+
+def thousands(number: int) -> str:
+    """``2,000,000``: big numbers are easier to read with separators."""
+    return f"{number:,}"

@@ -1,0 +1,138 @@
+"""Result pages: what they show, escaped, live while running, and 404 for strangers."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+
+import pytest
+
+from moi import group
+from moi.job import submit, wait
+from tests import jobs as test_jobs
+from tests.app.conftest import wait_for_status
+
+
+def run(client, form: str, **fields: str) -> dict:
+    """Submit through the form, wait for the end; the final info object."""
+    assert client.post(f"/jobs/{form}", **fields).status == 303
+    [job] = [job for job in group.jobs("alice") if job["handler"] == f"/result/{form}"][-1:]
+    return wait(job["id"], timeout=30)
+
+
+def text_of(page: str, element_id: str) -> str:
+    found = re.search(rf'id="{element_id}"[^>]*>(.*?)</', page, re.S)
+    assert found, f"no #{element_id}"
+    return html.unescape(found.group(1).strip())
+
+
+def test_hello_page_shows_the_job(auth):
+    info = run(auth, "hello", name="Ann")
+    page = auth.get(f"/result/hello/{info['id']}")
+    assert page.status == 200
+    assert text_of(page.text, "job-name") == "Hello Ann"
+    assert text_of(page.text, "job-status") == "Success"
+    assert text_of(page.text, "job-result") == "Hello, Ann!"
+    for fact in ("job-created", "job-started", "job-ended"):
+        assert text_of(page.text, fact).endswith(" UTC")
+    assert text_of(page.text, "job-duration").endswith(" s")
+    assert 'data-final="true"' in page.text
+    assert "moi.js" not in page.text  # a finished job's page needs no socket
+
+
+def test_job_data_is_shown_as_text(auth):
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    info = run(auth, "hello", name=evil)
+    page = auth.get(f"/result/hello/{info['id']}").text
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert text_of(page, "job-result") == f"Hello, {evil}!"
+    assert "&lt;script&gt;" in page
+
+
+def test_failed_job_shows_its_traceback(auth):
+    info = run(auth, "fail", message="<b>broken</b>")
+    page = auth.get(f"/result/fail/{info['id']}")
+    assert page.status == 200
+    assert text_of(page.text, "job-status") == "Failed"
+    traceback = text_of(page.text, "job-traceback")
+    assert traceback.startswith("Traceback")
+    assert "app.jobs.DemoFailure: <b>broken</b>" in traceback
+    assert "<b>broken</b>" not in page.text
+
+
+def test_countdown_page_shows_its_result(auth):
+    info = run(auth, "countdown", seconds="1")
+    page = auth.get(f"/result/countdown/{info['id']}").text
+    assert text_of(page, "job-result") == "Counted down from 1."
+
+
+def test_pi_page_draws_the_points_and_the_convergence(auth):
+    info = run(auth, "pi", samples="1000")
+    page = auth.get(f"/result/pi/{info['id']}").text
+    result = info["result"]
+    assert text_of(page, "pi-estimate") == f"{result['estimate']:.6f}"
+    assert text_of(page, "pi-samples") == "1,000"
+    assert '<svg id="pi-scatter"' in page
+    assert page.count('class="dot dot-in"') == sum(x * x + y * y <= 1 for x, y in result["points"])
+    assert page.count('class="dot ') == 500
+    assert re.search(r'<path class="estimate-line" d="M [\d. L]+"', page)
+
+
+def test_running_job_shows_its_live_status(auth, r, settings):
+    key = f"release-{uuid.uuid4()}"
+    job_id = submit(
+        "alice",
+        "Waiting job",
+        "/result/hello",
+        test_jobs.blocks_until_released,
+        settings.redis_url,
+        key,
+    )
+    try:
+        wait_for_status(r, job_id, "Waiting")
+        page = auth.get(f"/result/hello/{job_id}").text
+        assert text_of(page, "job-status") == "Waiting"
+        assert 'data-final="false"' in page
+        assert 'id="job-progress"' in page
+        assert 'id="moi-state"' in page
+        assert "/moi-static/moi.js" in page and "/static/app.js" in page
+        assert 'id="job-result"' not in page
+    finally:
+        r.rpush(key, "go")
+    assert wait(job_id, timeout=30)["status"] == "Success"
+
+
+def test_another_users_job_is_not_found(auth, other):
+    info = run(auth, "hello", name="Ann")
+    response = other.get(f"/result/hello/{info['id']}")
+    assert response.status == 404
+    assert 'id="error-page"' in response.text
+    assert "Ann" not in response.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/result/hello/{uuid.uuid4()}",
+        "/result/hello/not-a-job",
+        "/result/hello/moi-app:users",
+        "/result/hello/alice:jobs",
+        f"/result/unknown/{uuid.uuid4()}",
+    ],
+)
+def test_unknown_jobs_are_not_found(auth, path):
+    response = auth.get(path)
+    assert response.status == 404
+    assert 'id="error-page"' in response.text
+    assert 'data-status-code="404"' in response.text
+
+
+def test_a_job_is_only_shown_on_its_own_page(auth):
+    info = run(auth, "hello", name="Ann")
+    assert auth.get(f"/result/pi/{info['id']}").status == 404
+
+
+def test_an_uppercase_job_id_is_not_found(auth):
+    info = run(auth, "hello", name="Ann")
+    assert auth.get(f"/result/hello/{info['id'].upper()}").status == 404

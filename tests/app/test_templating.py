@@ -1,0 +1,71 @@
+"""The filters that turn info objects into text on the pages."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from app.templating import as_text, duration, environment, percent, status_slug, thousands, when
+
+
+def test_autoescape_is_on():
+    template = environment().from_string("{{ value }}")
+    assert template.render(value="<b>") == "&lt;b&gt;"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("2024-05-01T09:30:12.345+00:00", "2024-05-01 09:30:12 UTC"),
+        ("2024-05-01T11:30:12+02:00", "2024-05-01 09:30:12 UTC"),
+        ("2024-05-01T09:30:12", "2024-05-01 09:30:12 UTC"),
+        (None, "—"),
+        ("soon", "—"),
+        (42, "—"),
+    ],
+)
+def test_when(value, shown):
+    assert when(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "shown"),
+    [
+        ("2024-05-01T09:30:00+00:00", "2024-05-01T09:30:00.250+00:00", "0.25 s"),
+        ("2024-05-01T09:30:00+00:00", "2024-05-01T09:30:12.340+00:00", "12.3 s"),
+        ("2024-05-01T09:30:00+00:00", "2024-05-01T09:32:05+00:00", "2 min 5 s"),
+        ("2024-05-01T09:30:00+00:00", "2024-05-01T11:45:00+00:00", "2 h 15 min"),
+        (None, None, "—"),
+    ],
+)
+def test_duration(start, end, shown):
+    assert duration({"date_start": start, "date_end": end}) == shown
+
+
+def test_duration_of_a_running_job_counts_to_now():
+    now = datetime(2024, 5, 1, 9, 30, 3, tzinfo=UTC)
+    assert duration({"date_start": "2024-05-01T09:30:00+00:00"}, now=now) == "3.00 s"
+
+
+@pytest.mark.parametrize(
+    ("status", "slug"), [("Success", "success"), ("Running 50%", "running-50-"), ("", "unknown")]
+)
+def test_status_slug_matches_moi_list_js(status, slug):
+    assert status_slug(status) == slug
+
+
+def test_as_text():
+    assert as_text("Hello") == "Hello"
+    assert as_text({"a": [1, 2]}) == '{\n  "a": [\n    1,\n    2\n  ]\n}'
+    assert as_text(None) == "null"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0.424, "42%"), (1, "100%"), (2, "100%"), (None, ""), (True, ""), ("x", "")],
+)
+def test_percent(value, shown):
+    assert percent(value) == shown
+
+
+def test_thousands():
+    assert thousands(2_000_000) == "2,000,000"
