@@ -82,10 +82,15 @@ class Application(tornado.web.Application):
         return f"{MOI_STATIC_PREFIX}{name}?v={version}" if version else MOI_STATIC_PREFIX + name
 
     async def close(self) -> None:
-        """Say goodbye to open websockets, then close the hub and Redis connections."""
+        """Say goodbye to open websockets, then close the hub and Redis connections.
+
+        The hub first finishes the work in hand (a group being forgotten after its last
+        socket left), so nothing is cut off half-way through a Redis exchange.
+        """
         for clients in list(self.moi_hub.clients.values()):
             for client in list(clients):
                 client.close(1001, "server shutting down")
+        await self.moi_hub.settled()
         await self.moi_hub.close()
         await self.redis.aclose()
 
