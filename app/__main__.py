@@ -27,8 +27,8 @@ import tornado.log
 import tornado.netutil
 
 from app.application import Application, create_app
-from app.services import Services, StartupError, fail_orphaned_jobs
-from app.settings import AppSettings, load
+from app.services import Services, StartupError, fail_orphaned_jobs, first_line
+from app.settings import AppSettings, load, port_number
 from moi import context
 from moi.exceptions import ConfigError, MoiError
 
@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--config", metavar="PATH", help="ini file (default: $MOI_CONFIG, else ./config.ini)"
     )
-    parser.add_argument("--port", type=int, help="port to listen on (default: [app] port)")
+    parser.add_argument("--port", type=port_number, help="port to listen on (default: [app] port)")
     parser.add_argument("--host", help="address to listen on (default: [app] host)")
     return parser.parse_args(argv)
 
@@ -98,7 +98,7 @@ def connect_cluster(ctx: context.Context) -> None:
         ctx.view  # noqa: B018 -- the property connects
     except Exception as error:
         raise StartupError(
-            f"cannot connect to the ipyparallel controller ({where}): {error}"
+            f"cannot connect to the ipyparallel controller ({where}): {first_line(error)}"
         ) from None
 
 

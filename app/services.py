@@ -30,6 +30,11 @@ class StartupError(MoiError):
     """Something the app needs is not there; the message is one line for the terminal."""
 
 
+def first_line(error: BaseException) -> str:
+    """An exception as one line for the terminal: its first line, or its class name."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def check_redis(url: str, timeout: float = 5) -> None:
     """Fail with one clear line unless the Redis at ``url`` answers a PING."""
     client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
@@ -65,7 +70,12 @@ class Services:
             check_redis(settings.redis_url)
             if uses_local_cluster(settings):
                 self.cluster = LocalCluster(settings.engines, var / "ipython")
-                self.cluster.start()
+                try:
+                    self.cluster.start()
+                except Exception as error:
+                    raise StartupError(
+                        f"the local ipyparallel cluster did not start: {first_line(error)}"
+                    ) from error
                 settings = dataclasses.replace(
                     settings, ipp_connection_file=self.cluster.connection_file
                 )

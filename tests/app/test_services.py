@@ -7,7 +7,14 @@ import dataclasses
 import pytest
 
 from app.accounts import USERS_KEY
-from app.services import ORPHAN_MESSAGE, Services, StartupError, check_redis, fail_orphaned_jobs
+from app.services import (
+    ORPHAN_MESSAGE,
+    Services,
+    StartupError,
+    check_redis,
+    fail_orphaned_jobs,
+    first_line,
+)
 from app.settings import AppSettings
 from moi import record
 from moi.embedded import free_port
@@ -78,3 +85,8 @@ def test_unfinished_jobs_of_a_previous_run_end_failed(r, moi_context):
     assert record.decode(r.get(done))["status"] == "Success"
     assert record.decode(r.get(failed))["result"] is None
     assert record.decode(r.get(stranger))["status"] == "Running"
+
+
+def test_errors_are_shown_as_one_line():
+    assert first_line(TimeoutError("no engines\nafter 60 s")) == "no engines"
+    assert first_line(TimeoutError()) == "TimeoutError"
