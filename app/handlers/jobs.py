@@ -7,8 +7,6 @@ values typed, having submitted nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 import tornado.web
 
 from app import forms, jobs
@@ -27,28 +25,34 @@ def result_url(kind: str) -> str:
     return f"/result/{kind}"
 
 
+def render_index(
+    handler: BaseHandler,
+    errors: dict[str, str] | None = None,
+    values: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """The index page; ``errors`` and ``values`` (what was typed) are keyed by form."""
+    handler.render(
+        "jobs/index.html",
+        errors=errors or {},
+        values=values or {},
+        limits={
+            "name": NAME_MAX,
+            "message": MESSAGE_MAX,
+            "countdown": COUNTDOWN_MAX,
+            "pi_min": PI_MIN,
+            "pi_max": PI_MAX,
+            "batch": BATCH_MAX,
+        },
+    )
+
+
 class IndexHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        self.render_index()
-
-    def render_index(self, errors: dict[str, str] | None = None, **values: Any) -> None:
-        self.render(
-            "jobs/index.html",
-            errors=errors or {},
-            values=values,
-            limits={
-                "name": NAME_MAX,
-                "message": MESSAGE_MAX,
-                "countdown": COUNTDOWN_MAX,
-                "pi_min": PI_MIN,
-                "pi_max": PI_MAX,
-                "batch": BATCH_MAX,
-            },
-        )
+        render_index(self)
 
 
-class JobFormHandler(IndexHandler):
+class JobFormHandler(BaseHandler):
     """Base of the form handlers: ``form`` names the form, ``submit_jobs`` does the work."""
 
     form = ""
@@ -61,7 +65,7 @@ class JobFormHandler(IndexHandler):
             self.set_status(400)
             typed = {name: self.get_body_argument(name) for name in self.request.body_arguments}
             typed.pop("_xsrf", None)
-            self.render_index(errors={self.form: str(error)}, **{self.form: typed})
+            render_index(self, errors={self.form: str(error)}, values={self.form: typed})
             return
         self.redirect("/", status=303)
 

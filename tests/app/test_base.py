@@ -51,3 +51,7 @@ def test_a_wrong_method_gets_the_error_page(auth):
     response = auth.request("/result/hello/x", {"a": "b", "_xsrf": auth.xsrf()})
     assert response.status == 405
     assert 'data-status-code="405"' in response.text
+
+
+def test_a_form_address_takes_no_get(auth):
+    assert auth.get("/jobs/hello").status == 405
