@@ -1,0 +1,140 @@
+"""Fixtures for the browser tests: the demo app as a real process, and headless Chromium.
+
+The app runs as ``python -m app`` on the session's Redis and cluster (``tests/conftest.py``):
+one server for the session, shared by tests that each sign in as a new user, and a
+server of its own for a test that restarts it. Each browser is quit after its test and
+its processes checked gone by PID. When a test fails, a screenshot, the console log and
+the page of each of its browsers, and the app's log, are saved under
+``test-artifacts/browser/<test name>/``, and the failure report names that folder.
+
+Without Chromium or chromedriver these tests skip, saying how to install them; with
+``CI=true`` they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser import chromium
+from tests.browser.appserver import AppServer
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+
+DRIVERS = pytest.StashKey[list[chromium.Browser]]()
+SERVERS = pytest.StashKey[list[AppServer]]()
+
+
+MISSING = chromium.missing()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip (on CI: fail) each browser test before its fixtures start anything.
+
+    Raised here rather than in a fixture, so every skip has this one location and the
+    summary folds them into one line.
+    """
+    if MISSING:
+        message = f"browser tests need {' and '.join(MISSING)}: {chromium.INSTALL_HINT}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {message}", pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def session_app(settings, tmp_path_factory) -> Iterator[AppServer]:
+    server = AppServer(settings, tmp_path_factory.mktemp("app"))
+    try:
+        server.start()
+        yield server
+    finally:
+        code = server.stop()
+    assert_clean_exit(server, code)
+
+
+@pytest.fixture
+def app(request, session_app, r) -> AppServer:
+    """The session's app server, on a Redis emptied for this test."""
+    request.node.stash.setdefault(SERVERS, []).append(session_app)
+    assert session_app.running, f"the app is no longer running:\n{session_app.log()}"
+    return session_app
+
+
+@pytest.fixture
+def own_app(request, settings, r, tmp_path) -> Iterator[AppServer]:
+    """An app server for this test alone (stopped by PID at the end, however it ends)."""
+    server = AppServer(settings, tmp_path / "app")
+    request.node.stash.setdefault(SERVERS, []).append(server)
+    try:
+        server.start()
+        yield server
+    finally:
+        code = server.stop()
+    assert_clean_exit(server, code)
+
+
+def assert_clean_exit(server: AppServer, code: int | None) -> None:
+    """SIGTERM must stop the app with exit code 0 (None: it was not running)."""
+    assert code in (0, None), f"the app exited with code {code} on SIGTERM:\n{server.log()}"
+
+
+@pytest.fixture
+def browser(request, tmp_path) -> Iterator[Callable[[], chromium.Browser]]:
+    """``browser()`` → a new headless Chromium, quit after the test, PIDs checked gone.
+
+    A test whose browsers logged errors to the console fails, unless it said it
+    expected them (:meth:`chromium.Browser.allow_console_errors`).
+    """
+    drivers = request.node.stash.setdefault(DRIVERS, [])
+
+    def make() -> chromium.Browser:
+        number = len(drivers) + 1
+        folder = tmp_path / f"browser{number}"
+        folder.mkdir()
+        drivers.append(chromium.start(folder / "profile", folder / "chromedriver.log"))
+        return drivers[-1]
+
+    yield make
+    try:
+        errors = {n: found for n, d in enumerate(drivers, 1) if (found := d.console_errors())}
+    finally:
+        chromium.stop(*drivers)
+    assert not errors, f"errors in the browser console (browser number: messages): {errors}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.failed and report.when in ("setup", "call"):
+        folder, problems = save_artifacts(item)
+        if folder is not None:
+            lines = [f"saved in {folder}", *problems]
+            report.sections.append(("browser artifacts", "\n".join(lines)))
+            print(f"\nbrowser artifacts of {item.nodeid}: {folder}")
+    return report
+
+
+def save_artifacts(item: pytest.Item) -> tuple[Path | None, list[str]]:
+    """Save what each browser shows and each app server logged; ``(None, [])`` if nothing."""
+    drivers = item.stash.get(DRIVERS, [])
+    servers = item.stash.get(SERVERS, [])
+    if not drivers and not servers:
+        return None, []
+    folder = ARTIFACTS / re.sub(r"[^\w.-]+", "_", item.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    problems = []
+    for number, driver in enumerate(drivers, 1):
+        prefix = f"browser{number}-" if len(drivers) > 1 else ""
+        problems += chromium.save(driver, folder, prefix)
+    for number, server in enumerate(servers, 1):
+        name = f"app{number}.log" if len(servers) > 1 else "app.log"
+        if server.log_path.exists():
+            shutil.copyfile(server.log_path, folder / name)
+    return folder, problems
