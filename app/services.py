@@ -8,15 +8,13 @@ accounts and job history survive a restart.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
-import psutil
 import redis
 
 from app.accounts import USERS_KEY
 from app.settings import AppSettings, uses_local_cluster, uses_private_redis
-from moi import group
+from moi import group, job
 from moi.config import Settings
 from moi.context import Context
 from moi.embedded import LocalCluster, RedisServer, free_port
@@ -92,7 +90,6 @@ class Services:
     def pids(self) -> list[int]:
         """PIDs of the processes started here: Redis, controller, engines and their helpers."""
         pids = self.cluster.pids() if self.cluster else []
-        pids += [process.pid for process in _descendants(pids)]
         if self.redis_server and self.redis_server.pid:
             pids.append(self.redis_server.pid)
         return pids
@@ -103,36 +100,10 @@ class Services:
         server, self.redis_server = self.redis_server, None
         try:
             if cluster is not None:
-                helpers = _descendants(cluster.pids())
                 cluster.stop()
-                _end(helpers)
         finally:
             if server is not None:
                 server.stop()
-
-
-def _descendants(pids: list[int]) -> list[psutil.Process]:
-    found = []
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            found += psutil.Process(pid).children(recursive=True)
-    return found
-
-
-def _end(processes: list[psutil.Process], timeout: float = 5) -> None:
-    """End the cluster's helper processes that outlive it.
-
-    Each engine has a "nanny" in a session of its own; when its engine is gone it tries
-    for seconds to tell the (stopped) controller, so we end it instead of waiting.
-    """
-    running = [process for process in processes if process.is_running()]
-    for process in running:
-        with contextlib.suppress(psutil.Error):
-            process.terminate()
-    _, stubborn = psutil.wait_procs(running, timeout)
-    for process in stubborn:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
 
 
 def fail_orphaned_jobs(ctx: Context) -> int:
@@ -148,5 +119,5 @@ def fail_orphaned_jobs(ctx: Context) -> int:
     for user in ctx.redis.hkeys(USERS_KEY):
         for info in group.jobs(user):
             if not is_final(info.get("status")):
-                ended += ctx.writer.fail(info["id"], ORPHAN_MESSAGE, ctx.settings.key_ttl)
+                ended += job.fail(info["id"], ORPHAN_MESSAGE)
     return ended

@@ -202,7 +202,7 @@ def load(path: str | os.PathLike | None = None, **overrides) -> Settings:
 
 
 def example_ini(*classes: type) -> str:
-    """The text of ``config.example.ini``: every key with its default and help."""
+    """Every key with its help and, commented out, its default: ``config.example.ini``."""
     lines: list[str] = []
     current = None
     for cls in classes:
@@ -214,5 +214,5 @@ def example_ini(*classes: type) -> str:
                 lines.append(f"\n[{section}]" if lines else f"[{section}]")
                 current = section
             lines.append(f"# {field.metadata['help']}")
-            lines.append(f"{key} = {field.default}")
+            lines.append(f"# {key} = {field.default}")
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ production; point the config at real servers there.
 from __future__ import annotations
 
 import collections
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -17,6 +18,7 @@ import threading
 from pathlib import Path
 
 import ipyparallel as ipp
+import psutil
 
 from moi.exceptions import MoiError
 
@@ -154,7 +156,10 @@ class LocalCluster:
         return os.path.join(self.cluster.profile_dir, "security", name)
 
     def pids(self) -> list[int]:
-        """The PIDs of the controller and every engine."""
+        """The PIDs of the controller, every engine, and their helper processes."""
+        return [process.pid for process in self._processes()]
+
+    def _processes(self) -> list[psutil.Process]:
         launchers = [self.cluster.controller, *self.cluster.engines.values()]
         pids = []
         for launcher in launchers:
@@ -164,7 +169,12 @@ class LocalCluster:
                 pids.extend(sub.process.pid for sub in launcher.launchers.values() if sub.process)
             elif getattr(launcher, "process", None) is not None:
                 pids.append(launcher.process.pid)
-        return pids
+        found = []
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                process = psutil.Process(pid)
+                found += [process, *process.children(recursive=True)]
+        return found
 
     def start(self, timeout: float = 60) -> LocalCluster:
         """Start the controller and engines; return once every engine has registered."""
@@ -179,10 +189,26 @@ class LocalCluster:
         with self.cluster.connect_client_sync() as client:
             client.wait_for_engines(len(client.ids) + count, timeout=timeout)
 
-    def stop(self) -> None:
-        """Stop the engines and the controller, by the PIDs ipyparallel launched them with."""
-        if self.cluster.controller is not None or self.cluster.engines:
-            self.cluster.stop_cluster_sync()
+    def stop(self, timeout: float = 10) -> None:
+        """Stop the engines and the controller, then any helper process that outlived them.
+
+        Each engine has a "nanny" process in a session of its own; once its engine is
+        gone it keeps trying to reach the stopped controller for seconds, so it is ended
+        here, by PID, rather than waited for.
+        """
+        if self.cluster.controller is None and not self.cluster.engines:
+            return
+        processes = self._processes()
+        self.cluster.stop_cluster_sync()
+        running = [process for process in processes if process.is_running()]
+        for process in running:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+        _, stubborn = psutil.wait_procs(running, timeout)
+        for process in stubborn:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(stubborn, timeout)
 
     def __enter__(self) -> LocalCluster:
         return self.start()

@@ -141,6 +141,10 @@ class Hub:
     async def close(self) -> None:
         """Stop listening and close the Redis connections (a later join starts afresh)."""
         self._closing = True
+        for waiting in self._confirmations.values():
+            for future in waiting:
+                future.cancel()  # no reader will resolve them any more
+        self._confirmations.clear()
         tasks = [task for task in (*self._tasks, self._processor, self._reader) if task]
         for task in tasks:  # cancel all first: a cancelled read drops the connection
             task.cancel()
@@ -227,10 +231,6 @@ class Hub:
     async def _reset(self) -> None:
         """After a lost connection: drop every client (they reconnect and resync)."""
         clients = [client for group in self.clients.values() for client in group]
-        for waiting in self._confirmations.values():
-            for future in waiting:
-                future.cancel()
-        self._confirmations.clear()
         await self.close()
         for client in clients:
             with contextlib.suppress(Exception):

@@ -108,6 +108,18 @@ def _task_failure_message(error: BaseException) -> str:
     return f"The job's task failed: {error!r}"
 
 
+def fail(job_id: str, reason: str) -> bool:
+    """End a job ``Failed`` with ``reason`` as its result, unless it has ended already.
+
+    For jobs no engine will ever finish, e.g. those of a cluster that was stopped.
+
+    :returns: whether the job was changed.
+    """
+    _check_text("job_id", job_id)
+    ctx = context.default()
+    return ctx.writer.fail(job_id, reason, ctx.settings.key_ttl)
+
+
 def get(job_id: str) -> dict[str, Any] | None:
     """The job's info object, or None if no such job is stored."""
     _check_text("job_id", job_id)

@@ -6,14 +6,28 @@ stopped by PID at the end, whatever happened in between. Each test gets an empty
 
 from __future__ import annotations
 
+import configparser
 import json
+import re
 import time
+from pathlib import Path
 
 import pytest
 import redis
 
 from moi import config, context
 from moi.embedded import LocalCluster, RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def example_config() -> configparser.ConfigParser:
+    """``config.example.ini`` with every key line uncommented, as a user would set them."""
+    text = (ROOT / "config.example.ini").read_text()
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(re.sub(r"(?m)^# ([a-z_]+ = )", r"\1", text))
+    return parser
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ def test_local_cluster_stops_every_process(tmp_path):
     try:
         cluster.start()
         pids = cluster.pids()
-        assert len(pids) == 2  # controller and one engine
+        assert len(pids) >= 2  # the controller, one engine, and the engine's nanny
         assert all(psutil.pid_exists(pid) for pid in pids)
     finally:
         cluster.stop()

@@ -10,7 +10,6 @@ import pytest
 
 from app import settings as app_config
 from app.settings import AppSettings, cookie_secret, load, uses_local_cluster, uses_private_redis
-from moi import config
 from moi.exceptions import ConfigError
 
 ROOT = Path(__file__).parents[2]
@@ -104,12 +103,11 @@ def test_a_configured_cookie_secret_is_used_and_nothing_written(tmp_path):
     assert not (tmp_path / "var").exists()
 
 
-def test_config_example_lists_every_app_key_with_its_default():
+def test_config_example_lists_every_app_key_with_its_default(example_config):
     example = (ROOT / "config.example.ini").read_text()
-    parsed = config.read_ini(ROOT / "config.example.ini")
     for field in dataclasses.fields(AppSettings):
         section, key = field.metadata["ini"]
-        assert field.metadata["parse"](parsed.get(section, key)) == field.default, key
+        assert field.metadata["parse"](example_config.get(section, key)) == field.default, key
         assert field.metadata["help"] in example
     _, from_example = app_config.load(ROOT / "config.example.ini")
     assert from_example == AppSettings()
