@@ -62,6 +62,10 @@ class Application(tornado.web.Application):
             "static_path": str(STATIC_DIR),
             "default_handler_class": NotFoundHandler,
             "moi_user_cookie": USER_COOKIE,
+            # Ping idle sockets, so a browser that vanished without a word is noticed
+            # and its group stops costing a subscription.
+            "websocket_ping_interval": 30,
+            "websocket_max_message_size": 1024 * 1024,
             # Debug without autoreload: a reload would re-exec this process and
             # orphan the Redis and cluster it started.
             "serve_traceback": app_settings.debug,
