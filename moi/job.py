@@ -10,6 +10,7 @@ failed outside the job's function.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from functools import partial
 from typing import Any
@@ -69,6 +70,7 @@ def submit(group: str, name: str, handler: str | None, func, /, *args, **kwargs)
 
 
 HISTORY_LIMIT = 10_000
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _forget_history(view: ipp.LoadBalancedView) -> None:
@@ -104,7 +106,8 @@ def _task_failure_message(error: BaseException) -> str:
     if isinstance(error, ipp.RemoteError) and error.ename == "EngineError":
         return f"The engine running this job died before it finished. ({error.evalue})"
     if isinstance(error, ipp.RemoteError):
-        return "\n".join(error.render_traceback()) or str(error)
+        # The engine's traceback, without the terminal colours IPython may have added.
+        return ANSI_ESCAPE.sub("", "\n".join(error.render_traceback())) or str(error)
     return f"The job's task failed: {error!r}"
 
 

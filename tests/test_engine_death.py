@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from moi import job
+from moi import context, job
+from moi.embedded import free_port
 from tests import jobs
 
 
@@ -23,3 +26,19 @@ def test_job_that_kills_its_engine_ends_failed(r, replace_dead_engine):
     assert info["date_end"] is not None
     # The final state stays: nothing later overwrites it.
     assert job.get(job_id)["status"] == "Failed"
+
+
+def test_engine_that_cannot_reach_redis_still_ends_failed(r, moi_context):
+    """The engine reports nothing; the submitting process stores the engine's error."""
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    lost = context.Context(replace(moi_context.settings, engine_redis_url=unreachable))
+    previous = context.set_default(lost)
+    try:
+        job_id = job.submit("g", "lost", None, jobs.double, 1)
+        info = job.wait(job_id, timeout=30)
+    finally:
+        context.set_default(previous)
+        lost.close()
+    assert info["status"] == "Failed"
+    assert "ConnectionError" in info["result"]
+    assert "\x1b[" not in info["result"]
