@@ -48,6 +48,8 @@ def submit(group: str, name: str, handler: str | None, func, /, *args, **kwargs)
         _check_text("handler", handler)
     if not callable(func):
         raise TypeError(f"func must be callable, not {type(func).__name__}")
+    if "status_update" in kwargs:
+        raise TypeError("status_update is moi's keyword: the job's function receives it")
     ctx = context.default()
     settings = ctx.settings
     ttl = settings.key_ttl
@@ -116,9 +118,11 @@ def fail(job_id: str, reason: str) -> bool:
 
     For jobs no engine will ever finish, e.g. those of a cluster that was stopped.
 
-    :returns: whether the job was changed.
+    :returns: whether the job was changed (False for an unknown or ended job).
     """
     _check_text("job_id", job_id)
+    if not keys.is_job_id(job_id):
+        return False
     ctx = context.default()
     return ctx.writer.fail(job_id, reason, ctx.settings.key_ttl)
 
@@ -126,6 +130,8 @@ def fail(job_id: str, reason: str) -> bool:
 def get(job_id: str) -> dict[str, Any] | None:
     """The job's info object, or None if no such job is stored."""
     _check_text("job_id", job_id)
+    if not keys.is_job_id(job_id):
+        return None
     return record.decode(context.default().redis.get(keys.job_key(job_id)))
 
 
@@ -141,8 +147,12 @@ def wait(job_id: str, timeout: float | None = None) -> dict[str, Any]:
     _check_text("job_id", job_id)
     ctx = context.default()
     deadline = None if timeout is None else time.monotonic() + timeout
-    with ctx.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+    with ctx.redis.pubsub() as pubsub:
         pubsub.subscribe(keys.job_channel(job_id))
+        # Only once Redis confirms is a notice sent after the read below sure to arrive.
+        confirmed = pubsub.get_message(timeout=10)
+        if confirmed is None or confirmed["type"] != "subscribe":
+            raise ConnectionError(f"Redis did not confirm the subscription: {confirmed!r}")
         while True:
             info = get(job_id)
             if info is None:
@@ -154,4 +164,4 @@ def wait(job_id: str, timeout: float | None = None) -> dict[str, Any]:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"job {job_id} has not ended after {timeout} s")
-                message = pubsub.get_message(timeout=remaining)
+                message = pubsub.get_message(timeout=remaining, ignore_subscribe_messages=True)

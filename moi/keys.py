@@ -4,7 +4,23 @@ The layout is the seed's and is public API (see PROTOCOL.md): other programs rea
 and publish on these names, so they carry no prefix.
 """
 
+import uuid
+
 CHANNEL_SUFFIX = ":pubsub"
+
+
+def is_job_id(text: object) -> bool:
+    """Whether ``text`` is a job ID as moi makes them (a UUID4 string).
+
+    Checked before a key is read for a job, so no other key (a group's set, an app's
+    own keys) is ever taken for one.
+    """
+    if not isinstance(text, str):
+        return False
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
 
 
 def job_key(job_id: str) -> str:

@@ -22,10 +22,14 @@ from moi.status import Status
 NOTICE_STATUS = json.dumps({"update": "status"})
 NOTICE_OTHER = json.dumps({"update": None})
 
-# KEYS: job key, job channel. ARGV: new info JSON, notice JSON, ttl seconds (0 = none).
-# Returns 1 when written, 0 when the stored job had already ended.
+# KEYS: job key, job channel. ARGV: new info JSON, notice JSON, ttl seconds (0 = none),
+# "1" if the job must already be stored. Returns 1 when written, 0 when the stored job
+# had already ended (or, with ARGV[4], is not stored).
 _UPDATE_SCRIPT = """
 local current = redis.call('GET', KEYS[1])
+if not current and ARGV[4] == '1' then
+    return 0
+end
 if current then
     local ok, info = pcall(cjson.decode, current)
     if ok and type(info) == 'table' and (info.status == 'Success' or info.status == 'Failed') then
@@ -94,8 +98,18 @@ class Writer:
         self.client = client
         self._script = client.register_script(_UPDATE_SCRIPT)
 
-    def update(self, info: dict[str, Any], ttl: int, *, status_changed: bool = True) -> bool:
+    def update(
+        self,
+        info: dict[str, Any],
+        ttl: int,
+        *,
+        status_changed: bool = True,
+        must_exist: bool = False,
+    ) -> bool:
         """Store ``info`` and publish its notice, unless the stored job has already ended.
+
+        An engine recreates a record that expired while its job ran (the final state is
+        never lost); ``must_exist`` refuses to create one instead.
 
         :returns: whether it was written.
         """
@@ -103,7 +117,7 @@ class Writer:
         job_id = info["id"]
         written = self._script(
             keys=[keys.job_key(job_id), keys.job_channel(job_id)],
-            args=[encode(info), notice, ttl],
+            args=[encode(info), notice, ttl, "1" if must_exist else "0"],
         )
         return bool(written)
 
@@ -112,6 +126,8 @@ class Writer:
 
         Used by the submitting process when the engine could not report the end itself.
         """
-        info = decode(self.client.get(keys.job_key(job_id))) or {"id": job_id}
+        info = decode(self.client.get(keys.job_key(job_id)))
+        if info is None:
+            return False
         info.update(status=Status.FAILED.value, result=message, date_end=now())
-        return self.update(info, ttl)
+        return self.update(info, ttl, must_exist=True)

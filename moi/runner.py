@@ -16,7 +16,7 @@ import cloudpickle
 import redis
 
 from moi import record
-from moi.status import Status
+from moi.status import Status, is_final
 
 
 @functools.lru_cache(maxsize=8)
@@ -49,6 +49,8 @@ class RunningJob:
         """
         if status is not None and not isinstance(status, str):
             raise TypeError(f"status must be a str, not {type(status).__name__}")
+        if is_final(status):
+            raise ValueError(f"status {status!r} is set by moi when the function returns or raises")
         if progress is not None:
             progress = min(1.0, max(0.0, float(progress)))
             self.info["progress"] = progress

@@ -232,3 +232,42 @@ def test_function_the_engine_cannot_import_ends_failed(r, tmp_path, monkeypatch)
     info = job.wait(job.submit("g", "missing", None, only_here.work), timeout=30)
     assert info["status"] == "Failed"
     assert "ModuleNotFoundError" in info["result"] and "only_here" in info["result"]
+
+
+def test_a_job_cannot_claim_a_final_status_itself(r):
+    def claims_success(status_update):
+        status_update("Success")
+        return "never reached"
+
+    info = job.wait(job.submit("g", "claims", None, claims_success), timeout=30)
+    assert info["status"] == "Failed"
+    assert "ValueError: status 'Success' is set by moi" in info["result"]
+
+
+def test_status_update_is_not_an_argument_of_submit(r):
+    with pytest.raises(TypeError, match="status_update is moi's keyword"):
+        job.submit("g", "name", None, jobs.double, 1, status_update=print)
+    assert r.dbsize() == 0
+
+
+@pytest.mark.parametrize("key", ["g:jobs", "not-a-uuid", "g:pubsub"])
+def test_keys_that_are_not_job_ids_are_not_jobs(r, key):
+    r.sadd("g:jobs", "x")
+    assert job.get(key) is None
+    with pytest.raises(JobNotFound):
+        job.wait(key, timeout=1)
+    assert job.fail(key, "no") is False
+    assert r.type("g:jobs") == "set"
+
+
+def test_fail_ends_a_running_job_once_and_invents_nothing(r, settings):
+    release = "release:fail"
+    job_id = job.submit("g", "held", None, jobs.blocks_until_released, settings.redis_url, release)
+    assert job.fail(job_id, "stopped by an admin") is True
+    assert job.fail(job_id, "again") is False  # ended already
+    r.rpush(release, "go")
+    info = job.wait(job_id, timeout=30)
+    assert (info["status"], info["result"]) == ("Failed", "stopped by an admin")
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert job.fail(unknown, "no such job") is False
+    assert r.get(unknown) is None

@@ -6,7 +6,6 @@ the same 404: the page must not tell anyone that someone else's job exists.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import tornado.web
@@ -15,16 +14,9 @@ from app import charts
 from app.handlers.base import BaseHandler
 from app.handlers.jobs import result_url
 from moi.job import get
+from moi.keys import is_job_id
 
 KINDS = ("hello", "countdown", "fail", "pi")
-
-
-def is_job_id(text: str) -> bool:
-    """Whether ``text`` is a job ID as moi writes them, so no other key is ever read."""
-    try:
-        return str(uuid.UUID(text)) == text
-    except ValueError:
-        return False
 
 
 class ResultHandler(BaseHandler):
