@@ -20,6 +20,7 @@ import collections
 import contextlib
 import json
 import logging
+import socket
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -29,9 +30,22 @@ from redis.backoff import NoBackoff
 
 from moi import keys, record
 from moi.group import normalise_ids
+from moi.keys import is_job_id
 from moi.status import is_final
 
 log = logging.getLogger(__name__)
+
+CONFIRM_TIMEOUT = 10.0
+"""Seconds to wait for Redis to confirm a (un)subscription before resetting the hub."""
+KEEPALIVE = {
+    option: value
+    for option, value in (
+        (getattr(socket, "TCP_KEEPIDLE", None), 30),
+        (getattr(socket, "TCP_KEEPINTVL", None), 10),
+        (getattr(socket, "TCP_KEEPCNT", None), 3),
+    )
+    if option is not None
+}
 
 
 class Client(Protocol):
@@ -50,14 +64,21 @@ def action(name: str, value) -> bytes:
     return json.dumps({name: value}, separators=(",", ":")).encode()
 
 
-def ended(raw_info: str) -> bool:
-    """Whether a stored info object has a final status (or is unreadable: nothing to follow)."""
-    info = record.decode(raw_info)
-    return info is None or is_final(info.get("status"))
+def stored_info(job_id: str, raw: str | None) -> dict | None:
+    """The info object stored for ``job_id``, if it is one: a JSON object with that ID.
+
+    Anything else (a missing record, another kind of value) is never sent to browsers.
+    """
+    info = record.decode(raw)
+    return info if info is not None and info.get("id") == job_id else None
 
 
 def update_message(raw_info: str) -> bytes:
-    """The ``update`` message for a stored info object, without decoding it."""
+    """The ``update`` message for a stored info object, spliced in without re-encoding.
+
+    Only for text :func:`stored_info` accepted: one valid JSON object cannot break out
+    of the message it is spliced into.
+    """
     return b'{"update":' + raw_info.encode() + b"}"
 
 
@@ -85,12 +106,23 @@ class Hub:
     async def join(self, client: Client) -> None:
         """Start sending ``client`` its group's changes, after a snapshot of the group."""
         async with self._lock:
+            if self._closing:
+                raise ConnectionError("the moi hub is closing")
             await self._start()
             group = client.group
-            if group not in self.clients:
+            new = group not in self.clients
+            if new:
                 self.clients[group] = set()
-                await self._subscribe([keys.group_channel(group)])
-            await self._send_snapshot(client)
+            try:
+                if new:
+                    await self._subscribe([keys.group_channel(group)])
+                await self._send_snapshot(client)
+            except BaseException:
+                if not self.clients.get(group):  # leave no half-joined group behind
+                    with contextlib.suppress(Exception):
+                        await self._forget_group(group)
+                    self.clients.pop(group, None)
+                raise
             self.clients[group].add(client)
 
     async def resend(self, client: Client) -> None:
@@ -105,9 +137,7 @@ class Hub:
             return
         clients.discard(client)
         if not clients and self._pubsub is not None and not self._closing:
-            task = asyncio.ensure_future(self._forget_if_idle(client.group))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._forget_if_idle(client.group))
 
     async def _forget_if_idle(self, group: str) -> None:
         async with self._lock:
@@ -145,7 +175,12 @@ class Hub:
             for future in waiting:
                 future.cancel()  # no reader will resolve them any more
         self._confirmations.clear()
-        tasks = [task for task in (*self._tasks, self._processor, self._reader) if task]
+        current = asyncio.current_task()
+        tasks = [
+            task
+            for task in (*self._tasks, self._processor, self._reader)
+            if task is not None and task is not current
+        ]
         for task in tasks:  # cancel all first: a cancelled read drops the connection
             task.cancel()
         for task in tasks:
@@ -175,31 +210,57 @@ class Hub:
             # No silent reconnects: notices sent while the connection was down would be
             # lost unseen. A lost connection is an error, and every client resyncs.
             self._listener = aioredis.Redis.from_url(
-                self.redis_url, decode_responses=True, retry=Retry(NoBackoff(), 0)
+                self.redis_url,
+                decode_responses=True,
+                retry=Retry(NoBackoff(), 0),
+                socket_keepalive=True,  # notice a connection that died without a word
+                socket_keepalive_options=KEEPALIVE,
             )
             self._pubsub = self._listener.pubsub()
 
     async def _subscribe(self, channels: list[str]) -> None:
         """Subscribe, and return once Redis has confirmed it (replies come in order)."""
         if channels:
-            confirmed = self._expect("subscribe", channels[-1])
-            await self._pubsub.subscribe(*channels)
-            if self._reader is None:
-                self._reader = asyncio.create_task(self._read(), name="moi-hub-reader")
-                self._processor = asyncio.create_task(self._process(), name="moi-hub-processor")
-            await confirmed
+            await self._confirmed("subscribe", channels, self._pubsub.subscribe)
 
     async def _unsubscribe(self, channels: list[str]) -> None:
         if channels:
-            confirmed = self._expect("unsubscribe", channels[-1])
-            await self._pubsub.unsubscribe(*channels)
-            await confirmed
+            await self._confirmed("unsubscribe", channels, self._pubsub.unsubscribe)
 
-    def _expect(self, kind: str, channel: str) -> asyncio.Future:
-        """A future the reader resolves when Redis confirms ``kind`` for ``channel``."""
+    async def _confirmed(self, kind: str, channels: list[str], command) -> None:
+        """Send ``command`` and wait for Redis to confirm its last channel.
+
+        A confirmation that never comes means the connection can't be trusted: the hub
+        resets (its clients reconnect and resync) rather than wait forever.
+        """
+        key = (kind, channels[-1])
         future = asyncio.get_running_loop().create_future()
-        self._confirmations.setdefault((kind, channel), collections.deque()).append(future)
-        return future
+        self._confirmations.setdefault(key, collections.deque()).append(future)
+        try:
+            await command(*channels)
+            if self._reader is None:  # the connection exists once the first command is sent
+                self._reader = asyncio.create_task(self._read(), name="moi-hub-reader")
+                self._processor = asyncio.create_task(self._process(), name="moi-hub-processor")
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+            # cancellation that arrives as the future completes, and close() would hang.
+            async with asyncio.timeout(CONFIRM_TIMEOUT):
+                await future
+        except BaseException as error:
+            waiting = self._confirmations.get(key)
+            if waiting and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del self._confirmations[key]
+            if isinstance(error, TimeoutError):
+                log.error("Redis did not confirm %s of %s; resetting the moi hub", kind, key[1])
+                self._spawn(self._reset())
+            raise
+
+    def _spawn(self, coroutine) -> None:
+        """Run ``coroutine`` in the background, holding a reference until it ends."""
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def settled(self) -> None:
         """Wait for the work in hand: groups being forgotten, a batch being handled."""
@@ -226,7 +287,7 @@ class Hub:
             raise
         except Exception:
             log.exception("moi hub lost its Redis subscription; closing its websockets")
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._reset()))
+            self._spawn(self._reset())
 
     async def _reset(self) -> None:
         """After a lost connection: drop every client (they reconnect and resync)."""
@@ -267,8 +328,9 @@ class Hub:
             actions = json.loads(data)
             if not isinstance(actions, dict):
                 raise ValueError("not an object")
-            added = normalise_ids(actions.get("add", []))
-            removed = normalise_ids(actions.get("remove", []))
+            # Only job IDs: the hub writes these into the group's set and reads them.
+            added = [i for i in normalise_ids(actions.get("add", [])) if is_job_id(i)]
+            removed = [i for i in normalise_ids(actions.get("remove", [])) if is_job_id(i)]
         except (ValueError, TypeError) as error:
             log.warning(
                 "ignoring bad message on %s: %r (%s)", keys.group_channel(group), data, error
@@ -331,33 +393,37 @@ class Hub:
         """
         group = client.group
         redis = await self._client()
-        ids = sorted(await redis.smembers(keys.group_jobs_key(group)))
-        job_keys = [keys.job_key(i) for i in ids]
-        raws = dict(zip(ids, await redis.mget(job_keys), strict=True)) if ids else {}
+        ids = sorted(i for i in await redis.smembers(keys.group_jobs_key(group)) if is_job_id(i))
+        raws = dict(zip(ids, await redis.mget([keys.job_key(i) for i in ids]), strict=True))
         expired = [job_id for job_id, raw in raws.items() if raw is None]
         if expired:
             await redis.srem(keys.group_jobs_key(group), *expired)
-        running = [job_id for job_id, raw in raws.items() if raw and not ended(raw)]
+        infos = {job_id: stored_info(job_id, raw) for job_id, raw in raws.items()}
+        running = [i for i, info in infos.items() if info and not is_final(info.get("status"))]
         if running:
             await self._track(group, running)
             again = await redis.mget([keys.job_key(i) for i in running])
             raws.update(zip(running, again, strict=True))
-            await self._untrack([group], [i for i in running if not raws[i] or ended(raws[i])])
-        present = [(job_id, raw) for job_id, raw in raws.items() if raw]
-        client.send(action("add", [job_id for job_id, _ in present]))
-        for _, raw in present:
-            client.send(update_message(raw))
+            infos.update((i, stored_info(i, raws[i])) for i in running)
+            ended = [i for i in running if not infos[i] or is_final(infos[i].get("status"))]
+            await self._untrack([group], ended)
+        present = [job_id for job_id, info in infos.items() if info is not None]
+        client.send(action("add", present))
+        for job_id in present:
+            client.send(update_message(raws[job_id]))
 
     async def _broadcast_updates(self, ids: list[str]) -> None:
         raws = await (await self._client()).mget([keys.job_key(i) for i in ids])
         done = []
         for job_id, raw in zip(ids, raws, strict=True):
-            if raw:
-                text = update_message(raw)
-                for group in self.job_groups.get(job_id, ()):
-                    self._broadcast(group, text)
-                if ended(raw):
-                    done.append(job_id)
+            info = stored_info(job_id, raw)
+            if info is None:
+                continue
+            message = update_message(raw)
+            for group in self.job_groups.get(job_id, ()):
+                self._broadcast(group, message)
+            if is_final(info.get("status")):
+                done.append(job_id)
         await self._untrack(None, done)
 
     def _broadcast(self, group: str, data: bytes) -> None:

@@ -336,3 +336,39 @@ async def test_when_redis_goes_away_clients_are_closed_and_can_come_back(tmp_pat
             again.close()
     finally:
         server.stop()
+
+
+@run
+async def test_ids_that_are_not_jobs_never_reach_a_browser(r, settings):
+    (job_id,) = store_jobs(r, "ann", 1)
+    r.set("secret", json.dumps({"id": "secret", "status": "Running"}))
+    r.sadd("ann:jobs", "secret")  # not a job ID
+    impostor = "00000000-0000-4000-8000-000000000001"
+    r.set(impostor, json.dumps({"id": "someone-else", "status": "Success"}))
+    r.sadd("ann:jobs", impostor)  # a stored value that is not this job's info
+    async with serve(settings.redis_url) as served:
+        client = await served.connect("ann")
+        assert set(await client.snapshot()) == {job_id}
+        r.publish("ann:pubsub", json.dumps({"add": ["secret", '1,"add":["x"]']}))
+        r.publish("ann:pubsub", json.dumps({"remove": job_id}))
+        assert await client.next() == {"remove": [job_id]}  # nothing came before it
+        client.close()
+
+
+@run
+async def test_a_failed_join_leaves_the_group_usable(r, settings):
+    r.set("ann:jobs", "not a set")  # SMEMBERS fails with WRONGTYPE
+    async with serve(settings.redis_url) as served:
+        broken = await served.connect("ann")
+        assert await asyncio.wait_for(broken.conn.read_message(), 10) is None
+        assert broken.conn.close_code == 1011
+        broken.close()
+        await served.left()
+        assert served.hub.clients == {} and r.pubsub_channels() == []
+        r.delete("ann:jobs")
+        client = await served.connect("ann")
+        assert await client.next() == {"add": []}
+        (job_id,) = store_jobs(r, "ann", 1)
+        r.publish("ann:pubsub", json.dumps({"add": [job_id]}))
+        assert await client.next() == {"add": [job_id]}
+        client.close()
