@@ -27,7 +27,13 @@ import tornado.log
 import tornado.netutil
 
 from app.application import Application, create_app
-from app.services import Services, StartupError, fail_orphaned_jobs, first_line
+from app.services import (
+    ORPHAN_MESSAGE,
+    Services,
+    StartupError,
+    fail_orphaned_jobs,
+    first_line,
+)
 from app.settings import AppSettings, load, port_number
 from moi import context
 from moi.exceptions import ConfigError, MoiError
@@ -104,7 +110,8 @@ def connect_cluster(ctx: context.Context) -> None:
 
 async def serve(app: Application, sockets: list[socket.socket], signals: Signals, url: str) -> None:
     """Serve until a signal arrives, then close connections and the app's own clients."""
-    server = tornado.httpserver.HTTPServer(app)
+    # xheaders: behind a TLS proxy, X-Forwarded-Proto makes the login cookie Secure.
+    server = tornado.httpserver.HTTPServer(app, xheaders=True)
     server.add_sockets(sockets)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -147,6 +154,9 @@ def run(args: argparse.Namespace, signals: Signals) -> int:
         signals.stopping()
         context.set_default(None)
         if ctx is not None:
+            if services.cluster is not None:  # the cluster stops with us: end its jobs
+                for job_id in list(ctx.outstanding):
+                    ctx.writer.fail(job_id, ORPHAN_MESSAGE, ctx.settings.key_ttl)
             ctx.close()
         services.stop()
         for sock in sockets:

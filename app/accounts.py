@@ -35,6 +35,8 @@ RESERVED = frozenset({"no-user"})
 SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1
+# Stored records are trusted only this far: costs up to 8 times today's.
+MAX_SCRYPT_N, MAX_SCRYPT_R, MAX_SCRYPT_P = 2**17, 16, 4
 
 _USERNAME_CHARS = re.compile(r"[a-z0-9_-]+")
 
@@ -95,14 +97,10 @@ def password_matches(password: str, record: dict[str, Any]) -> bool:
     try:
         salt = base64.b64decode(record["salt"])
         expected = base64.b64decode(record["hash"])
-        digest = hashlib.scrypt(
-            password.encode(),
-            salt=salt,
-            n=int(record["n"]),
-            r=int(record["r"]),
-            p=int(record["p"]),
-            dklen=len(expected),
-        )
+        n, r, p = int(record["n"]), int(record["r"]), int(record["p"])
+        if n > MAX_SCRYPT_N or r > MAX_SCRYPT_R or p > MAX_SCRYPT_P:
+            return False  # a record that would make one sign-in cost minutes or gigabytes
+        digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=len(expected))
     except (KeyError, TypeError, ValueError):
         return False
     return hmac.compare_digest(digest, expected)

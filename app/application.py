@@ -19,9 +19,9 @@ from app import templating
 from app.accounts import Accounts
 from app.handlers import auth, jobs, results
 from app.handlers.base import USER_COOKIE, NotFoundHandler
+from app.handlers.live import LiveHandler
 from moi.config import Settings
 from moi.hub import Hub
-from moi.websocket import MoiWebSocketHandler
 
 STATIC_DIR = Path(__file__).parent / "static"
 MOI_STATIC_PREFIX = "/moi-static/"
@@ -47,7 +47,7 @@ class Application(tornado.web.Application):
             *auth.routes,
             *jobs.routes,
             *results.routes,
-            (r"/moi-ws/", MoiWebSocketHandler, {"hub": self.moi_hub}),
+            (r"/moi-ws/", LiveHandler, {"hub": self.moi_hub}),
             (
                 rf"{MOI_STATIC_PREFIX}(.*)",
                 tornado.web.StaticFileHandler,

@@ -22,6 +22,8 @@ class Context:
 
     def __init__(self, settings: config.Settings | None = None) -> None:
         self.settings = settings if settings is not None else config.load()
+        self.outstanding: set[str] = set()
+        """IDs of the jobs this process sent to the cluster that have not come back yet."""
 
     @cached_property
     def redis(self) -> redis.Redis:

@@ -66,6 +66,7 @@ def submit(group: str, name: str, handler: str | None, func, /, *args, **kwargs)
     except Exception as error:
         ctx.writer.fail(info["id"], f"The job could not be sent to the cluster: {error!r}", ttl)
         raise
+    ctx.outstanding.add(info["id"])
     future.add_done_callback(partial(_on_task_done, ctx, info["id"]))
     _forget_history(view)
     return info["id"]
@@ -96,6 +97,7 @@ def _on_task_done(ctx: context.Context, job_id: str, future: ipp.AsyncResult) ->
     Runs on the ipyparallel client's I/O thread. When the engine stored a final state
     already, the write is refused by the update script, so this never overwrites it.
     """
+    ctx.outstanding.discard(job_id)
     error = future.exception()
     if error is not None:
         ctx.writer.fail(job_id, _task_failure_message(error), ctx.settings.key_ttl)

@@ -27,7 +27,12 @@ class LoginHandler(BaseHandler):
             self.render("auth/login.html", error=str(error), username=username, next_url=next_url)
             return
         self.set_signed_cookie(
-            USER_COOKIE, name, expires_days=COOKIE_DAYS, httponly=True, samesite="Lax"
+            USER_COOKIE,
+            name,
+            expires_days=COOKIE_DAYS,
+            httponly=True,
+            samesite="Lax",
+            secure=self.request.protocol == "https",  # behind TLS, never sent in clear
         )
         self.redirect(next_url, status=303)
 

@@ -20,20 +20,24 @@ COOKIE_DAYS = 30
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d+)?|\[[0-9A-Fa-f:.]+\](:\d+)?")
 
 
+async def signed_in_user(handler: tornado.web.RequestHandler) -> str | None:
+    """The user of a request: a valid signed cookie naming an account that still exists.
+
+    Checked against Redis on each request (one HEXISTS), so a deleted account or a wiped
+    database logs its sessions out instead of leaving orphan groups. Pages and the
+    websocket both ask here, so they agree on who is signed in.
+    """
+    name = handler.get_signed_cookie(USER_COOKIE, max_age_days=COOKIE_DAYS)
+    if name and await handler.application.accounts.exists(name.decode()):
+        return name.decode()
+    return None
+
+
 class BaseHandler(tornado.web.RequestHandler):
     application: Application
 
     async def prepare(self) -> None:
-        """Find the user: a valid signed cookie naming an account that still exists.
-
-        Checked against Redis on each request (one HEXISTS), so a deleted account or a
-        wiped database logs its sessions out instead of leaving orphan groups.
-        """
-        name = self.get_signed_cookie(USER_COOKIE, max_age_days=COOKIE_DAYS)
-        if name:
-            name = name.decode()
-            if await self.application.accounts.exists(name):
-                self.current_user = name
+        self.current_user = await signed_in_user(self)
 
     def set_default_headers(self) -> None:
         # Only our own scripts and styles run: a job result that slipped through as

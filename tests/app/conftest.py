@@ -48,7 +48,7 @@ class ServerThread:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self.app = self.make_app()
-        server = tornado.httpserver.HTTPServer(self.app)
+        server = tornado.httpserver.HTTPServer(self.app, xheaders=True)  # as python -m app
         server.add_sockets([self.socket])
         self._ready.set()
         try:
@@ -106,8 +106,11 @@ class Client:
 
     def request(self, path: str, data: dict | None = None) -> Response:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
+        return self.request_object(urllib.request.Request(self.base_url + path, body))
+
+    def request_object(self, request: urllib.request.Request) -> Response:
         try:
-            with self.opener.open(self.base_url + path, body, timeout=30) as response:
+            with self.opener.open(request, timeout=30) as response:
                 return Response(response.status, response.headers, response.read().decode())
         except urllib.error.HTTPError as error:
             with error:

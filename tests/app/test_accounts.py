@@ -33,3 +33,10 @@ def test_usernames_are_stored_trimmed_and_lower_case(raw, name):
 def test_usernames_that_could_clash_are_refused(raw):
     with pytest.raises(AccountError):
         check_username(raw)
+
+
+def test_a_stored_record_with_absurd_costs_is_refused_without_hashing():
+    record = hash_password("a good password")
+    assert password_matches("a good password", record) is True
+    record["n"] = 2**30  # would take gigabytes and minutes to check
+    assert password_matches("a good password", record) is False

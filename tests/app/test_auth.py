@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
+import urllib.request
 import uuid
 
 import pytest
@@ -190,3 +192,20 @@ def test_unknown_page_is_a_404_in_the_layout(auth):
     assert response.status == 404
     assert 'id="error-page"' in response.text
     assert 'id="current-user"' in response.text
+
+
+@pytest.mark.parametrize("proto", ["http", "https"])
+def test_the_login_cookie_is_http_only_and_secure_behind_tls(client, proto):
+    xsrf = client.xsrf()
+    request = urllib.request.Request(
+        client.base_url + "/login",
+        data=urllib.parse.urlencode(
+            {"username": "alice", "password": PASSWORD, "_xsrf": xsrf}
+        ).encode(),
+        headers={"X-Forwarded-Proto": proto},
+    )
+    response = client.request_object(request)
+    [cookie] = [c for c in response.headers.get_all("Set-Cookie") if c.startswith("user=")]
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert "httponly" in flags and "samesite=lax" in flags
+    assert ("secure" in flags) == (proto == "https")

@@ -7,6 +7,7 @@ anything is left, whatever the test's outcome.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import signal
@@ -21,7 +22,8 @@ import psutil
 import pytest
 import redis
 
-from moi.embedded import free_port
+from app.services import ORPHAN_MESSAGE
+from moi.embedded import RedisServer, free_port
 from tests.app.conftest import Client, error_message, wait_for_status
 
 ROOT = Path(__file__).parents[2]
@@ -165,15 +167,24 @@ def test_with_defaults_it_starts_redis_and_a_cluster_and_stops_them(launch, tmp_
     assert any("ipyparallel.controller" in c for c in commands), commands
     assert sum(c.endswith("-m ipyparallel.engine") for c in commands) == 1, commands
     store = private_redis(app)
+    alice = Client(app.url)
     try:
-        info = submit_hello(Client(app.url), store, "Ann")
+        info = submit_hello(alice, store, "Ann")
         assert info["result"] == "Hello, Ann!"
+        assert alice.post("/jobs/countdown", seconds="60").status == 303
+        [running] = [i for i in store.smembers("alice:jobs") if i != info["id"]]
+        wait_for_status(store, running, "59 s to go", timeout=60)
     finally:
         store.close()
 
     assert app.stop() == 0
     left = alive(children)
     assert left == [], [p.cmdline() for p in left]
+    # The job its own cluster could not finish was ended with it, not left "Running".
+    with RedisServer(free_port(), var / "redis", persist=True) as kept:
+        stored = json.loads(redis.Redis.from_url(kept.url).get(running))
+    assert stored["status"] == "Failed"
+    assert stored["result"] == ORPHAN_MESSAGE
     assert (var / "redis").is_dir()
     assert (var / "cookie_secret").is_file()
     assert "Traceback" not in app.stderr()

@@ -50,3 +50,16 @@ def test_the_socket_refuses_strangers(client):
     with pytest.raises(tornado.httpclient.HTTPClientError) as refused:
         asyncio.run(connect())
     assert refused.value.code == 403
+
+
+def test_the_socket_refuses_a_deleted_account(auth, r):
+    r.hdel("moi-app:users", "alice")  # the cookie is still validly signed
+
+    async def connect():
+        cookies = "; ".join(f"{c.name}={c.value}" for c in auth.jar)
+        request = tornado.httpclient.HTTPRequest(ws_url(auth), headers={"Cookie": cookies})
+        await tornado.websocket.websocket_connect(request)
+
+    with pytest.raises(tornado.httpclient.HTTPClientError) as refused:
+        asyncio.run(connect())
+    assert refused.value.code == 403
