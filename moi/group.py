@@ -1,4 +1,4 @@
-"""A group's jobs: listing them and taking them out of the group."""
+"""A group's jobs: listing them, and putting jobs into or out of the group."""
 
 from __future__ import annotations
 
@@ -44,6 +44,23 @@ def jobs(group: str) -> list[dict[str, Any]]:
         client.srem(keys.group_jobs_key(group), *expired)
     infos.sort(key=lambda info: info.get("date_created") or "")
     return infos
+
+
+def add(group: str, ids: str | Iterable[str]) -> None:
+    """Put existing jobs into the group as well, and announce it.
+
+    The set is changed here, in the same transaction as the notice, so it holds whether
+    or not a moi server is listening to the group at that moment.
+    """
+    ids = normalise_ids(ids)
+    if ids:
+        ctx = context.default()
+        with ctx.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(keys.group_jobs_key(group), *ids)
+            if ctx.settings.key_ttl:
+                pipe.expire(keys.group_jobs_key(group), ctx.settings.key_ttl)
+            pipe.publish(keys.group_channel(group), json.dumps({"add": ids}))
+            pipe.execute()
 
 
 def remove(group: str, ids: str | Iterable[str]) -> None:

@@ -99,3 +99,13 @@ def test_create_announces_a_list_of_ids(r, subscribe):
     channel, message = sub.next()
     assert message == {"add": [job_id]}
     assert json.loads(r.get(job_id))["group"] == "g"
+
+
+def test_add_puts_jobs_in_and_announces_it(r, subscribe, settings):
+    (job_id,) = store_jobs(r, "ann", 1)
+    sub = subscribe(keys.group_channel("bob"))
+    group.add("bob", job_id)
+    assert sub.next() == ("bob:pubsub", {"add": [job_id]})
+    assert r.sismember("bob:jobs", job_id)
+    assert 0 < r.ttl("bob:jobs") <= settings.key_ttl
+    assert [info["id"] for info in group.jobs("bob")] == [job_id]
