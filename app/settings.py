@@ -75,6 +75,7 @@ def load(
     """
     found = config.config_path(path)
     parser = config.read_ini(found)
+    config.check_sections(parser, found, config.Settings, AppSettings)
     return (
         config.from_ini(config.Settings, parser, found),
         config.from_ini(AppSettings, parser, found, **app_overrides),

@@ -163,6 +163,26 @@ def read_ini(path: Path | None) -> configparser.ConfigParser:
     return parser
 
 
+def sections(*classes: type) -> set[str]:
+    """The ini sections the fields of ``classes`` are read from."""
+    return {
+        f.metadata["ini"][0]
+        for cls in classes
+        for f in dataclasses.fields(cls)
+        if "ini" in f.metadata
+    }
+
+
+def check_sections(parser: configparser.ConfigParser, path: Path | None, *classes: type) -> None:
+    """Refuse a section none of ``classes`` reads: ``[Redis]`` must not pass for unset."""
+    known = sections(*classes)
+    for section in parser.sections():
+        if section not in known:
+            raise ConfigError(
+                f"{path}: unknown section [{section}] (known sections: {', '.join(sorted(known))})"
+            )
+
+
 def from_ini(cls: type[T], parser: configparser.ConfigParser, path: Path | None, **overrides) -> T:
     """Build ``cls`` from the sections of ``parser`` that its fields name.
 
@@ -199,20 +219,3 @@ def load(path: str | os.PathLike | None = None, **overrides) -> Settings:
     """Settings from the config file (see :func:`config_path`), with ``overrides`` on top."""
     found = config_path(path)
     return from_ini(Settings, read_ini(found), found, **overrides)
-
-
-def example_ini(*classes: type) -> str:
-    """Every key with its help and, commented out, its default: ``config.example.ini``."""
-    lines: list[str] = []
-    current = None
-    for cls in classes:
-        for field in dataclasses.fields(cls):
-            if "ini" not in field.metadata:
-                continue
-            section, key = field.metadata["ini"]
-            if section != current:
-                lines.append(f"\n[{section}]" if lines else f"[{section}]")
-                current = section
-            lines.append(f"# {field.metadata['help']}")
-            lines.append(f"# {key} = {field.default}")
-    return "\n".join(lines) + "\n"

@@ -111,3 +111,10 @@ def test_config_example_lists_every_app_key_with_its_default(example_config):
         assert field.metadata["help"] in example
     _, from_example = app_config.load(ROOT / "config.example.ini")
     assert from_example == AppSettings()
+
+
+def test_an_unknown_section_is_an_error(tmp_path):
+    path = tmp_path / "config.ini"
+    path.write_text("[Redis]\nurl = redis://elsewhere:6379/0\n")
+    with pytest.raises(ConfigError, match=r"unknown section \[Redis\] \(known sections: app, "):
+        app_config.load(path)
