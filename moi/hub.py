@@ -56,6 +56,9 @@ class Client(Protocol):
     def send(self, data: bytes) -> None:
         """Queue a UTF-8 JSON message; must not block, may drop a broken client."""
 
+    def send_all(self, messages: list[bytes]) -> None:
+        """Queue a snapshot: like :meth:`send` for each, but never dropped for its size."""
+
     def close(self, code: int | None = None, reason: str | None = None) -> None: ...
 
 
@@ -408,9 +411,7 @@ class Hub:
             ended = [i for i in running if not infos[i] or is_final(infos[i].get("status"))]
             await self._untrack([group], ended)
         present = [job_id for job_id, info in infos.items() if info is not None]
-        client.send(action("add", present))
-        for job_id in present:
-            client.send(update_message(raws[job_id]))
+        client.send_all([action("add", present), *(update_message(raws[i]) for i in present)])
 
     async def _broadcast_updates(self, ids: list[str]) -> None:
         raws = await (await self._client()).mget([keys.job_key(i) for i in ids])

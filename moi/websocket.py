@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 TEXT_OPCODE = 0x1
+FRAME_OVERHEAD = 10  # the most a websocket frame header adds to a server's message
 
 
 class ClientError(ValueError):
@@ -58,8 +59,8 @@ class MoiWebSocketHandler(WebSocketHandler):
         self.group = group
 
     async def open(self) -> None:
-        limit = self.settings.get("moi_max_buffered_bytes", MAX_BUFFERED_BYTES)
-        self.ws_connection.stream.max_write_buffer_size = limit
+        self.buffer_limit = self.settings.get("moi_max_buffered_bytes", MAX_BUFFERED_BYTES)
+        self.ws_connection.stream.max_write_buffer_size = self.buffer_limit
         try:
             await self.hub.join(self)
         except Exception:
@@ -120,6 +121,20 @@ class MoiWebSocketHandler(WebSocketHandler):
     def get_compression_options(self) -> None:
         """No compression: updates are small, and :meth:`send` writes frames as they are."""
         return None
+
+    def send_all(self, messages: list[bytes]) -> None:
+        """Queue a whole snapshot, allowing the buffer its size on top of the usual limit.
+
+        A snapshot is what the client asked for, and its size is bounded by the group's
+        jobs: dropping the client for it would only make it ask again, forever.
+        """
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
+            return
+        size = sum(len(message) + FRAME_OVERHEAD for message in messages)
+        connection.stream.max_write_buffer_size = self.buffer_limit + size
+        for message in messages:
+            self.send(message)
 
     def send(self, data: bytes) -> None:
         """Queue a text frame without waiting; a closed client is left to ``on_close``.

@@ -372,3 +372,18 @@ async def test_a_failed_join_leaves_the_group_usable(r, settings):
         r.publish("ann:pubsub", json.dumps({"add": [job_id]}))
         assert await client.next() == {"add": [job_id]}
         client.close()
+
+
+@run
+async def test_a_list_larger_than_the_buffer_limit_still_arrives_whole(r, settings):
+    ids = store_jobs(r, "ann", 40)
+    for job_id in ids:
+        info = json.loads(r.get(job_id))
+        info["result"] = "x" * 400_000  # 16 MB of results in all: more than socket buffers
+        r.set(job_id, json.dumps(info))
+    async with serve(settings.redis_url, moi_max_buffered_bytes=1024 * 1024) as served:
+        client = await served.connect("ann")
+        assert set(await client.snapshot()) == set(ids)
+        await client.send({"get": None})
+        assert set(await client.snapshot()) == set(ids)
+        client.close()
