@@ -4,7 +4,10 @@ Run it from the repository root (``make bench``). It starts its own Redis and a
 2-engine local cluster, and stops them when it ends.
 
 Each measurement is a module with ``measure(bench, options) -> list[Figure]``; list new
-ones in :data:`MEASUREMENTS`, in the order they should run.
+ones in :data:`MEASUREMENTS`, in the order they should run. The websocket ones (latency,
+fanout, biglist) also start a server (:mod:`bench.wsserver`), load generators
+(:mod:`bench.loadgen`) and, for biglist, headless Chromium: each stopped by PID when its
+measurement ends, however it ends.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 import ipyparallel
 import redis
 
-from bench import cost, dispatch
+from bench import biglist, cost, dispatch, fanout, latency
 from bench.harness import REPO_ROOT, Bench, Options, log
 from bench.report import Figure, table, write_json
 
@@ -31,6 +34,9 @@ Measure = Callable[[Bench, Options], list[Figure]]
 MEASUREMENTS: dict[str, Measure] = {
     "dispatch": dispatch.measure,
     "cost": cost.measure,
+    "latency": latency.measure,
+    "fanout": fanout.measure,
+    "biglist": biglist.measure,
 }
 
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -124,9 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     with Bench(engines=args.engines) as bench:
         log(f"bench: starting Redis and {bench.engines} engines")
         bench.start()
+        timings: dict[str, float] = {}
         for name in names:
             log(f"bench: {name}")
+            began = time.monotonic()
             figures += MEASUREMENTS[name](bench, options)
+            timings[name] = round(time.monotonic() - began, 1)
+            log(f"bench: {name} took {timings[name]} s")
         run = {
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "commit": commit(),
@@ -134,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             "quick": options.quick,
             "repeat": options.repeat,
             "seconds": round(time.monotonic() - started, 1),
+            "seconds_per_measurement": timings,
             "machine": machine(bench, load_at_start),
         }
     print(table(figures))

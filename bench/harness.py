@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import math
 import os
 import sys
 import tempfile
@@ -213,6 +214,22 @@ def _brief(sample: Sample) -> str:
 
 def column(samples: list[Sample], key: str) -> list[float]:
     return [sample[key] for sample in samples]
+
+
+STAMP_SLACK = 1e-3
+"""Seconds to start looking before now for stamps: a stamp is written rounded to 1 µs."""
+
+
+def percentiles(values: list[float]) -> Sample:
+    """``p50``, ``p99`` (nearest rank) and ``max`` of ``values``."""
+    if not values:
+        raise BenchError("no samples")
+    ordered = sorted(values)
+    return {
+        "p50": ordered[math.ceil(0.5 * len(ordered)) - 1],
+        "p99": ordered[math.ceil(0.99 * len(ordered)) - 1],
+        "max": ordered[-1],
+    }
 
 
 # Job channels only (a UUID's shape), not the groups' channels.

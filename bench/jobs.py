@@ -4,3 +4,19 @@
 def double(x, **kwargs):
     """The trivial job: all its cost is the dispatch's."""
     return x * 2
+
+
+def stamps(count, interval, status_update, **kwargs):
+    """Set the status to ``stamp <time.time()>`` ``count`` times, ``interval`` s apart.
+
+    The latency probe: a client that receives the update knows when it was sent. The
+    last stamp is followed by a pause too: the hub sends a job's current state, so a
+    notice that arrives together with the final one would never be sent on its own.
+    """
+    import time
+
+    for _ in range(count):
+        time.sleep(interval)
+        status_update(f"stamp {time.time():.6f}")
+    time.sleep(interval)
+    return count

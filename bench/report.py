@@ -49,6 +49,8 @@ class Figure:
     goal: Goal | None = None
     detail: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Anything else worth keeping in the JSON (breakdowns, sizes)."""
+    note: str = ""
+    """A few words for the goal column: a verdict, or why there are no values (skipped)."""
 
     @property
     def ratios(self) -> list[float]:
@@ -60,6 +62,8 @@ class Figure:
         return rounded(self._as_json())
 
     def _as_json(self) -> dict[str, Any]:
+        if not self.values:
+            return {"unit": self.unit, "skipped": self.note or "not measured"}
         out: dict[str, Any] = {"unit": self.unit, **summary(self.values)}
         if self.floor:
             out["floor"] = {"what": self.floor_label, **summary(self.floor)}
@@ -67,6 +71,8 @@ class Figure:
         if self.goal:
             out["goal"] = str(self.goal)
             out["goal_met"] = self.goal.met(self)
+        if self.note:
+            out["note"] = self.note
         if self.detail:
             out["detail"] = self.detail
         return out
@@ -126,9 +132,10 @@ def table(figures: list[Figure]) -> str:
     rows = [HEADER]
     for figure in figures:
         goal = ""
-        if figure.goal:
+        if figure.goal and figure.values:
             met = figure.goal.met(figure)
             goal = f"{figure.goal} {'met' if met else 'MISSED'}"
+        goal = "; ".join(part for part in (goal, figure.note) if part)
         rows.append(
             (
                 figure.name,
@@ -145,10 +152,31 @@ def table(figures: list[Figure]) -> str:
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    floors = [f"  {f.name}: {f.floor_label}" for f in figures if f.floor_label]
+    floors = [f"  {names}: {label}" for label, names in _floor_legend(figures)]
     if floors:
         lines += ["", "floors (ratio = moi / floor, run by run):", *floors]
     return "\n".join(lines)
+
+
+def _floor_legend(figures: list[Figure]) -> list[tuple[str, str]]:
+    """Each floor once, with the figures beside it: up to 3 named, more as ``prefix.*``."""
+    named: dict[str, list[str]] = {}
+    for figure in figures:
+        if figure.floor_label:
+            named.setdefault(figure.floor_label, []).append(figure.name)
+    legend = []
+    for label, names in named.items():
+        if len(names) <= 3:
+            legend.append((label, ", ".join(names)))
+            continue
+        parts = [name.split(".") for name in names]
+        common = []
+        for level in zip(*parts, strict=False):
+            if len(set(level)) > 1:
+                break
+            common.append(level[0])
+        legend.append((label, f"{'.'.join(common) or ''}.* ({len(names)} figures)"))
+    return legend
 
 
 def write_json(path: Path, figures: list[Figure], run: dict[str, Any]) -> None:
