@@ -4,9 +4,10 @@ The layout is the seed's and is public API (see PROTOCOL.md): other programs rea
 and publish on these names, so they carry no prefix.
 """
 
-import uuid
+import re
 
 CHANNEL_SUFFIX = ":pubsub"
+_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def is_job_id(text: object) -> bool:
@@ -15,12 +16,7 @@ def is_job_id(text: object) -> bool:
     Checked before a key is read for a job, so no other key (a group's set, an app's
     own keys) is ever taken for one.
     """
-    if not isinstance(text, str):
-        return False
-    try:
-        return str(uuid.UUID(text)) == text
-    except ValueError:
-        return False
+    return isinstance(text, str) and _JOB_ID.fullmatch(text) is not None
 
 
 def job_key(job_id: str) -> str:

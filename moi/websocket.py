@@ -59,6 +59,7 @@ class MoiWebSocketHandler(WebSocketHandler):
         self.group = group
 
     async def open(self) -> None:
+        self.set_nodelay(True)  # small messages, sent at once: no Nagle delay
         self.buffer_limit = self.settings.get("moi_max_buffered_bytes", MAX_BUFFERED_BYTES)
         self.ws_connection.stream.max_write_buffer_size = self.buffer_limit
         try:

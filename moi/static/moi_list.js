@@ -23,6 +23,8 @@
   if (!moi || !moi.Connection) throw new Error("moi_list.js: load moi.js first");
 
   const FINAL = new Set(["Success", "Failed"]);
+  const PLACEHOLDER_DELAY_MS = 500;
+  const now = () => (global.performance ? global.performance.now() : Date.now());
   const nextFrame = global.requestAnimationFrame
     ? (fn) => global.requestAnimationFrame(fn)
     : (fn) => setTimeout(fn, 16);
@@ -90,6 +92,7 @@
       this._dirty = new Set(); // entries to render in the next frame
       this._detach = []; // rows of removed jobs, to take out in the next frame
       this._frame = false;
+      this._heldTimer = null;
       this._resyncing = false;
       this._destroyed = false;
 
@@ -149,6 +152,7 @@
     /** Stop listening and empty the element. The connection stays open. */
     destroy() {
       this._destroyed = true;
+      clearTimeout(this._heldTimer);
       for (const off of this._offs) off();
       this.el.removeEventListener("click", this._onClick);
       this.el.replaceChildren();
@@ -176,7 +180,7 @@
       }
       for (const id of ids) {
         if (this._jobs.has(id)) continue;
-        const entry = { id, info: null, row: null, parts: null, alive: true, index: -1, placeholder: null };
+        const entry = { id, info: null, row: null, parts: null, alive: true, index: -1, placeholder: null, added: now() };
         this._jobs.set(id, entry);
         this._dirty.add(entry);
       }
@@ -224,7 +228,16 @@
       }
       const fresh = [];
       const changed = [];
+      const held = new Set();
+      const clock = now();
       for (const entry of this._dirty) {
+        // The server sends a job's info right after its ID: a row waits a moment for
+        // it, so a long list goes in once, in order, instead of as placeholders that
+        // all move when their info comes.
+        if (!entry.row && !entry.info && clock - entry.added < PLACEHOLDER_DELAY_MS) {
+          held.add(entry);
+          continue;
+        }
         if (!entry.row) {
           entry.row = element(this._rowTag, "moi-job");
           entry.row.setAttribute("data-job-id", entry.id);
@@ -234,10 +247,16 @@
         }
         this._render(entry);
       }
-      this._dirty.clear();
+      this._dirty = held;
+      if (held.size && !this._heldTimer) {
+        this._heldTimer = setTimeout(() => {
+          this._heldTimer = null;
+          this._schedule();
+        }, PLACEHOLDER_DELAY_MS);
+      }
       const moved = this._outOfPlace(changed);
       if (fresh.length || moved.length) this._place(fresh.concat(moved));
-      const empty = this._order.length === 0;
+      const empty = this._order.length === 0 && held.size === 0;
       if (empty && !this._empty.isConnected) this.el.appendChild(this._empty);
       if (!empty && this._empty.isConnected) this._empty.remove();
     }
