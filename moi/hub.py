@@ -410,7 +410,12 @@ class Hub:
             infos.update((i, stored_info(i, raws[i])) for i in running)
             ended = [i for i in running if not infos[i] or is_final(infos[i].get("status"))]
             await self._untrack([group], ended)
-        present = [job_id for job_id, info in infos.items() if info is not None]
+        # Newest first, as lists show them by default, so a browser mostly appends rows.
+        present = sorted(
+            (job_id for job_id, info in infos.items() if info is not None),
+            key=lambda job_id: str(infos[job_id].get("date_created") or ""),
+            reverse=True,
+        )
         client.send_all([action("add", present), *(update_message(raws[i]) for i in present)])
 
     async def _broadcast_updates(self, ids: list[str]) -> None:
