@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ import psutil
 
 from bench.harness import REPO_ROOT, BenchError
 from bench.wsserver import READY
+from moi.embedded import stop_process
 
 START_TIMEOUT = 30
 STOP_TIMEOUT = 10
@@ -80,13 +80,7 @@ class Child:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT`; idempotent."""
         process = self.process
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, STOP_TIMEOUT)
         for pipe in (process.stdin, process.stdout):
             if pipe is not None:
                 pipe.close()

