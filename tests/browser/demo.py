@@ -114,6 +114,25 @@ def wait_connected(driver: WebDriver) -> None:
     )
 
 
+def mark_page(driver: WebDriver) -> None:
+    """Tag the current document, so :func:`left_marked_page` can tell when it is replaced."""
+    driver.execute_script("window.__moiTestMarked = true;")
+
+
+def left_marked_page(driver: WebDriver) -> bool:
+    """True once a new document has loaded in place of the one :func:`mark_page` tagged.
+
+    Asks the page itself instead of polling an element of the old document: mid-navigation
+    chromedriver may answer that with an "unknown error" instead of a stale element.
+    """
+    try:
+        return driver.execute_script(
+            "return !window.__moiTestMarked && document.readyState === 'complete';"
+        )
+    except WebDriverException:
+        return False  # between documents: ask again
+
+
 def send_form(driver: WebDriver, form: str, field: str, value: str, expect: int = 1) -> list[str]:
     """Fill in and send one job form; return the IDs of the ``expect`` rows it added.
 
@@ -124,9 +143,9 @@ def send_form(driver: WebDriver, form: str, field: str, value: str, expect: int 
     box = driver.find_element(By.ID, f"{form}-{field}")
     box.clear()
     box.send_keys(value)
-    button = driver.find_element(By.ID, f"{form}-submit")
-    button.click()
-    wait(driver, ec.staleness_of(button), f"the {form} form to be sent")
+    mark_page(driver)
+    driver.find_element(By.ID, f"{form}-submit").click()
+    wait(driver, left_marked_page, f"the {form} form to be sent")
     errors = driver.find_elements(By.ID, f"{form}-error")
     assert not errors, f"the {form} form was refused: {errors[0].text}"
     wait_connected(driver)
