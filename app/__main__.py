@@ -161,7 +161,7 @@ def run(args: argparse.Namespace, signals: Signals) -> int:
         if ctx is not None:
             if services.cluster is not None:  # the cluster stops with us: end its jobs
                 for job_id in list(ctx.outstanding):
-                    ctx.writer.fail(job_id, ORPHAN_MESSAGE, ctx.settings.key_ttl)
+                    ctx.writer.fail(job_id, ORPHAN_MESSAGE)
             ctx.close()
         services.stop()
         for sock in sockets:

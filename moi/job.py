@@ -64,7 +64,7 @@ def submit(group: str, name: str, handler: str | None, func, /, *args, **kwargs)
     try:
         future = view.apply_async(runner.run_job, packed)
     except Exception as error:
-        ctx.writer.fail(info["id"], f"The job could not be sent to the cluster: {error!r}", ttl)
+        ctx.writer.fail(info["id"], f"The job could not be sent to the cluster: {error!r}")
         raise
     ctx.outstanding.add(info["id"])
     future.add_done_callback(partial(_on_task_done, ctx, info["id"]))
@@ -100,7 +100,7 @@ def _on_task_done(ctx: context.Context, job_id: str, future: ipp.AsyncResult) ->
     ctx.outstanding.discard(job_id)
     error = future.exception()
     if error is not None:
-        ctx.writer.fail(job_id, _task_failure_message(error), ctx.settings.key_ttl)
+        ctx.writer.fail(job_id, _task_failure_message(error))
     # Drop the client's copy of the task; the job's state lives in Redis.
     with contextlib.suppress(RuntimeError):  # still listed as outstanding: leave it
         ctx.ipp_client.purge_local_results(future)
@@ -126,7 +126,7 @@ def fail(job_id: str, reason: str) -> bool:
     if not keys.is_job_id(job_id):
         return False
     ctx = context.default()
-    return ctx.writer.fail(job_id, reason, ctx.settings.key_ttl)
+    return ctx.writer.fail(job_id, reason)
 
 
 def get(job_id: str) -> dict[str, Any] | None:

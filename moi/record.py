@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from moi import keys
-from moi.status import Status
+from moi.status import Status, is_final
 
 NOTICE_STATUS = json.dumps({"update": "status"})
 NOTICE_OTHER = json.dumps({"update": None})
@@ -121,13 +121,26 @@ class Writer:
         )
         return bool(written)
 
-    def fail(self, job_id: str, message: str, ttl: int) -> bool:
+    def fail(self, job_id: str, message: str) -> bool:
         """End a job ``Failed`` with ``message``, unless it has already ended.
 
         Used by the submitting process when the engine could not report the end itself.
+        An optimistic transaction (WATCH, then MULTI/EXEC, retried if the job changed in
+        between), so a progress or date an engine writes meanwhile is kept, not lost.
+        The record keeps its TTL.
+
+        :returns: whether it was written.
         """
-        info = decode(self.client.get(keys.job_key(job_id)))
-        if info is None:
-            return False
-        info.update(status=Status.FAILED.value, result=message, date_end=now())
-        return self.update(info, ttl, must_exist=True)
+        key = keys.job_key(job_id)
+
+        def end(pipe: redis.client.Pipeline) -> bool:
+            info = decode(pipe.get(key))
+            if info is None or is_final(info.get("status")):
+                return False
+            info.update(status=Status.FAILED.value, result=message, date_end=now())
+            pipe.multi()
+            pipe.set(key, encode(info), keepttl=True)
+            pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
+            return True
+
+        return self.client.transaction(end, key, value_from_callable=True)

@@ -271,3 +271,20 @@ def test_fail_ends_a_running_job_once_and_invents_nothing(r, settings):
     unknown = "00000000-0000-4000-8000-000000000000"
     assert job.fail(unknown, "no such job") is False
     assert r.get(unknown) is None
+
+
+def test_fail_keeps_what_the_engine_wrote_and_the_records_ttl(r, subscribe, settings):
+    release = "release:fail-keeps"
+    job_id = job.submit("g", "held", None, jobs.blocks_until_released, settings.redis_url, release)
+    job_sub = subscribe(keys.job_channel(job_id))
+    while json.loads(r.get(job_id))["status"] != "Waiting":
+        job_sub.next(timeout=30)  # each notice is a change to read
+    before = json.loads(r.get(job_id))
+
+    assert job.fail(job_id, "stopped") is True
+    assert job_sub.next(timeout=30) == (keys.job_channel(job_id), {"update": "status"})
+    after = json.loads(r.get(job_id))
+    assert after["date_start"] == before["date_start"] is not None
+    assert (after["status"], after["result"]) == ("Failed", "stopped")
+    assert 0 < r.ttl(job_id) <= settings.key_ttl
+    r.rpush(release, "go")
