@@ -112,6 +112,11 @@ def connect_cluster(ctx: context.Context) -> None:
 async def serve(app: Application, sockets: list[socket.socket], signals: Signals, url: str) -> None:
     """Serve until a signal arrives, then close connections and the app's own clients."""
     # xheaders: behind a TLS proxy, X-Forwarded-Proto makes the login cookie Secure.
+    try:
+        await app.start()
+    except BaseException:
+        await app.close()
+        raise
     server = tornado.httpserver.HTTPServer(app, xheaders=True)
     server.add_sockets(sockets)
     loop = asyncio.get_running_loop()

@@ -85,6 +85,10 @@ class Application(tornado.web.Application):
             self._moi_versions[name] = version or ""
         return f"{MOI_STATIC_PREFIX}{name}?v={version}" if version else MOI_STATIC_PREFIX + name
 
+    async def start(self) -> None:
+        """Start the hub before any browser comes, so every group's set follows its actions."""
+        await self.moi_hub.start()
+
     async def close(self) -> None:
         """Say goodbye to open websockets, then close the hub and Redis connections.
 

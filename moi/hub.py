@@ -7,6 +7,11 @@ number of open browser tabs or of finished jobs. A notice is read from
 Redis once (one MGET for all notices that arrived together) and the same text is sent to
 every client of the group.
 
+Besides, the hub hears every group's ``add``/``remove`` actions, active or not (one
+pattern subscription; job notices it also brings are dropped on arrival), and makes each
+group's set agree, as PROTOCOL.md asks of a running server. :meth:`Hub.start` starts
+that before the first client comes.
+
 Ordering: every read whose result goes to clients (a join's snapshot, a batch of
 notices) happens under one lock, one after the other, so a client never receives a job
 state older than one it already has. Snapshots are read only after Redis confirmed the
@@ -67,6 +72,22 @@ def action(name: str, value) -> bytes:
     return json.dumps({name: value}, separators=(",", ":")).encode()
 
 
+def group_actions(data: str) -> tuple[list[str], list[str]]:
+    """The job IDs a group message adds and removes (only job IDs: the hub stores them).
+
+    :raises ValueError: for a message that is not a JSON object of ``add``/``remove``.
+    """
+    actions = json.loads(data)
+    if not isinstance(actions, dict):
+        raise ValueError("not an object")
+    try:
+        added = [i for i in normalise_ids(actions.get("add", [])) if is_job_id(i)]
+        removed = [i for i in normalise_ids(actions.get("remove", [])) if is_job_id(i)]
+    except TypeError as error:
+        raise ValueError(str(error)) from None
+    return added, removed
+
+
 def stored_info(job_id: str, raw: str | None) -> dict | None:
     """The info object stored for ``job_id``, if it is one: a JSON object with that ID.
 
@@ -98,11 +119,27 @@ class Hub:
         self._pubsub = None
         self._reader: asyncio.Task | None = None
         self._processor: asyncio.Task | None = None
-        self._inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._inbox: asyncio.Queue[tuple[str, str, bool]] = asyncio.Queue()
         self._confirmations: dict[tuple[str, str], collections.deque[asyncio.Future]] = {}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
+        self._always = False  # listen with no clients too (start() was called)
+        self._restarter: asyncio.Task | None = None
+        self.listening = asyncio.Event()
+        """Set while the hub hears every group's actions (after start, or a first client)."""
+
+    async def start(self) -> None:
+        """Listen from now on, clients or not, so idle groups' sets follow their actions.
+
+        Without it the hub starts with its first client. After a lost Redis connection
+        a started hub starts again by itself, as soon as Redis answers.
+        """
+        self._always = True
+        async with self._lock:
+            if self._closing:
+                raise ConnectionError("the moi hub is closing")
+            await self._start()
 
     # -- clients -------------------------------------------------------------------------
 
@@ -173,7 +210,17 @@ class Hub:
 
     async def close(self) -> None:
         """Stop listening and close the Redis connections (a later join starts afresh)."""
+        self._always = False
+        await self._close()
+
+    async def _close(self) -> None:
         self._closing = True
+        self.listening.clear()
+        if self._restarter is not None and self._restarter is not asyncio.current_task():
+            self._restarter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._restarter
+        self._restarter = None
         for waiting in self._confirmations.values():
             for future in waiting:
                 future.cancel()  # no reader will resolve them any more
@@ -220,6 +267,9 @@ class Hub:
                 socket_keepalive_options=KEEPALIVE,
             )
             self._pubsub = self._listener.pubsub()
+        if not self._pubsub.patterns:
+            await self._confirmed("psubscribe", [keys.ALL_CHANNELS], self._pubsub.psubscribe)
+            self.listening.set()
 
     async def _subscribe(self, channels: list[str]) -> None:
         """Subscribe, and return once Redis has confirmed it (replies come in order)."""
@@ -281,7 +331,11 @@ class Hub:
                     continue
                 kind, channel = message["type"], message["channel"]
                 if kind == "message":
-                    self._inbox.put_nowait((channel, message["data"]))
+                    self._inbox.put_nowait((channel, message["data"], False))
+                elif kind == "pmessage":
+                    # Keep a group's action; a job's notice matters only if subscribed.
+                    if not is_job_id(channel.removesuffix(keys.CHANNEL_SUFFIX)):
+                        self._inbox.put_nowait((channel, message["data"], True))
                 elif waiting := self._confirmations.get((kind, channel)):
                     waiting.popleft().set_result(None)
                     if not waiting:
@@ -295,10 +349,26 @@ class Hub:
     async def _reset(self) -> None:
         """After a lost connection: drop every client (they reconnect and resync)."""
         clients = [client for group in self.clients.values() for client in group]
-        await self.close()
+        await self._close()
         for client in clients:
             with contextlib.suppress(Exception):
                 client.close(1012, "moi hub restarting")
+        if self._always and self._restarter is None:
+            self._restarter = asyncio.ensure_future(self._restart())
+
+    async def _restart(self) -> None:
+        """Start again once Redis answers, waiting longer after each refusal (up to 30 s)."""
+        delay = 0.5
+        while True:
+            try:
+                async with self._lock:
+                    await self._start()
+                break
+            except (OSError, aioredis.RedisError) as error:
+                log.warning("moi hub cannot reach Redis (%s); retrying in %g s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+        self._restarter = None
 
     async def _process(self) -> None:
         """Handle messages in batches: group actions first-come, job reads coalesced."""
@@ -314,43 +384,59 @@ class Hub:
             except Exception:
                 log.exception("moi hub failed to handle %d messages", len(batch))
 
-    async def _handle(self, batch: list[tuple[str, str]]) -> None:
+    async def _handle(self, batch: list[tuple[str, str, bool]]) -> None:
         dirty: dict[str, None] = {}
-        for channel, data in batch:
+        for channel, data, by_pattern in batch:
             # Both kinds of channel are "<name>:pubsub": a group's, or a job's by its ID.
             name = channel.removesuffix(keys.CHANNEL_SUFFIX)
-            if name in self.clients:
+            if by_pattern:
+                await self._agree(name, data)
+            elif name in self.clients:
                 await self._group_action(name, data, dirty)
             elif name in self.job_groups:
                 dirty[name] = None
         if dirty:
             await self._broadcast_updates(list(dirty))
 
+    async def _agree(self, group: str, data: str) -> None:
+        """Make any group's set agree with an action heard on its channel.
+
+        An active group's action also arrives on its own subscription, where
+        :meth:`_group_action` does the same (both are idempotent) and tells its clients.
+        """
+        try:
+            added, removed = group_actions(data)
+        except ValueError:
+            return  # another program's channel, or a bad message (logged if active)
+        await self._store(group, added, removed)
+
+    async def _store(self, group: str, added: list[str], removed: list[str]) -> None:
+        if not (added or removed):
+            return
+        async with (await self._client()).pipeline(transaction=True) as pipe:
+            if added:
+                pipe.sadd(keys.group_jobs_key(group), *added)
+                if self.key_ttl:
+                    pipe.expire(keys.group_jobs_key(group), self.key_ttl)
+            if removed:
+                pipe.srem(keys.group_jobs_key(group), *removed)
+            await pipe.execute()
+
     async def _group_action(self, group: str, data: str, dirty: dict[str, None]) -> None:
         try:
-            actions = json.loads(data)
-            if not isinstance(actions, dict):
-                raise ValueError("not an object")
-            # Only job IDs: the hub writes these into the group's set and reads them.
-            added = [i for i in normalise_ids(actions.get("add", [])) if is_job_id(i)]
-            removed = [i for i in normalise_ids(actions.get("remove", [])) if is_job_id(i)]
-        except (ValueError, TypeError) as error:
+            added, removed = group_actions(data)
+        except ValueError as error:
             log.warning(
                 "ignoring bad message on %s: %r (%s)", keys.group_channel(group), data, error
             )
             return
-        redis = await self._client()
+        # Stored before clients hear of it, so a snapshot taken next agrees.
+        await self._store(group, added, removed)
         if added:
-            async with redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(keys.group_jobs_key(group), *added)
-                if self.key_ttl:
-                    pipe.expire(keys.group_jobs_key(group), self.key_ttl)
-                await pipe.execute()
             await self._track(group, added)
             self._broadcast(group, action("add", added))
             dirty.update(dict.fromkeys(added))
         if removed:
-            await redis.srem(keys.group_jobs_key(group), *removed)
             await self._untrack([group], removed)
             self._broadcast(group, action("remove", removed))
             for job_id in removed:

@@ -37,3 +37,7 @@ def group_jobs_key(group: str) -> str:
 def group_channel(group: str) -> str:
     """The channel for a group's ``add``/``remove`` actions."""
     return group + CHANNEL_SUFFIX
+
+
+ALL_CHANNELS = "*" + CHANNEL_SUFFIX
+"""A pattern for every group's and job's channel (tell them apart with :func:`is_job_id`)."""

@@ -4,6 +4,8 @@ Mount it with the application's hub::
 
     (r"/moi-ws/", MoiWebSocketHandler, {"hub": application.moi_hub})
 
+and ``await application.moi_hub.start()`` once the event loop runs.
+
 The group is the logged-in user. By default the user is read from the signed cookie
 named by the application setting ``moi_user_cookie`` (default ``"user"``); override
 :meth:`MoiWebSocketHandler.get_current_user`, or :meth:`get_group`, to use another.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
+import redis.asyncio as aioredis
 import tornado.httpclient
 import tornado.websocket
 
@@ -318,19 +320,69 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_go_on(r, set
         reader.close()
 
 
+@contextlib.asynccontextmanager
+async def set_changes(redis_url: str, key: str):
+    """Redis's own keyspace notices of the set ``key``: ``await changed()`` → "sadd"/"srem"."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    await client.config_set("notify-keyspace-events", "Ks")  # our private test server
+    pubsub = client.pubsub()
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    await pubsub.subscribe(f"__keyspace@{db}__:{key}")
+    await pubsub.get_message(timeout=5)  # the confirmation
+
+    async def changed(timeout: float = 10) -> str:
+        async with asyncio.timeout(timeout):
+            while (message := await pubsub.get_message(timeout=timeout)) is None:
+                pass
+        return message["data"]
+
+    try:
+        yield changed
+    finally:
+        await client.config_set("notify-keyspace-events", "")
+        await pubsub.aclose()
+        await client.aclose()
+
+
+@run
+async def test_a_started_hub_keeps_idle_groups_sets_in_step(r, settings):
+    (job_id,) = store_jobs(r, "elsewhere", 1)
+    async with (
+        serve(settings.redis_url) as served,
+        set_changes(settings.redis_url, "idle:jobs") as changed,
+    ):
+        await served.hub.start()
+        assert served.hub.listening.is_set() and served.hub.clients == {}
+        r.publish("idle:pubsub", json.dumps({"add": job_id}))
+        assert await changed() == "sadd"
+        assert r.smembers("idle:jobs") == {job_id}
+        assert 0 < r.ttl("idle:jobs") <= 3600
+
+        r.publish(keys.job_channel(job_id), json.dumps({"update": "status"}))  # not a group
+        r.publish("idle:pubsub", "not json")  # ignored
+        r.publish("idle:pubsub", json.dumps({"remove": [job_id]}))
+        assert await changed() == "srem"
+        assert r.smembers("idle:jobs") == set()
+        assert served.hub.subscriptions == 0  # no channel: one pattern, no clients
+
+
 @run
 async def test_when_redis_goes_away_clients_are_closed_and_can_come_back(tmp_path):
     server = RedisServer(free_port(), tmp_path / "redis").start()
     try:
         async with serve(server.url) as served:
+            await served.hub.start()
             client = await served.connect("ann")
             assert await client.next() == {"add": []}
             server.stop()
             assert await asyncio.wait_for(client.conn.read_message(), 10) is None
             assert client.conn.close_code == 1012
+            assert not served.hub.listening.is_set()
             client.close()
             await served.left()
             server.start()
+            # A started hub listens again by itself, before any client comes back.
+            await asyncio.wait_for(served.hub.listening.wait(), 30)
             again = await served.connect("ann")
             assert await again.next() == {"add": []}
             again.close()

@@ -48,6 +48,7 @@ class ServerThread:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self.app = self.make_app()
+        await self.app.start()
         server = tornado.httpserver.HTTPServer(self.app, xheaders=True)  # as python -m app
         server.add_sockets([self.socket])
         self._ready.set()
