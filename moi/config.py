@@ -191,6 +191,10 @@ def from_ini(cls: type[T], parser: configparser.ConfigParser, path: Path | None,
     """
     fields = {f.metadata["ini"]: f for f in dataclasses.fields(cls) if "ini" in f.metadata}
     sections = {section for section, _ in fields}
+    for section in parser.sections():  # [Redis] must not pass for [redis] left unset
+        near = next((s for s in sections if s.lower() == section.lower() and s != section), None)
+        if near:
+            raise ConfigError(f"{path}: unknown section [{section}]; did you mean [{near}]?")
     values: dict[str, Any] = {}
     explicit = set()
     for section in sections & set(parser.sections()):

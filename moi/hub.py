@@ -77,7 +77,10 @@ def group_actions(data: str) -> tuple[list[str], list[str]]:
 
     :raises ValueError: for a message that is not a JSON object of ``add``/``remove``.
     """
-    actions = json.loads(data)
+    try:
+        actions = json.loads(data)
+    except RecursionError:  # nested deeper than the parser goes: not ours either
+        raise ValueError("nested too deeply") from None
     if not isinstance(actions, dict):
         raise ValueError("not an object")
     try:
@@ -166,7 +169,12 @@ class Hub:
             self.clients[group].add(client)
 
     async def resend(self, client: Client) -> None:
-        """Send the client its group's whole list again, as on join."""
+        """Send the client its group's whole list again, as on join.
+
+        Tornado hands a socket its next message only once this returns, so one client
+        holds up the others by one snapshot at a time at most (the lock is first come,
+        first served).
+        """
         async with self._lock:
             await self._send_snapshot(client)
 
@@ -222,8 +230,9 @@ class Hub:
                 await self._restarter
         self._restarter = None
         for waiting in self._confirmations.values():
-            for future in waiting:
-                future.cancel()  # no reader will resolve them any more
+            for future in waiting:  # no reader will resolve them any more
+                if not future.done():
+                    future.set_exception(ConnectionError("the moi hub closed"))
         self._confirmations.clear()
         current = asyncio.current_task()
         tasks = [
@@ -382,7 +391,10 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("moi hub failed to handle %d messages", len(batch))
+                # Its changes never reached the clients: have them reconnect and resync.
+                log.exception("moi hub failed to handle %d messages; resetting", len(batch))
+                self._spawn(self._reset())
+                return
 
     async def _handle(self, batch: list[tuple[str, str, bool]]) -> None:
         dirty: dict[str, None] = {}
@@ -440,7 +452,8 @@ class Hub:
             await self._untrack([group], removed)
             self._broadcast(group, action("remove", removed))
             for job_id in removed:
-                dirty.pop(job_id, None)
+                if job_id not in self.job_groups:  # another group may still want it
+                    dirty.pop(job_id, None)
 
     async def _track(self, group: str, ids: Iterable[str]) -> None:
         """Subscribe to the channels of the group's jobs that no active group had yet."""
@@ -490,11 +503,18 @@ class Hub:
         infos = {job_id: stored_info(job_id, raw) for job_id, raw in raws.items()}
         running = [i for i, info in infos.items() if info and not is_final(info.get("status"))]
         if running:
+            # Jobs the group already follows stay followed until their final notice, which
+            # may be waiting in the inbox for the group's other clients.
+            followed = {i for i in running if group in self.job_groups.get(i, ())}
             await self._track(group, running)
             again = await redis.mget([keys.job_key(i) for i in running])
             raws.update(zip(running, again, strict=True))
             infos.update((i, stored_info(i, raws[i])) for i in running)
-            ended = [i for i in running if not infos[i] or is_final(infos[i].get("status"))]
+            ended = [
+                i
+                for i in running
+                if i not in followed and (not infos[i] or is_final(infos[i].get("status")))
+            ]
             await self._untrack([group], ended)
         # Newest first, as lists show them by default, so a browser mostly appends rows.
         present = sorted(

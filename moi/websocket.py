@@ -86,6 +86,9 @@ class MoiWebSocketHandler(WebSocketHandler):
                 await self.remove(value)
         except ClientError as error:
             self.send(action("error", str(error)))
+        except Exception:  # Redis failed us: the client's view may be stale, so resync it
+            log.exception("moi websocket of group %r failed to answer a message", self.group)
+            self.close(1011, "job updates are unavailable; try again later")
 
     def parse(self, message: str | bytes) -> tuple[str, object]:
         """The one action of a client message, or :class:`ClientError` saying what is wrong."""
@@ -96,6 +99,8 @@ class MoiWebSocketHandler(WebSocketHandler):
             data = json.loads(message)
         except ValueError:
             raise ClientError("message is not valid JSON") from None
+        except RecursionError:
+            raise ClientError("message is nested too deeply") from None
         if not isinstance(data, dict) or len(data) != 1:
             raise ClientError('message must be a JSON object with one action, e.g. {"get": null}')
         ((name, value),) = data.items()

@@ -113,6 +113,7 @@ def test_not_ini(tmp_path):
         ("[jobs]\nmax_result_bytes = 0\n", r"\[jobs\] max_result_bytes: must be 1 or more"),
         ("[ipyparallel]\nengines = two\n", r"bad value 'two' for \[ipyparallel\] engines"),
         ("[redis]\nulr = redis://x\n", r"unknown key \[redis\] ulr \(known keys: engine_url"),
+        ("[Redis]\nurl = redis://x\n", r"unknown section \[Redis\]; did you mean \[redis\]"),
     ],
 )
 def test_bad_values_name_file_key_and_value(tmp_path, text, message):

@@ -11,8 +11,9 @@ import redis.asyncio as aioredis
 import tornado.httpclient
 import tornado.websocket
 
-from moi import job, keys
+from moi import job, keys, record
 from moi.embedded import RedisServer, free_port
+from moi.hub import Hub
 from tests import jobs
 from tests.test_group import store_jobs
 from tests.wsclient import run, serve
@@ -180,6 +181,7 @@ BAD_MESSAGES = [
     ('{"remove": ["a", 5]}', "remove takes a job ID or a non-empty list"),
     ('{"remove": "no-such-job"}', "not jobs of yours: no-such-job"),
     ('{"remove": "' + "x" * 70_000 + '"}', "message too large"),
+    ('{"get": ' + "[" * 20_000 + "]" * 20_000 + "}", "nested too deeply"),
 ]
 
 
@@ -242,6 +244,41 @@ async def test_fifty_clients_share_one_subscription_and_all_get_each_update(r, s
         assert len([c for c in r.client_list() if int(c["sub"]) > 0]) == 1
         for client in clients:
             client.close()
+
+
+class EndsAJobMidJoin(Hub):
+    """Ends a job at the worst moment of a join: its channel followed, its state not yet
+    read again. Real timing hits that window rarely; this hits it every time."""
+
+    def __init__(self, redis_url: str, r) -> None:
+        super().__init__(redis_url, 3600)
+        self.writer, self.r = record.Writer(r), r
+        self.ending: str | None = None  # the job to end during the next join
+
+    async def _track(self, group, ids) -> None:
+        await super()._track(group, ids)
+        if self.ending in ids:
+            info = json.loads(self.r.get(self.ending))
+            info.update(status="Success", result="done")
+            self.writer.update(info, 3600)
+            self.ending = None
+
+
+@run
+async def test_a_job_ending_while_another_tab_joins_reaches_every_tab(r, settings):
+    (job_id,) = store_jobs(r, "ann", 1, status="Running")
+    hub = EndsAJobMidJoin(settings.redis_url, r)
+    async with serve(settings.redis_url, hub=hub) as served:
+        first = await served.connect("ann")
+        assert (await first.snapshot())[job_id]["status"] == "Running"
+        hub.ending = job_id
+        second = await served.connect("ann")
+        assert (await second.snapshot())[job_id]["status"] == "Success"
+        assert (await first.next())["update"]["status"] == "Success"
+        await hub.settled()
+        assert hub.job_groups == {}  # followed until its final notice, then let go
+        first.close()
+        second.close()
 
 
 @run
@@ -402,6 +439,7 @@ async def test_ids_that_are_not_jobs_never_reach_a_browser(r, settings):
         client = await served.connect("ann")
         assert set(await client.snapshot()) == {job_id}
         r.publish("ann:pubsub", json.dumps({"add": ["secret", '1,"add":["x"]']}))
+        r.publish("ann:pubsub", '{"add": ' + "[" * 20_000 + "]" * 20_000 + "}")
         r.publish("ann:pubsub", json.dumps({"remove": job_id}))
         assert await client.next() == {"remove": [job_id]}  # nothing came before it
         client.close()

@@ -104,9 +104,11 @@ class WsClient:
 
 
 @contextlib.asynccontextmanager
-async def serve(redis_url: str, key_ttl: int = 3600, **settings) -> AsyncIterator[Served]:
+async def serve(
+    redis_url: str, key_ttl: int = 3600, hub: Hub | None = None, **settings
+) -> AsyncIterator[Served]:
     """A minimal app with the moi websocket and a signed-cookie login, on a free port."""
-    hub = Hub(redis_url, key_ttl)
+    hub = hub or Hub(redis_url, key_ttl)
     closed: asyncio.Queue = asyncio.Queue()
 
     class Handler(MoiWebSocketHandler):
