@@ -423,16 +423,17 @@ class Hub:
         await self._store(group, added, removed)
 
     async def _store(self, group: str, added: list[str], removed: list[str]) -> None:
-        if not (added or removed):
-            return
-        async with (await self._client()).pipeline(transaction=True) as pipe:
-            if added:
-                pipe.sadd(keys.group_jobs_key(group), *added)
-                if self.key_ttl:
-                    pipe.expire(keys.group_jobs_key(group), self.key_ttl)
-            if removed:
-                pipe.srem(keys.group_jobs_key(group), *removed)
-            await pipe.execute()
+        """SADD/SREM; the set's TTL is set only if this added a job that was not in it.
+
+        ``submit`` has stored its own jobs (with its own ``key_ttl``) before it announces
+        them, so a server's TTL never overrides the submitter's.
+        """
+        redis = await self._client()
+        group_set = keys.group_jobs_key(group)
+        if added and await redis.sadd(group_set, *added) and self.key_ttl:
+            await redis.expire(group_set, self.key_ttl)
+        if removed:
+            await redis.srem(group_set, *removed)
 
     async def _group_action(self, group: str, data: str, dirty: dict[str, None]) -> None:
         try:
