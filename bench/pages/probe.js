@@ -2,6 +2,8 @@
  * probe.js: what the bench reads from the live list page (with execute_script).
  *
  *   benchProbe.watch(conn, listElement)   on page load
+ *   benchProbe.addAt                      ms since navigation when the first list came
+ *   benchProbe.lastMessageAt              ... and when the last of its updates came
  *   benchProbe.renderedAt                 ms since navigation when every row of the first
  *                                         list is rendered (null until then)
  *   benchProbe.startLag(ids) / stopLag()  how far behind the rendered rows of `ids` are:
@@ -21,6 +23,7 @@
   const probe = {
     expected: null,
     updates: 0,
+    addAt: null,
     lastMessageAt: null,
     renderedAt: null,
     lag: null,
@@ -30,7 +33,10 @@
   probe.watch = function (conn, el) {
     probe.el = el;
     conn.on("add", (ids) => {
-      if (probe.expected === null) probe.expected = ids.length;
+      if (probe.expected === null) {
+        probe.expected = ids.length;
+        probe.addAt = performance.now();
+      }
     });
     conn.on("update", (info) => {
       probe.updates += 1;

@@ -196,9 +196,10 @@
         return;
       }
       const keys = Object.keys(msg);
-      const ordered = DISPATCH_ORDER.filter((k) => keys.includes(k)).concat(
-        keys.filter((k) => !DISPATCH_ORDER.includes(k))
-      );
+      const ordered =
+        keys.length < 2
+          ? keys
+          : DISPATCH_ORDER.filter((k) => keys.includes(k)).concat(keys.filter((k) => !DISPATCH_ORDER.includes(k)));
       for (const action of ordered) {
         const value = action === "add" || action === "remove" ? toIds(msg[action]) : msg[action];
         if (action === "error" && !this._handlers.get("error")?.size) {

@@ -12,9 +12,11 @@
  * The list owns its element: one `.moi-job` row per job, with `data-job-id` and
  * `data-status`, updated in place. DOM work is batched into one animation frame, so
  * thousands of updates a second cost one render per job per frame; call `list.flush()`
- * to apply pending changes at once. Job data is written with textContent and
- * setAttribute only, never parsed as HTML. A job with no info yet gets a placeholder
- * info object {id, name: id, status: "…", pending: true}, passed to renderRow/compare too.
+ * to apply pending changes at once. A new row waits a moment for its info, and while a
+ * long list is coming in, new rows go in a few large batches rather than every frame.
+ * Job data is written with textContent and setAttribute only, never parsed as HTML. A
+ * job with no info yet gets a placeholder info object {id, name: id, status: "…",
+ * pending: true}, passed to renderRow/compare too.
  */
 (function (global) {
   "use strict";
@@ -23,7 +25,12 @@
   if (!moi || !moi.Connection) throw new Error("moi_list.js: load moi.js first");
 
   const FINAL = new Set(["Success", "Failed"]);
+  // A row with no info yet waits for it, so that a long list goes in once, in order,
+  // instead of as placeholders that all move when their info comes: up to
+  // PLACEHOLDER_DELAY_MS after the later of its ID and the last info that filled a
+  // waiting row (while they flow, the list is still coming in), HOLD_MAX_MS at most.
   const PLACEHOLDER_DELAY_MS = 500;
+  const HOLD_MAX_MS = 5000;
   const now = () => (global.performance ? global.performance.now() : Date.now());
   const nextFrame = global.requestAnimationFrame
     ? (fn) => global.requestAnimationFrame(fn)
@@ -42,17 +49,31 @@
     return status.toLowerCase().replace(/[^a-z0-9]/g, "-") || "unknown";
   }
 
+  const handlerBases = new Map(); // handler -> its checked base, or null
+
   /**
    * The result page `<handler>/<id>`, or null unless the handler is a same-origin
    * path. URL parsing drops tabs and newlines and reads "\" as "/", so "/\t/evil"
-   * and "/\evil" would leave the site: refuse those characters outright.
+   * and "/\evil" would leave the site: refuse those characters outright. The encoded
+   * ID cannot change the origin, so each handler is checked once.
    */
   function resultHref(handler, id) {
-    if (typeof handler !== "string" || !/^\/(?![/\\])/.test(handler)) return null;
+    if (typeof handler !== "string") return null;
+    let base = handlerBases.get(handler);
+    if (base === undefined) {
+      base = handlerBase(handler);
+      if (handlerBases.size >= 100) handlerBases.clear();
+      handlerBases.set(handler, base);
+    }
+    return base === null ? null : base + "/" + encodeURIComponent(id);
+  }
+
+  function handlerBase(handler) {
+    if (!/^\/(?![/\\])/.test(handler)) return null;
     if (/[\u0000-\u0020\u007f\\]/.test(handler)) return null;
-    const href = handler.replace(/\/+$/, "") + "/" + encodeURIComponent(id);
+    const base = handler.replace(/\/+$/, "");
     try {
-      return new URL(href, global.location.href).origin === global.location.origin ? href : null;
+      return new URL(base + "/id", global.location.href).origin === global.location.origin ? base : null;
     } catch (err) {
       return null;
     }
@@ -89,10 +110,17 @@
       this._rowTag = /^(UL|OL)$/.test(this.el.tagName) ? "li" : "div";
       this._jobs = new Map(); // id -> entry {id, info, row, parts, alive, index, placeholder}
       this._order = []; // entries whose rows are in the DOM, in DOM order
-      this._dirty = new Set(); // entries to render in the next frame
+      this._dirty = new Set(); // entries with a row, to render again in the next frame
+      this._waiting = new Set(); // entries with no row yet, in the order they came
+      this._ready = 0; // how many of those have their info
       this._detach = []; // rows of removed jobs, to take out in the next frame
       this._frame = false;
-      this._heldTimer = null;
+      this._filled = -Infinity; // when the last info came for a waiting job
+      this._placedAt = -Infinity; // when new rows last went in
+      this._heldDue = Infinity; // no held row is due before this
+      this._timer = null; // wakes the list when waiting rows are due
+      this._timerAt = Infinity;
+      this._template = null;
       this._resyncing = false;
       this._destroyed = false;
 
@@ -152,7 +180,7 @@
     /** Stop listening and empty the element. The connection stays open. */
     destroy() {
       this._destroyed = true;
-      clearTimeout(this._heldTimer);
+      clearTimeout(this._timer);
       for (const off of this._offs) off();
       this.el.removeEventListener("click", this._onClick);
       this.el.replaceChildren();
@@ -160,6 +188,7 @@
       this.el.removeAttribute("data-moi-state");
       this._jobs.clear();
       this._dirty.clear();
+      this._waiting.clear();
       this._order = [];
       this._detach = [];
     }
@@ -178,12 +207,14 @@
         const keep = new Set(ids);
         for (const id of [...this._jobs.keys()]) if (!keep.has(id)) this._drop(id);
       }
+      const added = now();
       for (const id of ids) {
         if (this._jobs.has(id)) continue;
-        const entry = { id, info: null, row: null, parts: null, alive: true, index: -1, placeholder: null, added: now() };
+        const entry = { id, info: null, row: null, parts: null, alive: true, index: -1, placeholder: null, added };
         this._jobs.set(id, entry);
-        this._dirty.add(entry);
+        this._waiting.add(entry);
       }
+      this._heldDue = Math.min(this._heldDue, added + PLACEHOLDER_DELAY_MS);
       this._schedule();
     }
 
@@ -197,8 +228,13 @@
       // Unknown IDs are ignored, so a late update cannot bring back a removed job.
       const entry = this._jobs.get(info.id);
       if (!entry) return;
+      if (entry.row) {
+        this._dirty.add(entry);
+      } else if (!entry.info) {
+        this._ready += 1;
+        this._filled = now();
+      }
       entry.info = info;
-      this._dirty.add(entry);
       this._schedule();
     }
 
@@ -208,17 +244,22 @@
       this._jobs.delete(id);
       entry.alive = false;
       this._dirty.delete(entry);
+      if (this._waiting.delete(entry) && entry.info) this._ready -= 1;
       if (entry.row) this._detach.push(entry.row);
     }
 
     _schedule() {
       if (this._frame || this._destroyed) return;
       this._frame = true;
-      nextFrame(() => this.flush());
+      nextFrame(() => this._flush(false));
     }
 
-    /** Apply all pending changes to the DOM now. */
+    /** Apply all pending changes to the DOM now (rows still waiting for info excepted). */
     flush() {
+      this._flush(true);
+    }
+
+    _flush(all) {
       this._frame = false;
       if (this._destroyed) return;
       if (this._detach.length) {
@@ -226,39 +267,85 @@
         this._detach = [];
         this._setOrder(this._order.filter((entry) => entry.alive));
       }
-      const fresh = [];
-      const changed = [];
-      const held = new Set();
-      const clock = now();
-      for (const entry of this._dirty) {
-        // The server sends a job's info right after its ID: a row waits a moment for
-        // it, so a long list goes in once, in order, instead of as placeholders that
-        // all move when their info comes.
-        if (!entry.row && !entry.info && clock - entry.added < PLACEHOLDER_DELAY_MS) {
-          held.add(entry);
-          continue;
-        }
-        if (!entry.row) {
-          entry.row = element(this._rowTag, "moi-job");
-          entry.row.setAttribute("data-job-id", entry.id);
-          fresh.push(entry);
-        } else {
-          changed.push(entry);
-        }
+      const changed = [...this._dirty];
+      this._dirty.clear();
+      for (const entry of changed) this._render(entry);
+      const fresh = this._due(all) ? this._takeWaiting() : [];
+      for (const entry of fresh) {
+        entry.row = this._newRow(entry.id);
         this._render(entry);
-      }
-      this._dirty = held;
-      if (held.size && !this._heldTimer) {
-        this._heldTimer = setTimeout(() => {
-          this._heldTimer = null;
-          this._schedule();
-        }, PLACEHOLDER_DELAY_MS);
       }
       const moved = this._outOfPlace(changed);
       if (fresh.length || moved.length) this._place(fresh.concat(moved));
-      const empty = this._order.length === 0 && held.size === 0;
+      const empty = this._order.length === 0 && this._waiting.size === 0;
       if (empty && !this._empty.isConnected) this.el.appendChild(this._empty);
       if (!empty && this._empty.isConnected) this._empty.remove();
+      if (this._waiting.size === 0) this._heldDue = Infinity;
+      else if (this._ready === 0) this._wakeAt(this._heldDue);
+      else this._wakeAt(Math.min(this._heldDue, this._placedAt + PLACEHOLDER_DELAY_MS));
+    }
+
+    /**
+     * Whether waiting rows should go in now. While some still wait for their info, a
+     * long list is coming in: new rows go in when they at least double the list, or a
+     * while after the last ones, so that it is laid out a few times in all, not once a
+     * frame.
+     */
+    _due(all) {
+      const ready = this._ready;
+      if (this._waiting.size === 0) return false;
+      if (now() >= this._heldDue) return true;
+      if (all || this._waiting.size === ready) return ready > 0;
+      return ready > 0 && (ready >= this._order.length || now() >= this._placedAt + PLACEHOLDER_DELAY_MS);
+    }
+
+    /**
+     * Take the waiting entries that have their info, or have waited long enough
+     * without it (they go in as placeholders); note when the next held one is due.
+     */
+    _takeWaiting() {
+      const clock = now();
+      const fresh = [];
+      let due = Infinity;
+      for (const entry of this._waiting) {
+        if (!entry.info) {
+          const until = Math.min(Math.max(entry.added, this._filled) + PLACEHOLDER_DELAY_MS, entry.added + HOLD_MAX_MS);
+          if (clock < until) {
+            due = Math.min(due, until);
+            continue;
+          }
+        }
+        fresh.push(entry);
+      }
+      for (const entry of fresh) this._waiting.delete(entry);
+      this._ready = 0;
+      this._heldDue = due;
+      if (fresh.length) this._placedAt = clock;
+      return fresh;
+    }
+
+    /** Flush again at `due` (ms on the `now()` clock), unless a wake-up is due sooner. */
+    _wakeAt(due) {
+      if (due === Infinity || due >= this._timerAt) return;
+      clearTimeout(this._timer);
+      this._timerAt = due;
+      this._timer = setTimeout(() => {
+        this._timer = null;
+        this._timerAt = Infinity;
+        this._schedule();
+      }, Math.max(0, due - now()));
+    }
+
+    _newRow(id) {
+      let row;
+      if (this._renderRow) {
+        row = element(this._rowTag, "moi-job");
+      } else {
+        if (!this._template) this._template = defaultTemplate(this._rowTag);
+        row = this._template.cloneNode(true);
+      }
+      row.setAttribute("data-job-id", id);
+      return row;
     }
 
     _render(entry) {
@@ -330,21 +417,25 @@
     return entry.placeholder;
   }
 
+  /** An empty default row: name, status badge, Remove button. */
+  function defaultTemplate(tag) {
+    const row = element(tag, "moi-job");
+    const button = element("button", "moi-job-remove");
+    button.type = "button";
+    button.textContent = "Remove";
+    row.append(element("span", "moi-job-name"), element("span", "moi-status"), button);
+    return row;
+  }
+
   /** Name, status badge, progress bar, result link, Remove button; updated in place. */
   function renderDefault(entry, info, status) {
     const row = entry.row;
     let parts = entry.parts;
     if (!parts) {
-      parts = entry.parts = {
-        name: element("span", "moi-job-name"),
-        badge: element("span", "moi-status"),
-        progress: null,
-        link: null,
-        button: element("button", "moi-job-remove"),
-      };
-      parts.button.type = "button";
-      parts.button.textContent = "Remove";
-      row.append(parts.name, parts.badge, parts.button);
+      // The row is a clone of defaultTemplate().
+      const name = row.firstChild;
+      const badge = name.nextSibling;
+      parts = entry.parts = { name, badge, progress: null, link: null, button: badge.nextSibling };
     }
     const name = info.name == null || info.name === "" ? entry.id : String(info.name);
     setText(parts.name, name);
@@ -354,7 +445,8 @@
     const slug = pending ? "pending" : statusSlug(status);
     const badgeClass = "moi-status moi-status-" + slug + (final ? " moi-status-final" : "");
     if (parts.badge.className !== badgeClass) parts.badge.className = badgeClass;
-    parts.button.setAttribute("aria-label", "Remove " + name);
+    const label = "Remove " + name;
+    if (parts.button.getAttribute("aria-label") !== label) parts.button.setAttribute("aria-label", label);
 
     const progress = info.progress;
     if (typeof progress === "number" && Number.isFinite(progress)) {
