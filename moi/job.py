@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
@@ -43,33 +44,72 @@ def submit(group: str, name: str, handler: str | None, func, /, *args, **kwargs)
     :raises TypeError, ValueError: for bad arguments, before anything is stored.
     """
     _check_text("group", group)
-    _check_text("name", name)
     if handler is not None:
         _check_text("handler", handler)
+    [job_id] = _submit([_prepare(group, handler, name, func, args, kwargs)])
+    return job_id
+
+
+def submit_many(group: str, handler: str | None, calls: Iterable[tuple], /) -> list[str]:
+    """Submit several jobs of ``group`` at once: one Redis transaction and one ``add``.
+
+    Each call is ``(name, func, *args)``, as :func:`submit` takes them (wrap ``func`` in
+    :func:`functools.partial` for keyword arguments). For a form that starts a batch:
+    a web handler's event loop waits on Redis once, not once per job.
+
+    :returns: the new jobs' IDs, in the order of ``calls``.
+    :raises TypeError, ValueError: for any bad call, before anything is stored.
+    """
+    _check_text("group", group)
+    if handler is not None:
+        _check_text("handler", handler)
+    prepared = []
+    for number, call in enumerate(calls):
+        if not isinstance(call, tuple) or len(call) < 2:
+            raise TypeError(f"call {number} must be a tuple (name, func, *args), not {call!r}")
+        name, func, *args = call
+        prepared.append(_prepare(group, handler, name, func, tuple(args), {}))
+    return _submit(prepared) if prepared else []
+
+
+def _prepare(group, handler, name, func, args, kwargs) -> tuple[dict[str, Any], bytes]:
+    """The info object of a new job and its packed call; raises for anything bad."""
+    _check_text("name", name)
     if not callable(func):
         raise TypeError(f"func must be callable, not {type(func).__name__}")
     if "status_update" in kwargs:
         raise TypeError("status_update is moi's keyword: the job's function receives it")
-    ctx = context.default()
-    settings = ctx.settings
-    ttl = settings.key_ttl
+    settings = context.default().settings
     info = record.new_info(group, name, handler)
     packed = runner.pack(
-        settings.engine_url, info, ttl, settings.max_result_bytes, (func, args, kwargs)
+        settings.engine_url,
+        info,
+        settings.key_ttl,
+        settings.max_result_bytes,
+        (func, args, kwargs),
     )  # raises for an argument that cannot be pickled, before anything is stored
-    view = ctx.view  # connect to the cluster before storing a job it might never get
+    return info, packed
+
+
+def _submit(prepared: list[tuple[dict[str, Any], bytes]]) -> list[str]:
+    """Store the jobs as Queued and announce them (one transaction), then send them."""
+    ctx = context.default()
+    view = ctx.view  # connect to the cluster before storing jobs it might never get
     with ctx.redis.pipeline(transaction=True) as pipe:
-        record.create(pipe, info, ttl)
+        record.create_many(pipe, [info for info, _ in prepared], ctx.settings.key_ttl)
         pipe.execute()
-    try:
-        future = view.apply_async(runner.run_job, packed)
-    except Exception as error:
-        ctx.writer.fail(info["id"], f"The job could not be sent to the cluster: {error!r}")
-        raise
-    ctx.outstanding.add(info["id"])
-    future.add_done_callback(partial(_on_task_done, ctx, info["id"]))
+    for sent, (info, packed) in enumerate(prepared):
+        try:
+            future = view.apply_async(runner.run_job, packed)
+        except Exception as error:
+            message = f"The job could not be sent to the cluster: {error!r}"
+            for unsent, _ in prepared[sent:]:
+                ctx.writer.fail(unsent["id"], message)
+            raise
+        ctx.outstanding.add(info["id"])
+        future.add_done_callback(partial(_on_task_done, ctx, info["id"]))
     _forget_history(view)
-    return info["id"]
+    return [info["id"] for info, _ in prepared]
 
 
 HISTORY_LIMIT = 10_000

@@ -83,12 +83,20 @@ def decode(raw: str | bytes | None) -> dict[str, Any] | None:
 
 def create(pipe: redis.client.Pipeline, info: dict[str, Any], ttl: int) -> None:
     """Queue on a MULTI pipeline: store the job, add it to its group, announce it."""
-    group_set = keys.group_jobs_key(info["group"])
-    pipe.set(keys.job_key(info["id"]), encode(info), ex=ttl or None)
-    pipe.sadd(group_set, info["id"])
+    create_many(pipe, [info], ttl)
+
+
+def create_many(pipe: redis.client.Pipeline, infos: list[dict[str, Any]], ttl: int) -> None:
+    """Like :func:`create` for jobs of one group, announced together in one ``add``."""
+    [group] = {info["group"] for info in infos}
+    ids = [info["id"] for info in infos]
+    for info in infos:
+        pipe.set(keys.job_key(info["id"]), encode(info), ex=ttl or None)
+    group_set = keys.group_jobs_key(group)
+    pipe.sadd(group_set, *ids)
     if ttl:
         pipe.expire(group_set, ttl)
-    pipe.publish(keys.group_channel(info["group"]), json.dumps({"add": [info["id"]]}))
+    pipe.publish(keys.group_channel(group), json.dumps({"add": ids}))
 
 
 class Writer:

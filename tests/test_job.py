@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
@@ -217,8 +219,6 @@ def test_bad_arguments_raise_before_anything_is_written(r, args, error, message)
 
 
 def test_unpicklable_argument_raises_before_anything_is_written(r):
-    import threading
-
     with pytest.raises(TypeError, match="pickle"):
         job.submit("g", "lock", None, jobs.returns, threading.Lock())
     assert r.dbsize() == 0
@@ -288,3 +288,47 @@ def test_fail_keeps_what_the_engine_wrote_and_the_records_ttl(r, subscribe, sett
     assert (after["status"], after["result"]) == ("Failed", "stopped")
     assert 0 < r.ttl(job_id) <= settings.key_ttl
     r.rpush(release, "go")
+
+
+def test_submit_many_stores_and_announces_all_at_once(r, subscribe):
+    group_sub = subscribe(keys.group_channel("ann"))
+    ids = job.submit_many(
+        "ann",
+        "/result/hello",
+        [("first", jobs.hello, "A"), ("second", jobs.double, 21), ("third", jobs.hello, "C")],
+    )
+    assert group_sub.next() == ("ann:pubsub", {"add": ids})  # one notice for the three
+    assert r.smembers("ann:jobs") == set(ids)
+    infos = [job.wait(job_id, timeout=30) for job_id in ids]
+    assert [(i["name"], i["status"], i["result"]) for i in infos] == [
+        ("first", "Success", "Hello, A!"),
+        ("second", "Success", 42),
+        ("third", "Success", "Hello, C!"),
+    ]
+    assert {i["handler"] for i in infos} == {"/result/hello"}
+
+
+def test_submit_many_takes_keywords_through_partial(r):
+    [job_id] = job.submit_many("g", None, [("kw", partial(jobs.returns, value=[1, 2]))])
+    assert job.wait(job_id, timeout=30)["result"] == [1, 2]
+
+
+def test_submit_many_of_nothing_stores_nothing(r):
+    assert job.submit_many("g", None, []) == []
+    assert r.dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    ("calls", "error", "message"),
+    [
+        ([("ok", jobs.double, 1), ("bad", "not callable")], TypeError, "func must be callable"),
+        ([("ok", jobs.double, 1), ("", jobs.double, 2)], ValueError, "name must not be empty"),
+        ([("ok", jobs.double, 1), ["list", jobs.double]], TypeError, "call 1 must be a tuple"),
+        ([("only a name",)], TypeError, "call 0 must be a tuple"),
+        ([("ok", jobs.double, 1), ("lock", jobs.returns, threading.Lock())], TypeError, "pickle"),
+    ],
+)
+def test_submit_many_refuses_any_bad_call_before_anything_is_written(r, calls, error, message):
+    with pytest.raises(error, match=message):
+        job.submit_many("g", None, calls)
+    assert r.dbsize() == 0

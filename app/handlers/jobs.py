@@ -11,7 +11,7 @@ import tornado.web
 
 from app import forms, jobs
 from app.handlers.base import BaseHandler
-from moi.job import submit
+from moi.job import submit, submit_many
 
 NAME_MAX = 100
 MESSAGE_MAX = 200
@@ -118,9 +118,9 @@ class BatchHandler(JobFormHandler):
 
     def submit_jobs(self, user: str) -> None:
         count = forms.whole_number(self.field("count"), "Number of jobs", low=1, high=BATCH_MAX)
-        for number in range(1, count + 1):
-            name = f"batch {number} of {count}"
-            submit(user, f"Hello {name}", result_url("hello"), jobs.hello, name)
+        names = [f"batch {number} of {count}" for number in range(1, count + 1)]
+        calls = [(f"Hello {name}", jobs.hello, name) for name in names]
+        submit_many(user, result_url("hello"), calls)  # one Redis round trip for all
 
 
 routes = [
