@@ -75,7 +75,7 @@ def duration(info: dict[str, Any], now: datetime | None = None) -> str:
 
 
 def status_slug(status: Any) -> str:
-    """The status as a class-name suffix, the same way moi_list.js makes its badges."""
+    """The status as a class-name suffix, as ``moi.statusSlug`` (moi.js) makes it."""
     return re.sub(r"[^a-z0-9]", "-", str(status).lower()) or "unknown"
 
 

@@ -15,7 +15,6 @@
     reconnecting: "Reconnecting…",
     closed: "Offline",
   };
-  const FINAL = new Set(["Success", "Failed"]);
 
   /** Mirror the connection's state in the header's indicator. */
   function showState(conn) {
@@ -28,10 +27,6 @@
     };
     show(conn.state);
     conn.onState(show);
-  }
-
-  function statusSlug(status) {
-    return status.toLowerCase().replace(/[^a-z0-9]/g, "-") || "unknown";
   }
 
   function jobList(element) {
@@ -53,14 +48,14 @@
     conn.on("update", (info) => {
       if (!info || info.id !== id) return;
       const text = String(info.status ?? "");
-      if (FINAL.has(text)) {
+      if (moi.isFinal(text)) {
         conn.close();
         window.location.reload();
         return;
       }
       page.setAttribute("data-status", text);
       status.textContent = text;
-      status.className = "moi-status moi-status-" + statusSlug(text);
+      status.className = "moi-status moi-status-" + moi.statusSlug(text);
       if (typeof info.progress === "number" && Number.isFinite(info.progress)) {
         const value = Math.min(1, Math.max(0, info.progress));
         progress.value = value;

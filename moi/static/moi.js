@@ -26,6 +26,16 @@
   // info can be applied. Keys not listed follow in the message's own order.
   const DISPATCH_ORDER = ["add", "update", "remove", "error"];
 
+  /** Whether a job with this status has ended: it never changes again (PROTOCOL.md). */
+  function isFinal(status) {
+    return status === "Success" || status === "Failed";
+  }
+
+  /** "Running 50%" -> "running-50-": a status as a class-name suffix. */
+  function statusSlug(status) {
+    return String(status).toLowerCase().replace(/[^a-z0-9]/g, "-") || "unknown";
+  }
+
   /** Return `value` (a job ID or a list of them) as an array of strings. */
   function toIds(value) {
     const list = Array.isArray(value) ? value : value == null ? [] : [value];
@@ -237,4 +247,6 @@
 
   moi.Connection = Connection;
   moi.toIds = toIds;
+  moi.isFinal = isFinal;
+  moi.statusSlug = statusSlug;
 })(typeof window !== "undefined" ? window : globalThis);

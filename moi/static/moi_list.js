@@ -24,7 +24,6 @@
   const moi = global.moi;
   if (!moi || !moi.Connection) throw new Error("moi_list.js: load moi.js first");
 
-  const FINAL = new Set(["Success", "Failed"]);
   // A row with no info yet waits for it, so that a long list goes in once, in order,
   // instead of as placeholders that all move when their info comes: up to
   // PLACEHOLDER_DELAY_MS after the later of its ID and the last info that filled a
@@ -42,11 +41,6 @@
     const da = typeof a.date_created === "string" ? a.date_created : "";
     const db = typeof b.date_created === "string" ? b.date_created : "";
     return da < db ? 1 : da > db ? -1 : 0;
-  }
-
-  /** "Running 50%" -> "running-50-": safe to use in a class name. */
-  function statusSlug(status) {
-    return status.toLowerCase().replace(/[^a-z0-9]/g, "-") || "unknown";
   }
 
   const handlerBases = new Map(); // handler -> its checked base, or null
@@ -441,8 +435,8 @@
     setText(parts.name, name);
     setText(parts.badge, status);
     const pending = !entry.info;
-    const final = !pending && FINAL.has(status);
-    const slug = pending ? "pending" : statusSlug(status);
+    const final = !pending && moi.isFinal(status);
+    const slug = pending ? "pending" : moi.statusSlug(status);
     const badgeClass = "moi-status moi-status-" + slug + (final ? " moi-status-final" : "");
     if (parts.badge.className !== badgeClass) parts.badge.className = badgeClass;
     const label = "Remove " + name;
