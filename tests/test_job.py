@@ -306,6 +306,8 @@ def test_submit_many_stores_and_announces_all_at_once(r, subscribe):
         ("third", "Success", "Hello, C!"),
     ]
     assert {i["handler"] for i in infos} == {"/result/hello"}
+    created = [i["date_created"] for i in infos]
+    assert created == sorted(set(created))  # distinct, in the order of the calls
 
 
 def test_submit_many_takes_keywords_through_partial(r):
