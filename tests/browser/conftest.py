@@ -7,6 +7,9 @@ its processes checked gone by PID. When a test fails, a screenshot, the console 
 the page of each of its browsers, and the app's log, are saved under
 ``test-artifacts/browser/<test name>/``, and the failure report names that folder.
 
+The unit tests of moi's JS client share one browser instead (``page``): each loads a
+static page with the real ``moi/static/`` scripts and a fake socket.
+
 Without Chromium or chromedriver these tests skip, saying how to install them; with
 ``CI=true`` they fail instead.
 """
@@ -23,6 +26,7 @@ import pytest
 
 from tests.browser import chromium
 from tests.browser.appserver import AppServer
+from tests.browser.unitpage import StaticServer, UnitPage
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
@@ -106,6 +110,48 @@ def browser(request, tmp_path) -> Iterator[Callable[[], chromium.Browser]]:
     finally:
         chromium.stop(*drivers)
     assert not errors, f"errors in the browser console (browser number: messages): {errors}"
+
+
+@pytest.fixture(scope="session")
+def unit_site() -> Iterator[StaticServer]:
+    """The JS unit-test page and moi's real scripts, served from a thread until the end."""
+    server = StaticServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def unit_browser(tmp_path_factory) -> Iterator[chromium.Browser]:
+    """One Chromium for all the JS unit tests (each loads the page afresh), PIDs checked gone."""
+    folder = tmp_path_factory.mktemp("unit-browser")
+    driver = chromium.start(folder / "profile", folder / "chromedriver.log")
+    try:
+        yield driver
+    finally:
+        chromium.stop(driver)
+
+
+@pytest.fixture
+def page(request, unit_site, unit_browser) -> Iterator[UnitPage]:
+    """The JS unit-test page, loaded for this test in the shared browser.
+
+    As with ``browser()``, the browser's artifacts are saved if the test fails, and the
+    test fails on console errors logged during it that it did not allow.
+    """
+    request.node.stash.setdefault(DRIVERS, []).append(unit_browser)
+    seen = len(unit_browser.console())
+    unit_browser.allowed_errors.clear()
+    yield UnitPage(unit_browser, unit_site.url)
+    errors = [
+        entry["message"]
+        for entry in unit_browser.console()[seen:]
+        if entry.get("level") == "SEVERE"
+        and not any(p.search(entry.get("message", "")) for p in unit_browser.allowed_errors)
+    ]
+    assert not errors, f"errors in the browser console: {errors}"
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,0 +1,405 @@
+"""Unit tests of ``moi/static/moi.js`` in Chromium: ``moi.Connection``, ``moi.isFinal``,
+``moi.statusSlug``.
+
+Each test gets the harness page freshly loaded (``page``): the real script, a fake
+WebSocket that the test opens, feeds and drops itself, and timers it fires by hand, so
+that backoff delays are read rather than waited for (``pages/moi_unit.js``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.templating import status_slug
+from moi.status import Status, is_final
+
+BACKOFF_START_MS = 500
+BACKOFF_MAX_MS = 30000
+JITTER = 1.5  # a wait is the backoff plus up to 50 %
+QUEUE_MAX = 100
+
+
+def host(page) -> str:
+    return page.base_url.removeprefix("http://")
+
+
+def test_socket_url_is_ws_on_the_page_host(page):
+    urls = page.run(
+        """
+        t.connect();
+        t.connect({path: "/jobs/ws/"});
+        t.connect({path: "jobs/ws"});
+        return t.FakeSocket.all.map((ws) => ws.url);
+        """
+    )
+    assert urls == [
+        f"ws://{host(page)}/moi-ws/",
+        f"ws://{host(page)}/jobs/ws/",
+        f"ws://{host(page)}/jobs/ws",
+    ]
+
+
+def test_socket_url_is_wss_on_an_https_page(page):
+    # moi.js run again with a window whose location is an https page.
+    made = page.run_async(
+        """
+        const made = [];
+        const fake = {
+          location: {protocol: "https:", host: "jobs.example.org:8443"},
+          WebSocket: class { constructor(url) { made.push(url); } },
+        };
+        const moi = await t.moiWith(fake);
+        new moi.Connection({path: "/moi-ws/"});
+        return made;
+        """
+    )
+    assert made == ["wss://jobs.example.org:8443/moi-ws/"]
+
+
+def test_url_option_overrides_path(page):
+    url = page.run("t.connect({url: 'wss://other.example/ws', path: '/x/'}); return t.socket.url;")
+    assert url == "wss://other.example/ws"
+
+
+def test_state_callbacks_report_each_state_once(page):
+    seen = page.run(
+        """
+        t.timers.install();
+        const conn = t.connect();
+        const first = conn.state;
+        t.socket.open();
+        t.socket.drop();
+        t.timers.fire();
+        t.socket.open();
+        conn.close();
+        return {first, states: t.log.filter(([kind]) => kind === "state").map(([, s]) => s)};
+        """
+    )
+    assert seen["first"] == "connecting"
+    assert seen["states"] == ["connected", "reconnecting", "connected", "closed"]
+
+
+def test_one_message_dispatches_add_then_update_then_remove_then_other_keys(page):
+    log = page.run(
+        """
+        t.connected();
+        for (const action of ["zeta", "extra"]) t.conn.on(action, (v) => t.log.push([action, v]));
+        t.socket.deliver(
+          '{"remove": "j1", "zeta": 1, "update": {"id": "j1"}, "extra": 2, "add": ["j1"]}');
+        return t.log.filter(([kind]) => kind !== "state");
+        """
+    )
+    assert log == [
+        ["add", ["j1"]],
+        ["update", {"id": "j1"}],
+        ["remove", ["j1"]],
+        ["zeta", 1],
+        ["extra", 2],
+    ]
+
+
+def test_add_and_remove_values_become_arrays_of_string_ids(page):
+    log = page.run(
+        """
+        t.connected();
+        t.socket.deliver({add: "a"});
+        t.socket.deliver({add: ["b", 5, null, "c"]});
+        t.socket.deliver({remove: null});
+        return t.log.filter(([kind]) => kind !== "state");
+        """
+    )
+    assert log == [["add", ["a"]], ["add", ["b", "c"]], ["remove", []]]
+
+
+def test_messages_that_are_not_json_objects_are_ignored_with_a_warning(page):
+    seen = page.run(
+        """
+        t.connected();
+        for (const data of ["not json", "[1, 2]", "null", "3"]) t.socket.deliver(data);
+        return {log: t.log.filter(([kind]) => kind !== "state"), warned: t.console.warn};
+        """
+    )
+    assert seen["log"] == []
+    assert len(seen["warned"]) == 4
+    assert "not JSON" in seen["warned"][0]
+
+
+def test_a_throwing_listener_does_not_keep_the_others_from_the_message(page):
+    page.driver.allow_console_errors("Error: listener bug")
+    seen = page.run(
+        """
+        t.connected();
+        t.conn.on("add", () => { throw new Error("listener bug"); });
+        t.socket.deliver({add: ["a"]});
+        return {log: t.log.filter(([kind]) => kind !== "state"), errors: t.console.error};
+        """
+    )
+    assert seen["log"] == [["add", ["a"]]]
+    assert len(seen["errors"]) == 1
+    assert "listener bug" in seen["errors"][0]
+
+
+def test_unregistered_listeners_hear_nothing(page):
+    heard = page.run(
+        """
+        const heard = [];
+        const conn = t.connect();
+        const offAdd = conn.on("add", (ids) => heard.push(ids));
+        const offState = conn.onState((state) => heard.push(state));
+        offAdd();
+        offState();
+        t.socket.open();
+        t.socket.deliver({add: ["a"]});
+        return heard;
+        """
+    )
+    assert heard == []
+
+
+def test_messages_sent_before_open_are_queued_and_sent_on_open_in_order(page):
+    seen = page.run(
+        """
+        const conn = t.connect();
+        const results = [conn.send("remove", "a"), conn.remove(["b", "c"]), conn.remove("d")];
+        const sentBefore = t.socket.sent.length;
+        t.socket.open();
+        return {results, sentBefore, sent: t.socket.sent};
+        """
+    )
+    assert seen["results"] == [True, True, True]
+    assert seen["sentBefore"] == 0
+    assert seen["sent"] == [{"remove": "a"}, {"remove": ["b", "c"]}, {"remove": "d"}]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in moi.js: _handleOpen calls the state and resync listeners before it sends "
+    "the queue, so a message they send goes out ahead of the older queued ones",
+)
+def test_messages_queued_while_closed_go_out_before_those_sent_by_open_listeners(page):
+    sent = page.run(
+        """
+        const conn = t.connect();
+        conn.remove("queued");
+        conn.onState((state) => state === "connected" && conn.remove("sent-on-open"));
+        t.socket.open();
+        return t.socket.sent;
+        """
+    )
+    assert sent == [{"remove": "queued"}, {"remove": "sent-on-open"}]
+
+
+def test_the_queue_holds_queue_max_messages_and_drops_the_rest_with_a_warning(page):
+    seen = page.run(
+        """
+        const conn = t.connect();
+        const results = [];
+        for (let i = 0; i <= arguments[0]; i++) results.push(conn.remove("j" + i));
+        t.socket.open();
+        return {results, sent: t.socket.sent, warned: t.console.warn};
+        """,
+        QUEUE_MAX,
+    )
+    assert seen["results"] == [True] * QUEUE_MAX + [False]
+    assert seen["sent"] == [{"remove": f"j{i}"} for i in range(QUEUE_MAX)]
+    assert any("send queue full" in line for line in seen["warned"]), seen["warned"]
+
+
+def test_get_asks_for_the_list_only_while_open_and_is_not_queued(page):
+    seen = page.run(
+        """
+        const conn = t.connect();
+        const early = conn.get();
+        t.socket.open();
+        const late = conn.get();
+        return {early, late, sent: t.socket.sent};
+        """
+    )
+    assert seen["early"] is False
+    assert seen["late"] is True
+    assert seen["sent"] == [{"get": None}]
+
+
+def test_remove_with_no_string_id_sends_nothing(page):
+    seen = page.run(
+        """
+        const conn = t.connected();
+        return {results: [conn.remove([]), conn.remove(5), conn.remove(null)], sent: t.socket.sent};
+        """
+    )
+    assert seen == {"results": [False, False, False], "sent": []}
+
+
+def test_a_drop_reconnects_after_a_doubling_backoff_with_jitter(page):
+    delays = page.run(
+        """
+        t.timers.install();
+        t.connected();
+        const delays = [];
+        for (let i = 0; i < 3; i++) {
+          t.socket.drop();  // the first time an open socket, then failed attempts
+          delays.push(t.timers.delays());
+          t.timers.fire();
+        }
+        t.socket.open();
+        t.socket.drop();
+        delays.push(t.timers.delays());
+        return {delays, sockets: t.FakeSocket.all.length};
+        """
+    )
+    assert delays["sockets"] == 4
+    bases = [BACKOFF_START_MS, 2 * BACKOFF_START_MS, 4 * BACKOFF_START_MS, BACKOFF_START_MS]
+    assert [len(pending) for pending in delays["delays"]] == [1, 1, 1, 1]
+    for [delay], base in zip(delays["delays"], bases, strict=True):
+        assert base <= delay <= base * JITTER, (delay, base, delays)
+
+
+def test_the_backoff_stops_growing_at_its_maximum(page):
+    delays = page.run(
+        """
+        t.timers.install();
+        t.connect();
+        const delays = [];
+        for (let i = 0; i < 10; i++) {
+          t.socket.drop();
+          delays.push(...t.timers.delays());
+          t.timers.fire();
+        }
+        return delays;
+        """
+    )
+    assert max(delays) == BACKOFF_MAX_MS
+    assert delays[-1] == BACKOFF_MAX_MS
+
+
+def test_reconnect_emits_resync_on_open_before_any_message_and_sends_the_queue(page):
+    seen = page.run(
+        """
+        t.timers.install();
+        t.connected();
+        const first = t.socket;
+        first.drop();
+        t.conn.remove("a");  // while reconnecting: queued
+        t.timers.fire();
+        t.socket.open();
+        t.socket.deliver({add: ["b"]});
+        return {log: t.log, sockets: t.FakeSocket.all.length, firstSent: first.sent,
+                sent: t.socket.sent};
+        """
+    )
+    assert seen["sockets"] == 2
+    assert seen["log"] == [
+        ["state", "connected"],
+        ["state", "reconnecting"],
+        ["state", "connected"],
+        ["resync", None],
+        ["add", ["b"]],
+    ]
+    # No {"get": null}: the server sends the whole list on every open (PROTOCOL.md).
+    assert seen["sent"] == [{"remove": "a"}]
+    assert seen["firstSent"] == []
+
+
+def test_the_first_open_emits_no_resync(page):
+    log = page.run("t.connected(); return t.log;")
+    assert log == [["state", "connected"]]
+
+
+def test_going_online_reconnects_at_once_instead_of_waiting(page):
+    seen = page.run(
+        """
+        t.timers.install();
+        t.connected();
+        window.dispatchEvent(new Event("online"));  // while open: nothing to do
+        const whileOpen = t.FakeSocket.all.length;
+        t.socket.drop();
+        window.dispatchEvent(new Event("online"));
+        return {whileOpen, sockets: t.FakeSocket.all.length, pending: t.timers.delays()};
+        """
+    )
+    assert seen == {"whileOpen": 1, "sockets": 2, "pending": []}
+
+
+def test_events_of_a_replaced_socket_are_ignored(page):
+    seen = page.run(
+        """
+        t.timers.install();
+        t.connected();
+        const old = t.socket;
+        old.drop();
+        t.timers.fire();
+        t.socket.open();
+        const before = t.log.length;
+        old.deliver({add: ["ghost"]});
+        old.onclose({code: 1006});
+        return {log: t.log.slice(before), state: t.conn.state, pending: t.timers.delays()};
+        """
+    )
+    assert seen == {"log": [], "state": "connected", "pending": []}
+
+
+def test_close_closes_the_socket_for_good_and_drops_later_messages(page):
+    seen = page.run(
+        """
+        t.timers.install();
+        const conn = t.connected();
+        const ws = t.socket;
+        conn.close();
+        window.dispatchEvent(new Event("online"));
+        const sent = conn.send("remove", "a");
+        return {state: conn.state, code: ws.closeCode, sent, sockets: t.FakeSocket.all.length,
+                pending: t.timers.delays(), warned: t.console.warn};
+        """
+    )
+    assert seen["state"] == "closed"
+    assert seen["code"] == 1000
+    assert seen["sent"] is False
+    assert seen["sockets"] == 1
+    assert seen["pending"] == []
+    assert any("connection closed" in line for line in seen["warned"]), seen["warned"]
+
+
+def test_close_while_waiting_to_reconnect_cancels_the_reconnect(page):
+    seen = page.run(
+        """
+        t.timers.install();
+        const conn = t.connected();
+        t.socket.drop();
+        const waiting = t.timers.delays().length;
+        conn.remove("a");
+        conn.close();
+        t.timers.fire();
+        window.dispatchEvent(new Event("online"));
+        return {waiting, pending: t.timers.delays(), sockets: t.FakeSocket.all.length,
+                state: conn.state};
+        """
+    )
+    assert seen == {"waiting": 1, "pending": [], "sockets": 1, "state": "closed"}
+
+
+STATUSES = [*Status, "Saying hello", "Running 50%", "success", "", "…", "<b>x</b>", "Ünï ✓"]
+
+
+def test_is_final_is_true_for_success_and_failed_only_as_in_python(page):
+    finals = page.run("return arguments[0].map(moi.isFinal);", STATUSES)
+    assert finals == [is_final(status) for status in STATUSES]
+    assert [s for s, final in zip(STATUSES, finals, strict=True) if final] == ["Success", "Failed"]
+
+
+def test_status_slug_spells_statuses_as_the_python_side_does(page):
+    slugs = page.run("return arguments[0].map(moi.statusSlug);", STATUSES)
+    assert slugs == [status_slug(status) for status in STATUSES]
+    assert slugs[STATUSES.index("Running 50%")] == "running-50-"
+    assert slugs[STATUSES.index("")] == "unknown"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in moi.js: statusSlug's /[^a-z0-9]/g (no u flag) replaces each UTF-16 code "
+    "unit, app.templating.status_slug each code point, so an emoji gives '--' in the browser "
+    "and '-' on the server",
+)
+def test_status_slug_agrees_with_python_beyond_the_basic_multilingual_plane(page):
+    statuses = ["Done 🚀", "𝒳"]
+    slugs = page.run("return arguments[0].map(moi.statusSlug);", statuses)
+    assert slugs == [status_slug(status) for status in statuses]
