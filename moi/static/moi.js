@@ -33,7 +33,8 @@
 
   /** "Running 50%" -> "running-50-": a status as a class-name suffix. */
   function statusSlug(status) {
-    return String(status).toLowerCase().replace(/[^a-z0-9]/g, "-") || "unknown";
+    // "u": one dash per character, as the server's status_slug makes it, emoji too.
+    return String(status).toLowerCase().replace(/[^a-z0-9]/gu, "-") || "unknown";
   }
 
   /** Return `value` (a job ID or a list of them) as an array of strings. */
@@ -173,13 +174,14 @@
       const reopened = this._opened;
       this._opened = true;
       this._delay = BACKOFF_START_MS;
+      // The queue first: what listeners send below must not overtake older messages.
+      const queued = this._queue;
+      this._queue = [];
+      for (const data of queued) this._ws.send(data);
       this._setState("connected");
       // Before the server's first message on this socket (its full "add"), so that
       // listeners can mark what they hold as stale.
       if (reopened) this._emit("resync", null);
-      const queued = this._queue;
-      this._queue = [];
-      for (const data of queued) this._ws.send(data);
     }
 
     _handleClose() {

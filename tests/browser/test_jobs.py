@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from selenium.webdriver.common.by import By
 
-from app.templating import status_slug
 from moi import keys
-from moi.status import is_final
 from tests.browser import demo
 
 
@@ -132,13 +130,3 @@ def test_job_name_with_markup_is_shown_as_text(app, browser):
     assert driver.find_element(By.ID, "job-result").text == f"Hello, {name}!"
     assert driver.find_elements(By.CSS_SELECTOR, "#job img") == []
     assert driver.title == f"Hello {name} · moi demo"
-
-
-def test_status_names_are_made_alike_in_the_browser_and_on_the_server(app, browser):
-    driver, _user = signed_in(app, browser)
-    statuses = ["Queued", "Running", "Success", "Failed", "Fitting 50%", "Ünïcode", ""]
-    slugs, finals = driver.execute_script(
-        "return [arguments[0].map(moi.statusSlug), arguments[0].map(moi.isFinal)];", statuses
-    )
-    assert slugs == [status_slug(status) for status in statuses]
-    assert finals == [is_final(status) for status in statuses]

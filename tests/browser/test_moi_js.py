@@ -8,8 +8,6 @@ that backoff delays are read rather than waited for (``pages/moi_unit.js``).
 
 from __future__ import annotations
 
-import pytest
-
 from app.templating import status_slug
 from moi.status import Status, is_final
 
@@ -171,11 +169,6 @@ def test_messages_sent_before_open_are_queued_and_sent_on_open_in_order(page):
     assert seen["sent"] == [{"remove": "a"}, {"remove": ["b", "c"]}, {"remove": "d"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in moi.js: _handleOpen calls the state and resync listeners before it sends "
-    "the queue, so a message they send goes out ahead of the older queued ones",
-)
 def test_messages_queued_while_closed_go_out_before_those_sent_by_open_listeners(page):
     sent = page.run(
         """
@@ -393,12 +386,6 @@ def test_status_slug_spells_statuses_as_the_python_side_does(page):
     assert slugs[STATUSES.index("")] == "unknown"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in moi.js: statusSlug's /[^a-z0-9]/g (no u flag) replaces each UTF-16 code "
-    "unit, app.templating.status_slug each code point, so an emoji gives '--' in the browser "
-    "and '-' on the server",
-)
 def test_status_slug_agrees_with_python_beyond_the_basic_multilingual_plane(page):
     statuses = ["Done 🚀", "𝒳"]
     slugs = page.run("return arguments[0].map(moi.statusSlug);", statuses)
