@@ -51,8 +51,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def session_app(settings, tmp_path_factory) -> Iterator[AppServer]:
+    """The browser tests' app server, stopped when they are done.
+
+    Not kept for the whole session: its hub hears every group's actions, and one still
+    taking in an earlier test's notices would write them into a later test's Redis.
+    """
     server = AppServer(settings, tmp_path_factory.mktemp("app"))
     try:
         server.start()
