@@ -40,6 +40,18 @@ from moi.status import is_final
 
 log = logging.getLogger(__name__)
 
+# KEYS: a group's set. ARGV: TTL seconds (0 = none), then job IDs. SADD and, only if that
+# added one, EXPIRE: in one step, so the set is never seen (or left) without its TTL.
+_ADD_SCRIPT = """
+local added = redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+if added > 0 and tonumber(ARGV[1]) > 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return added
+"""
+ADD_CHUNK = 1000
+"""IDs per script call: Lua's unpack() has a limit of a few thousand values."""
+
 CONFIRM_TIMEOUT = 10.0
 """Seconds to wait for Redis to confirm a (un)subscription before resetting the hub."""
 KEEPALIVE = {
@@ -118,6 +130,7 @@ class Hub:
         self.clients: dict[str, set[Client]] = {}
         self.job_groups: dict[str, set[str]] = {}  # job ID → active groups holding it
         self._redis: aioredis.Redis | None = None
+        self._add_script = None
         self._listener: aioredis.Redis | None = None
         self._pubsub = None
         self._reader: asyncio.Task | None = None
@@ -252,7 +265,7 @@ class Hub:
             self._pubsub = self._listener = None
         if self._redis is not None:
             await self._redis.aclose()
-            self._redis = None
+            self._redis = self._add_script = None
         self.clients.clear()
         self.job_groups.clear()
         self._closing = False
@@ -430,8 +443,11 @@ class Hub:
         """
         redis = await self._client()
         group_set = keys.group_jobs_key(group)
-        if added and await redis.sadd(group_set, *added) and self.key_ttl:
-            await redis.expire(group_set, self.key_ttl)
+        if self._add_script is None:
+            self._add_script = redis.register_script(_ADD_SCRIPT)
+        for start in range(0, len(added), ADD_CHUNK):
+            chunk = added[start : start + ADD_CHUNK]
+            await self._add_script(keys=[group_set], args=[self.key_ttl, *chunk])
         if removed:
             await redis.srem(group_set, *removed)
 

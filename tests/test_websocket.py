@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 
 import pytest
 import redis.asyncio as aioredis
@@ -407,6 +408,20 @@ async def test_a_started_hub_keeps_idle_groups_sets_in_step(r, settings):
         assert await changed() == "srem"
         assert r.smembers("idle:jobs") == set()
         assert served.hub.subscriptions == 0  # no channel: one pattern, no clients
+
+
+@run
+async def test_a_large_add_is_stored_whole(r, settings):
+    ids = [str(uuid.uuid4()) for _ in range(2500)]  # more than one script call takes
+    async with (
+        serve(settings.redis_url) as served,
+        set_changes(settings.redis_url, "big:jobs") as changed,
+    ):
+        await served.hub.start()
+        r.publish("big:pubsub", json.dumps({"add": ids}))
+        assert [await changed() for _ in range(3)] == ["sadd"] * 3
+        assert r.smembers("big:jobs") == set(ids)
+        assert 0 < r.ttl("big:jobs") <= 3600
 
 
 @run
