@@ -16,6 +16,7 @@ Without Chromium or chromedriver these tests skip, saying how to install them; w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -58,13 +59,8 @@ def session_app(settings, tmp_path_factory) -> Iterator[AppServer]:
     Not kept for the whole session: its hub hears every group's actions, and one still
     taking in an earlier test's notices would write them into a later test's Redis.
     """
-    server = AppServer(settings, tmp_path_factory.mktemp("app"))
-    try:
-        server.start()
+    with serving(AppServer(settings, tmp_path_factory.mktemp("app"))) as server:
         yield server
-    finally:
-        code = server.stop()
-    assert_clean_exit(server, code)
 
 
 @pytest.fixture
@@ -80,16 +76,18 @@ def own_app(request, settings, r, tmp_path) -> Iterator[AppServer]:
     """An app server for this test alone (stopped by PID at the end, however it ends)."""
     server = AppServer(settings, tmp_path / "app")
     request.node.stash.setdefault(SERVERS, []).append(server)
+    with serving(server):
+        yield server
+
+
+@contextlib.contextmanager
+def serving(server: AppServer) -> Iterator[AppServer]:
+    """Start the app, and stop it by PID however the block ends; SIGTERM must exit 0."""
     try:
         server.start()
         yield server
     finally:
         code = server.stop()
-    assert_clean_exit(server, code)
-
-
-def assert_clean_exit(server: AppServer, code: int | None) -> None:
-    """SIGTERM must stop the app with exit code 0 (None: it was not running)."""
     assert code in (0, None), f"the app exited with code {code} on SIGTERM:\n{server.log()}"
 
 
