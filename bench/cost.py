@@ -4,8 +4,12 @@ The server does the counting: CONFIG RESETSTAT, run the jobs, then one INFO. Com
 come from ``INFO commandstats`` (it counts the commands a script runs too: the server
 does that work); round trips from ``total_reads_processed`` (one read per request, however
 many commands a pipeline packs into it). Bytes are ``MEMORY USAGE`` of each record plus
-the job's share of its group set; beside them, the memory FLUSHDB frees per job (which
-also holds the TTL entries and the hash tables).
+the job's share of its group set. Beside them, the keyspace memory per job (which also
+holds the TTL entries and the hash tables): the jobs' final records, with their group
+set, are copied under fresh keys with the same values and TTLs until there are
+:data:`COPIES` records, and the growth of ``used_memory`` (less the clients' buffers) is
+divided among them. A few jobs' worth of memory is lost in the allocator's and the
+clients' noise; several megabytes are not.
 
 The floor stores the same info objects, in the same three states (Queued, Running,
 Success), the least way the protocol allows: a plain redis-py client, each state one
@@ -15,7 +19,10 @@ MULTI/EXEC of SET and PUBLISH (the first also SADD), no TTL, no final-status gua
 from __future__ import annotations
 
 import json
+import math
 import statistics
+import time
+import uuid
 from collections.abc import Callable
 from functools import partial
 
@@ -32,6 +39,9 @@ FLOOR_GROUP = "bench-cost-floor"
 WARMUP = 20
 FLOOR = "plain redis-py: 3 MULTI/EXECs of SET+PUBLISH per job, no TTL, no guard"
 OWN_COMMANDS = ("info", "config")  # the bench's own, left out of the counts
+COPIES = 10_000
+"""Records the keyspace memory is measured on: megabytes, far above the servers' noise."""
+BATCH = 500  # commands per round trip while copying
 
 
 def sizes(options: Options) -> int:
@@ -69,20 +79,86 @@ def counted(
         *records, group_set = pipe.execute()
     json_bytes = statistics.mean(client.strlen(keys.job_key(i)) for i in ids)
     check(ids)
-    # What the keys hold in all (TTL entries and hash tables too): the memory a FLUSHDB
-    # frees, read just before and after it, so the clients' buffers are alike in both.
-    used = client.info("memory")["used_memory"]
-    client.flushdb()
-    keyspace = used - client.info("memory")["used_memory"]
     sample = {
         "commands": sum(commands.values()) / count,
         "round_trips": round_trips / count,
         "bytes": (sum(records) + group_set) / count,
-        "keyspace": keyspace / count,
+        "keyspace": keyspace_per_job(client, group, ids),
         "json_bytes": json_bytes,
     }
     sample.update({f"cmd.{name}": calls / count for name, calls in sorted(commands.items())})
     return sample
+
+
+def keyspace_per_job(client: redis.Redis, group: str, ids: list[str]) -> float:
+    """Bytes of keyspace per job, from copies of the jobs' final records and group set.
+
+    Each copy holds every record under a fresh UUID key, with the same value and TTL, and
+    a set of those keys with the group set's TTL; copies are added until there are at
+    least :data:`COPIES` records. The database is emptied first, so its hash tables grow
+    alike in every run, and it is left empty.
+    """
+    with client.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.get(keys.job_key(job_id))
+            pipe.pttl(keys.job_key(job_id))
+        pipe.pttl(keys.group_jobs_key(group))
+        *replies, group_ttl = pipe.execute()
+    records = list(zip(replies[::2], replies[1::2], strict=True))
+    copies = math.ceil(COPIES / len(records))
+    # One copy first: a server since 7.0 allocates a command's latency histogram on its
+    # first call after CONFIG RESETSTAT, tens of KB that are no job's.
+    _copy(client, group, records, group_ttl, 1)
+    client.flushdb()
+    before = _keyspace_memory(client)
+    _copy(client, group, records, group_ttl, copies)
+    after = _settled(lambda: _keyspace_memory(client))
+    client.flushdb()
+    return (after - before) / (copies * len(records))
+
+
+def _copy(
+    client: redis.Redis,
+    group: str,
+    records: list[tuple[str, int]],
+    group_ttl: int,
+    copies: int,
+) -> None:
+    """Write ``copies`` copies of a group: its (value, PTTL) records and its set."""
+    with client.pipeline(transaction=False) as pipe:
+        for copy in range(copies):
+            copy_ids = [str(uuid.uuid4()) for _ in records]
+            for copy_id, (value, ttl) in zip(copy_ids, records, strict=True):
+                pipe.set(keys.job_key(copy_id), value, px=ttl if ttl > 0 else None)
+            set_key = keys.group_jobs_key(f"{group}-copy-{copy}")
+            pipe.sadd(set_key, *copy_ids)
+            if group_ttl > 0:
+                pipe.pexpire(set_key, group_ttl)
+            if len(pipe) >= BATCH:
+                pipe.execute()
+        pipe.execute()
+
+
+def _keyspace_memory(client: redis.Redis) -> int:
+    """``used_memory`` less the clients' buffers, which grow and shrink with the traffic."""
+    memory = client.info("memory")
+    return memory["used_memory"] - memory["mem_clients_normal"]
+
+
+def _settled(read: Callable[[], int], interval: float = 0.1, timeout: float = 3.0) -> int:
+    """``read()`` once two reads ``interval`` apart agree (or at ``timeout``).
+
+    The server finishes moving a grown hash table to its new size in its cron, a few
+    times a second; until then the old table is still allocated.
+    """
+    deadline = time.monotonic() + timeout
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        last, previous = read(), last
+        if last == previous:
+            break
+    return last
 
 
 def moi_run(bench: Bench, count: int) -> dict[str, float]:
@@ -93,7 +169,7 @@ def moi_run(bench: Bench, count: int) -> dict[str, float]:
         def work() -> list[str]:
             ids = [submit(GROUP, "double", None, jobs.double, index) for index in range(count)]
             ended.wait(60 + count / 10)
-            ctx.ipp_client.wait(timeout=60)  # the tasks' replies, before the client closes
+            ctx.drain(60)  # the tasks' replies, before the client closes
             return ids
 
         return counted(bench.redis, GROUP, count, work, partial(check_doubled, bench.redis))
@@ -150,6 +226,7 @@ def measure(bench: Bench, options: Options) -> list[Figure]:
     )
     detail = {
         "jobs": count,
+        "keyspace_records": math.ceil(COPIES / count) * count,
         "json_bytes": statistics.median(column(ours, "json_bytes")),
         "moi_commands": _breakdown(ours),
         "floor_commands": _breakdown(floor),
