@@ -1,14 +1,16 @@
-"""``python -m app``: start what the config leaves to the app, serve the demo, stop it all.
+"""``python -m app``: serve the demo, on the servers the config names or private ones.
 
 ::
 
     python -m app [--config PATH] [--port N] [--host ADDRESS]
 
-Without a config file (or ``MOI_CONFIG``, or ``./config.ini``) it starts a private Redis
-and a local ipyparallel cluster under ``var/``; a config that names a Redis URL or a
-controller gets those used instead, and nothing started in their place. SIGINT and
-SIGTERM stop the server, then every process it started, by PID, and exit 0. Problems a
-person can fix (bad config, port in use, Redis unreachable) are one line on stderr.
+The production shape is :func:`serve`: an application that owns its moi client and hub,
+started on the event loop and closed on the way out. Without a config file naming Redis
+and a controller (``MOI_CONFIG``, or ``./config.ini``), :class:`app.services.Services`
+first starts a private Redis and a local ipyparallel cluster under ``var/``, and stops
+them, by PID, when the server stops. SIGINT and SIGTERM stop it all and exit 0. Problems
+a person can fix (bad config, port in use, Redis or controller unreachable) are one line
+on stderr.
 """
 
 from __future__ import annotations
@@ -26,51 +28,22 @@ from collections.abc import Callable
 import tornado.httpserver
 import tornado.log
 import tornado.netutil
+from redis.exceptions import RedisError
 
 from app.application import Application, create_app
 from app.services import (
-    ORPHAN_MESSAGE,
     Services,
     StartupError,
     fail_orphaned_jobs,
+    fail_outstanding_jobs,
     first_line,
 )
 from app.settings import AppSettings, load, port_number
-from moi import context
-from moi.exceptions import ConfigError, MoiError
+from moi.config import Settings
+from moi.exceptions import ClusterError, ConfigError, MoiError
 
 SHUTDOWN_GRACE = 5.0
 """Seconds open HTTP connections get to finish when the server stops."""
-
-
-class Signals:
-    """What SIGINT and SIGTERM do in each phase of the process's life.
-
-    While starting, they raise :class:`KeyboardInterrupt`, so whatever already started
-    is stopped on the way out. While serving, they ask the event loop to stop. While
-    stopping, they are ignored: a second Ctrl-C must not leave servers behind.
-    """
-
-    def __init__(self) -> None:
-        self._stop: Callable[[], None] | None = None
-        self._stopping = False
-
-    def install(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._handle)
-
-    def serving(self, stop: Callable[[], None]) -> None:
-        self._stop = stop
-
-    def stopping(self) -> None:
-        self._stopping = True
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self._stopping:
-            return
-        if self._stop is None:
-            raise KeyboardInterrupt
-        self._stop()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -97,43 +70,76 @@ def listen(app_settings: AppSettings) -> list[socket.socket]:
         raise StartupError(f"cannot listen on {where}: {error.strerror or error}") from None
 
 
-def connect_cluster(ctx: context.Context) -> None:
-    """Connect to the controller now, so a wrong one is a startup error, not a failed job."""
-    settings = ctx.settings
-    where = settings.ipp_connection_file or f"profile {settings.ipp_profile or 'default'!r}"
-    try:
-        ctx.view  # noqa: B018 -- the property connects
-    except Exception as error:
-        raise StartupError(
-            f"cannot connect to the ipyparallel controller ({where}): {first_line(error)}"
-        ) from None
+class Signals:
+    """SIGINT and SIGTERM unwind while servers start (whatever started is stopped), stop
+    the server while it serves, and are ignored while it stops: a second Ctrl-C must not
+    leave servers behind."""
+
+    def __init__(self) -> None:
+        self.stop: Callable[[], None] | None = None
+        self.stopping = False
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.stopping:
+            return
+        if self.stop is None:
+            raise KeyboardInterrupt
+        self.stop()
 
 
-async def serve(app: Application, sockets: list[socket.socket], signals: Signals, url: str) -> None:
-    """Serve until a signal arrives, then close connections and the app's own clients."""
-    # xheaders: behind a TLS proxy, X-Forwarded-Proto makes the login cookie Secure.
+async def start(app: Application) -> None:
+    """Connect the app to Redis and the cluster, or fail with one line saying which is amiss."""
     try:
         await app.start()
-    except BaseException:
+    except ClusterError as error:
         await app.close()
-        raise
+        raise StartupError(str(error)) from None
+    except (OSError, RedisError) as error:
+        await app.close()
+        url = app.moi_settings.redis_url
+        raise StartupError(f"cannot reach Redis at {url}: {first_line(error)}") from None
+
+
+async def serve(
+    settings: Settings,
+    app_settings: AppSettings,
+    sockets: list[socket.socket],
+    signals: Signals,
+    services: Services | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then close connections and the app's own clients."""
+    app = create_app(settings, app_settings)
+    await start(app)
+    if services is not None and services.owns_everything:
+        await fail_orphaned_jobs(app.moi)
+    # Everything made so far lives as long as the process: keep it out of the collector's
+    # full passes, whose pauses show as latency with many websockets.
+    gc.collect()
+    gc.freeze()
+    # xheaders: behind a TLS proxy, X-Forwarded-Proto makes the login cookie Secure.
     server = tornado.httpserver.HTTPServer(app, xheaders=True)
     server.add_sockets(sockets)
-    loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    signals.serving(lambda: loop.call_soon_threadsafe(stop.set))
-    print(f"moi demo running at {url}  (Ctrl-C stops it)", flush=True)
+    loop = asyncio.get_running_loop()
+    signals.stop = lambda: loop.call_soon_threadsafe(stop.set)
+    print(f"moi demo running at {app_settings.url}  (Ctrl-C stops it)", flush=True)
     try:
         await stop.wait()
     finally:
-        signals.stopping()
+        signals.stopping = True
         server.stop()
+        if services is not None and services.cluster is not None:
+            await fail_outstanding_jobs(app.moi)  # the cluster stops with us
         await app.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
 
 
-def run(args: argparse.Namespace, signals: Signals) -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    tornado.log.enable_pretty_logging()
     overrides = {key: getattr(args, key) for key in ("port", "host") if getattr(args, key)}
     try:
         settings, app_settings = load(args.config, **overrides)
@@ -141,49 +147,23 @@ def run(args: argparse.Namespace, signals: Signals) -> int:
     except (ConfigError, StartupError, ValueError) as error:
         print(f"moi demo: {error}", file=sys.stderr)
         return 2
-    services = Services(settings, app_settings)
-    ctx: context.Context | None = None
+    signals = Signals()
+    services = Services(settings, app_settings)  # private servers for what config leaves
     try:
-        try:
-            running = services.start()
-            ctx = context.Context(running)
-            context.set_default(ctx)
-            if services.owns_everything:
-                fail_orphaned_jobs(ctx)
-            connect_cluster(ctx)
-        except MoiError as error:
-            print(f"moi demo: {error}", file=sys.stderr)
-            return 1
-        app = create_app(running, app_settings)
-        # Everything made so far lives as long as the process: keep it out of the
-        # collector's full passes, whose pauses show as latency with many websockets.
-        gc.collect()
-        gc.freeze()
-        asyncio.run(serve(app, sockets, signals, app_settings.url))
+        running = services.start()
+        asyncio.run(serve(running, app_settings, sockets, signals, services))
+    except MoiError as error:
+        print(f"moi demo: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a signal while starting: everything started is stopped
+        return 0
     finally:
-        signals.stopping()
-        context.set_default(None)
-        if ctx is not None:
-            if services.cluster is not None:  # the cluster stops with us: end its jobs
-                for job_id in list(ctx.outstanding):
-                    ctx.writer.fail(job_id, ORPHAN_MESSAGE)
-            ctx.close()
+        signals.stopping = True
         services.stop()
         for sock in sockets:
             sock.close()
     print("moi demo stopped", flush=True)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signals = Signals()
-    signals.install()
-    tornado.log.enable_pretty_logging()
-    try:
-        return run(args, signals)
-    except KeyboardInterrupt:  # a signal while starting: everything started is stopped
-        return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The Tornado application: routes, settings, and the shared objects handlers use.
 
-``create_app`` builds it from settings and connects to nothing: Redis connections open
-on first use, inside the running event loop. It does not install moi's default context
-either (``submit`` uses that); whoever runs the app does, as ``app.__main__`` does.
+``create_app`` builds it from settings and connects to nothing. The application owns
+its connections: the moi client (jobs), the hub (live updates) and a Redis client
+(accounts). :meth:`Application.start` connects them on the running event loop and
+:meth:`Application.close` closes them, as ``app.__main__`` and the tests do.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.accounts import Accounts
 from app.handlers import auth, jobs, results
 from app.handlers.base import USER_COOKIE, NotFoundHandler
 from app.handlers.live import LiveHandler
+from moi.client import Client
 from moi.config import Settings
 from moi.hub import Hub
 
@@ -28,7 +30,7 @@ MOI_STATIC_PREFIX = "/moi-static/"
 
 
 class Application(tornado.web.Application):
-    """The demo site. Owns the pub/sub hub and the Redis client for accounts."""
+    """The demo site. Owns the moi client, the pub/sub hub and the Redis client for accounts."""
 
     def __init__(
         self,
@@ -41,6 +43,7 @@ class Application(tornado.web.Application):
         self.app_settings = app_settings
         self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
         self.accounts = Accounts(self.redis)
+        self.moi = Client(settings)
         self.moi_hub = Hub(settings.redis_url, settings.key_ttl)
         self.jinja = templating.environment(auto_reload=app_settings.debug)
         routes = [
@@ -86,7 +89,12 @@ class Application(tornado.web.Application):
         return f"{MOI_STATIC_PREFIX}{name}?v={version}" if version else MOI_STATIC_PREFIX + name
 
     async def start(self) -> None:
-        """Start the hub before any browser comes, so every group's set follows its actions."""
+        """Connect to Redis and the cluster, and start the hub before any browser comes.
+
+        :raises redis.RedisError, OSError: Redis does not answer.
+        :raises Exception: whatever ipyparallel raises for a controller it cannot reach.
+        """
+        await self.moi.start()
         await self.moi_hub.start()
 
     async def close(self) -> None:
@@ -100,6 +108,7 @@ class Application(tornado.web.Application):
                 client.close(1001, "server shutting down")
         await self.moi_hub.settled()
         await self.moi_hub.close()
+        await self.moi.aclose()
         await self.redis.aclose()
 
 

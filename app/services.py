@@ -14,9 +14,8 @@ import redis
 
 from app.accounts import USERS_KEY
 from app.settings import AppSettings, uses_local_cluster, uses_private_redis
-from moi import group, job
+from moi.client import Client
 from moi.config import Settings
-from moi.context import Context
 from moi.embedded import LocalCluster, RedisServer, free_port
 from moi.exceptions import MoiError
 from moi.status import is_final
@@ -106,7 +105,7 @@ class Services:
                 server.stop()
 
 
-def fail_orphaned_jobs(ctx: Context) -> int:
+async def fail_orphaned_jobs(moi: Client) -> int:
     """End ``Failed`` the users' jobs that a previous run left unfinished.
 
     Only meaningful when this process owns both the Redis and the cluster: then the
@@ -116,8 +115,14 @@ def fail_orphaned_jobs(ctx: Context) -> int:
     :returns: how many jobs were ended.
     """
     ended = 0
-    for user in ctx.redis.hkeys(USERS_KEY):
-        for info in group.jobs(user):
+    for user in await moi.redis.hkeys(USERS_KEY):
+        for info in await moi.jobs(user):
             if not is_final(info.get("status")):
-                ended += job.fail(info["id"], ORPHAN_MESSAGE)
+                ended += await moi.fail(info["id"], ORPHAN_MESSAGE)
     return ended
+
+
+async def fail_outstanding_jobs(moi: Client) -> None:
+    """End ``Failed`` the jobs sent to a cluster that stops with this process."""
+    for job_id in list(moi.outstanding):
+        await moi.fail(job_id, ORPHAN_MESSAGE)

@@ -7,14 +7,13 @@ as text and never marked safe, so whatever a job returns cannot become markup.
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from moi.status import is_final
+from moi.status import is_final, status_slug
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -72,11 +71,6 @@ def duration(info: dict[str, Any], now: datetime | None = None) -> str:
     minutes, rest = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {rest} s"
-
-
-def status_slug(status: Any) -> str:
-    """The status as a class-name suffix, as ``moi.statusSlug`` (moi.js) makes it."""
-    return re.sub(r"[^a-z0-9]", "-", str(status).lower()) or "unknown"
 
 
 def as_text(value: Any) -> str:

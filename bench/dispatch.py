@@ -50,7 +50,7 @@ def moi_run(bench: Bench, count: int) -> Sample:
         submitted = time.perf_counter()
         finished = ended.wait(_timeout(count))
         # Untimed: the client still takes in the tasks' replies; count that CPU too.
-        ctx.ipp_client.wait(timeout=_timeout(count))
+        ctx.drain(_timeout(count))
         cpu = bench.cpu.per_job(cpu_before, bench.cpu.read(), count)
     check_doubled(bench.redis, ids)
     return {**_sample(count, start, submitted, finished), **cpu}

@@ -30,6 +30,7 @@ import redis
 
 from moi import config, context, keys, record
 from moi.embedded import LocalCluster, RedisServer, free_port
+from moi.sync import SyncClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,17 +95,16 @@ class Bench:
         )
 
     @contextlib.contextmanager
-    def moi_context(self) -> Iterator[context.Context]:
-        """A fresh moi context, connected, installed as the one ``submit`` uses.
+    def moi_context(self) -> Iterator[SyncClient]:
+        """A fresh moi client, connected, installed as the one ``submit`` uses.
 
         One per run, and no other client connected meanwhile: every ipyparallel client
         receives every engine's broadcasts, so an idle one would tax the run.
         """
-        ctx = context.Context(self.settings)
+        ctx = SyncClient(self.settings)
         previous = context.set_default(ctx)
         try:
-            ctx.view  # noqa: B018 (connects to the cluster)
-            ctx.redis.ping()  # and to Redis: a connection's handshake is no job's cost
+            ctx.start()  # a connection's handshake (Redis, cluster) is no job's cost
             yield ctx
         finally:
             context.set_default(previous)

@@ -191,5 +191,5 @@ def measure(bench: Bench, options: Options) -> list[Figure]:
         measure_setup(bench, Options(quick=True, repeat=1), warm, gens, server)
         for setup in QUICK if options.quick else FULL:
             figures += measure_setup(bench, options, setup, gens, server)
-        ctx.ipp_client.wait(timeout=WAIT)
+        ctx.drain(WAIT)
     return figures

@@ -14,3 +14,7 @@ class JobNotFound(MoiError, KeyError):
 
     def __str__(self) -> str:
         return f"no job with ID {self.args[0]!r}"
+
+
+class ClusterError(MoiError):
+    """The ipyparallel controller cannot be reached (not running, or a wrong config)."""

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+import redis.asyncio as aioredis
 
-from moi import keys
-from moi.status import Status, is_final
+from moi import groupset, keys
+from moi.status import FINAL_STATUSES, Status, is_final
 
 NOTICE_STATUS = json.dumps({"update": "status"})
 NOTICE_OTHER = json.dumps({"update": None})
@@ -25,14 +26,18 @@ NOTICE_OTHER = json.dumps({"update": None})
 # KEYS: job key, job channel. ARGV: new info JSON, notice JSON, ttl seconds (0 = none),
 # "1" if the job must already be stored. Returns 1 when written, 0 when the stored job
 # had already ended (or, with ARGV[4], is not stored).
-_UPDATE_SCRIPT = """
+_UPDATE_SCRIPT = (
+    "local FINAL = {"
+    + ", ".join(f"[{status!r}] = true" for status in sorted(FINAL_STATUSES))
+    + "}"
+    + """
 local current = redis.call('GET', KEYS[1])
 if not current and ARGV[4] == '1' then
     return 0
 end
 if current then
     local ok, info = pcall(cjson.decode, current)
-    if ok and type(info) == 'table' and (info.status == 'Success' or info.status == 'Failed') then
+    if ok and type(info) == 'table' and FINAL[info.status] then
         return 0
     end
     redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
@@ -44,6 +49,7 @@ end
 redis.call('PUBLISH', KEYS[2], ARGV[2])
 return 1
 """
+)
 
 
 def now() -> str:
@@ -84,22 +90,26 @@ def decode(raw: str | bytes | None) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-def create(pipe: redis.client.Pipeline, info: dict[str, Any], ttl: int) -> None:
+def create(pipe: groupset.Pipeline, info: dict[str, Any], ttl: int) -> None:
     """Queue on a MULTI pipeline: store the job, add it to its group, announce it."""
     create_many(pipe, [info], ttl)
 
 
-def create_many(pipe: redis.client.Pipeline, infos: list[dict[str, Any]], ttl: int) -> None:
+def create_many(pipe: groupset.Pipeline, infos: list[dict[str, Any]], ttl: int) -> None:
     """Like :func:`create` for jobs of one group, announced together in one ``add``."""
     [group] = {info["group"] for info in infos}
-    ids = [info["id"] for info in infos]
     for info in infos:
         pipe.set(keys.job_key(info["id"]), encode(info), ex=ttl or None)
-    group_set = keys.group_jobs_key(group)
-    pipe.sadd(group_set, *ids)
-    if ttl:
-        pipe.expire(group_set, ttl)
-    pipe.publish(keys.group_channel(group), json.dumps({"add": ids}))
+    groupset.add(pipe, group, [info["id"] for info in infos], ttl)
+
+
+def failed(raw: str | bytes | None, message: str) -> dict[str, Any] | None:
+    """The stored job ``raw`` ended ``Failed`` with ``message``; None if it has ended already."""
+    info = decode(raw)
+    if info is None or is_final(info.get("status")):
+        return None
+    info.update(status=Status.FAILED.value, result=message, date_end=now())
+    return info
 
 
 class Writer:
@@ -145,13 +155,52 @@ class Writer:
         key = keys.job_key(job_id)
 
         def end(pipe: redis.client.Pipeline) -> bool:
-            info = decode(pipe.get(key))
-            if info is None or is_final(info.get("status")):
+            info = failed(pipe.get(key), message)
+            if info is None:
                 return False
-            info.update(status=Status.FAILED.value, result=message, date_end=now())
             pipe.multi()
             pipe.set(key, encode(info), keepttl=True)
             pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
             return True
 
         return self.client.transaction(end, key, value_from_callable=True)
+
+
+class AsyncWriter:
+    """:class:`Writer` for code on an event loop: the same script and transaction."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self._script = client.register_script(_UPDATE_SCRIPT)
+
+    async def update(
+        self,
+        info: dict[str, Any],
+        ttl: int,
+        *,
+        status_changed: bool = True,
+        must_exist: bool = False,
+    ) -> bool:
+        """See :meth:`Writer.update`."""
+        notice = NOTICE_STATUS if status_changed else NOTICE_OTHER
+        job_id = info["id"]
+        written = await self._script(
+            keys=[keys.job_key(job_id), keys.job_channel(job_id)],
+            args=[encode(info), notice, ttl, "1" if must_exist else "0"],
+        )
+        return bool(written)
+
+    async def fail(self, job_id: str, message: str) -> bool:
+        """See :meth:`Writer.fail`."""
+        key = keys.job_key(job_id)
+
+        async def end(pipe: aioredis.client.Pipeline) -> bool:
+            info = failed(await pipe.get(key), message)
+            if info is None:
+                return False
+            pipe.multi()
+            pipe.set(key, encode(info), keepttl=True)
+            pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
+            return True
+
+        return await self.client.transaction(end, key, value_from_callable=True)

@@ -17,6 +17,7 @@ import redis
 
 from moi import config, context
 from moi.embedded import LocalCluster, RedisServer, free_port
+from moi.sync import SyncClient
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,21 +62,30 @@ def settings(redis_server, cluster) -> config.Settings:
 
 
 @pytest.fixture(scope="session")
-def moi_context(settings):
-    ctx = context.Context(settings)
-    previous = context.set_default(ctx)
+def moi_context(settings) -> SyncClient:
+    """The default client of the seed's module functions (``moi.job.submit`` ...)."""
+    client = SyncClient(settings)
+    previous = context.set_default(client)
     try:
-        yield ctx
+        client.start()  # connected here, so no test's timing includes the handshakes
+        yield client
     finally:
         context.set_default(previous)
-        ctx.close()
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_client(redis_server) -> redis.Redis:
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    client.close()
 
 
 @pytest.fixture
-def r(moi_context) -> redis.Redis:
+def r(moi_context, redis_client) -> redis.Redis:
     """The private Redis, emptied for this test (decoded responses)."""
-    moi_context.redis.flushdb()
-    return moi_context.redis
+    redis_client.flushdb()
+    return redis_client
 
 
 class Subscriber:

@@ -8,6 +8,7 @@ import pytest
 
 from moi import context, job
 from moi.embedded import free_port
+from moi.sync import SyncClient
 from tests import jobs
 
 
@@ -31,7 +32,7 @@ def test_job_that_kills_its_engine_ends_failed(r, replace_dead_engine):
 def test_engine_that_cannot_reach_redis_still_ends_failed(r, moi_context):
     """The engine reports nothing; the submitting process stores the engine's error."""
     unreachable = f"redis://127.0.0.1:{free_port()}/0"
-    lost = context.Context(replace(moi_context.settings, engine_redis_url=unreachable))
+    lost = SyncClient(replace(moi_context.settings, engine_redis_url=unreachable))
     previous = context.set_default(lost)
     try:
         job_id = job.submit("g", "lost", None, jobs.double, 1)

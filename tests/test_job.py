@@ -11,6 +11,7 @@ import pytest
 
 from moi import context, job, keys
 from moi.exceptions import JobNotFound
+from moi.sync import SyncClient
 from tests import jobs
 
 
@@ -168,7 +169,7 @@ def test_records_and_group_sets_expire(r, settings):
 
 
 def test_key_ttl_zero_keeps_records_forever(r, moi_context):
-    forever = context.Context(replace(moi_context.settings, key_ttl=0))
+    forever = SyncClient(replace(moi_context.settings, key_ttl=0))
     previous = context.set_default(forever)
     try:
         job_id = job.submit("g", "forever", None, jobs.double, 1)

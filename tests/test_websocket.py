@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import uuid
 
 import pytest
@@ -412,14 +414,15 @@ async def test_a_started_hub_keeps_idle_groups_sets_in_step(r, settings):
 
 @run
 async def test_a_large_add_is_stored_whole(r, settings):
-    ids = [str(uuid.uuid4()) for _ in range(2500)]  # more than one script call takes
+    ids = [str(uuid.uuid4()) for _ in range(2500)]  # more than a Lua unpack() takes
     async with (
         serve(settings.redis_url) as served,
         set_changes(settings.redis_url, "big:jobs") as changed,
     ):
         await served.hub.start()
         r.publish("big:pubsub", json.dumps({"add": ids}))
-        assert [await changed() for _ in range(3)] == ["sadd"] * 3
+        assert await changed() == "sadd"
+        await served.hub.settled()
         assert r.smembers("big:jobs") == set(ids)
         assert 0 < r.ttl("big:jobs") <= 3600
 
@@ -497,4 +500,68 @@ async def test_a_list_larger_than_the_buffer_limit_still_arrives_whole(r, settin
         assert set(await client.snapshot()) == set(ids)
         await client.send({"get": None})
         assert set(await client.snapshot()) == set(ids)
+        client.close()
+
+
+@run
+async def test_a_subscription_redis_never_confirms_resets_the_hub(tmp_path, monkeypatch):
+    monkeypatch.setattr("moi.subscription.CONFIRM_TIMEOUT", 1.0)
+    server = RedisServer(free_port(), tmp_path / "redis").start()
+    try:
+        async with serve(server.url) as served:
+            await served.hub.start()
+            os.kill(server.pid, signal.SIGSTOP)  # connected, but answers nothing
+            try:
+                refused = await served.connect("ann")  # its group's subscription hangs
+                assert await asyncio.wait_for(refused.conn.read_message(), 10) is None
+                assert refused.conn.close_code == 1011
+                assert not served.hub.listening.is_set()  # reset: no trusted connection
+                refused.close()
+            finally:
+                os.kill(server.pid, signal.SIGCONT)
+            await asyncio.wait_for(served.hub.listening.wait(), 30)  # back by itself
+            client = await served.connect("ann")
+            assert await client.next() == {"add": []}
+            client.close()
+    finally:
+        server.stop()
+
+
+@run
+async def test_a_group_whose_changes_cannot_be_stored_has_its_clients_resync(r, settings):
+    async with serve(settings.redis_url) as served:
+        ann, bob = await served.connect("ann"), await served.connect("bob")
+        assert await ann.next() == {"add": []} and await bob.next() == {"add": []}
+        r.set("ann:jobs", "not a set")  # the hub's SADD for ann now fails (WRONGTYPE)
+        (job_id,) = store_jobs(r, "elsewhere", 1)
+        r.publish("ann:pubsub", json.dumps({"add": job_id}))
+        assert await asyncio.wait_for(ann.conn.read_message(), 10) is None
+        assert ann.conn.close_code == 1011  # told to reconnect and resync
+        ann.close()
+        r.delete("ann:jobs")
+        again = await served.connect("ann")
+        assert await again.next() == {"add": []}
+        r.publish("bob:pubsub", json.dumps({"add": job_id}))  # other groups never noticed
+        assert await bob.next() == {"add": [job_id]}
+        again.close()
+        bob.close()
+
+
+@run
+async def test_a_snapshot_loosens_the_write_buffer_limit_only_while_it_is_written(r, settings):
+    store_jobs(r, "ann", 200)
+    limit = 64 * 1024
+    async with serve(settings.redis_url, moi_max_buffered_bytes=limit) as served:
+        client = await served.connect("ann")
+        assert len(await client.snapshot()) == 200  # the limit was raised by its size
+        [handler] = served.handlers
+        # Tornado's stream, reached through the handler's public ws_connection: if an
+        # upgrade moves it, this fails loudly rather than leaving the limit unset.
+        stream = handler.ws_connection.stream
+        await asyncio.wait_for(handler.snapshot_written, 10)
+        assert stream.max_write_buffer_size == limit
+        await client.send({"get": None})
+        assert len(await client.snapshot()) == 200
+        await asyncio.wait_for(handler.snapshot_written, 10)
+        assert stream.max_write_buffer_size == limit
         client.close()

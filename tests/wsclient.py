@@ -27,6 +27,7 @@ class Served:
     port: int
     hub: Hub
     closed: asyncio.Queue
+    handlers: list  # the server's side of every socket that joined, in order
 
     async def left(self, timeout: float = 10) -> None:
         """Wait until the server has seen a client go, and the hub has caught up."""
@@ -111,7 +112,13 @@ async def serve(
     hub = hub or Hub(redis_url, key_ttl)
     closed: asyncio.Queue = asyncio.Queue()
 
+    handlers: list[MoiWebSocketHandler] = []
+
     class Handler(MoiWebSocketHandler):
+        async def open(self) -> None:
+            await super().open()
+            handlers.append(self)
+
         def on_close(self) -> None:
             super().on_close()
             closed.put_nowait(self)
@@ -123,7 +130,7 @@ async def serve(
     server = tornado.httpserver.HTTPServer(app)
     server.add_sockets([sock])
     try:
-        yield Served(port, hub, closed)
+        yield Served(port, hub, closed, handlers)
     finally:
         server.stop()
         await server.close_all_connections()

@@ -11,7 +11,6 @@ import tornado.web
 
 from app import forms, jobs
 from app.handlers.base import BaseHandler
-from moi.job import submit, submit_many
 
 NAME_MAX = 100
 MESSAGE_MAX = 200
@@ -58,9 +57,9 @@ class JobFormHandler(BaseHandler):
     form = ""
 
     @tornado.web.authenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         try:
-            self.submit_jobs(self.current_user)
+            await self.submit_jobs(self.current_user)
         except forms.FormError as error:
             self.set_status(400)
             typed = {name: self.get_body_argument(name) for name in self.request.body_arguments}
@@ -72,24 +71,26 @@ class JobFormHandler(BaseHandler):
     def field(self, name: str) -> str:
         return self.get_body_argument(name, "")
 
-    def submit_jobs(self, user: str) -> None:
+    async def submit_jobs(self, user: str) -> None:
         raise NotImplementedError
 
 
 class HelloHandler(JobFormHandler):
     form = "hello"
 
-    def submit_jobs(self, user: str) -> None:
+    async def submit_jobs(self, user: str) -> None:
         name = forms.text(self.field("name"), "Name", max_length=NAME_MAX)
-        submit(user, f"Hello {name}", result_url("hello"), jobs.hello, name)
+        await self.application.moi.submit(
+            user, f"Hello {name}", result_url("hello"), jobs.hello, name
+        )
 
 
 class CountdownHandler(JobFormHandler):
     form = "countdown"
 
-    def submit_jobs(self, user: str) -> None:
+    async def submit_jobs(self, user: str) -> None:
         seconds = forms.whole_number(self.field("seconds"), "Seconds", low=1, high=COUNTDOWN_MAX)
-        submit(
+        await self.application.moi.submit(
             user, f"Countdown from {seconds} s", result_url("countdown"), jobs.countdown, seconds
         )
 
@@ -97,30 +98,36 @@ class CountdownHandler(JobFormHandler):
 class FailHandler(JobFormHandler):
     form = "fail"
 
-    def submit_jobs(self, user: str) -> None:
+    async def submit_jobs(self, user: str) -> None:
         message = forms.text(
             self.field("message"), "Message", max_length=MESSAGE_MAX, required=False
         )
         message = message or "This job failed on purpose."
-        submit(user, "Fail on purpose", result_url("fail"), jobs.fail, message)
+        await self.application.moi.submit(
+            user, "Fail on purpose", result_url("fail"), jobs.fail, message
+        )
 
 
 class PiHandler(JobFormHandler):
     form = "pi"
 
-    def submit_jobs(self, user: str) -> None:
+    async def submit_jobs(self, user: str) -> None:
         samples = forms.whole_number(self.field("samples"), "Samples", low=PI_MIN, high=PI_MAX)
-        submit(user, f"Pi from {samples:,} samples", result_url("pi"), jobs.pi, samples)
+        await self.application.moi.submit(
+            user, f"Pi from {samples:,} samples", result_url("pi"), jobs.pi, samples
+        )
 
 
 class BatchHandler(JobFormHandler):
     form = "batch"
 
-    def submit_jobs(self, user: str) -> None:
+    async def submit_jobs(self, user: str) -> None:
         count = forms.whole_number(self.field("count"), "Number of jobs", low=1, high=BATCH_MAX)
         names = [f"batch {number} of {count}" for number in range(1, count + 1)]
         calls = [(f"Hello {name}", jobs.hello, name) for name in names]
-        submit_many(user, result_url("hello"), calls)  # one Redis round trip for all
+        await self.application.moi.submit_many(
+            user, result_url("hello"), calls
+        )  # one Redis round trip for all
 
 
 routes = [

@@ -13,7 +13,6 @@ import tornado.web
 from app import charts
 from app.handlers.base import BaseHandler
 from app.handlers.jobs import result_url
-from moi.job import get
 from moi.keys import is_job_id
 
 KINDS = ("hello", "countdown", "fail", "pi")
@@ -21,17 +20,17 @@ KINDS = ("hello", "countdown", "fail", "pi")
 
 class ResultHandler(BaseHandler):
     @tornado.web.authenticated
-    def get(self, kind: str, job_id: str) -> None:
-        job = self.find_job(kind, job_id)
+    async def get(self, kind: str, job_id: str) -> None:
+        job = await self.find_job(kind, job_id)
         extra: dict[str, Any] = {}
         if kind == "pi" and job.get("status") == "Success":
             extra = {"picture": charts.pi_picture(job.get("result")), "chart": charts}
         self.render(f"results/{kind}.html", job=job, **extra)
 
-    def find_job(self, kind: str, job_id: str) -> dict[str, Any]:
+    async def find_job(self, kind: str, job_id: str) -> dict[str, Any]:
         if not is_job_id(job_id):
             raise tornado.web.HTTPError(404)
-        job = get(job_id)
+        job = await self.application.moi.get(job_id)
         if job is None or job.get("group") != self.current_user:
             raise tornado.web.HTTPError(404)
         if job.get("handler") != result_url(kind):

@@ -165,9 +165,8 @@ def app_settings(tmp_path) -> AppSettings:
 
 
 @pytest.fixture
-def server(settings, moi_context, r, app_settings, caplog):
+def server(settings, r, app_settings, caplog):
     """The app, serving on a free port for this test; errors it logs fail the test."""
-    moi_context.view  # noqa: B018 -- connect to the cluster here, not on the app's loop
     served = ServerThread(lambda: create_app(settings, app_settings)).start()
     try:
         yield served

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -17,6 +18,7 @@ from app.services import (
 )
 from app.settings import AppSettings
 from moi import record
+from moi.client import Client
 from moi.embedded import free_port
 
 
@@ -76,7 +78,14 @@ def test_unfinished_jobs_of_a_previous_run_end_failed(r, moi_context):
     )
     stranger = store(r, "not-a-user", "Running")
 
-    assert fail_orphaned_jobs(moi_context) == 4
+    async def fail_them() -> int:
+        moi = Client(moi_context.settings)
+        try:
+            return await fail_orphaned_jobs(moi)
+        finally:
+            await moi.aclose()
+
+    assert asyncio.run(fail_them()) == 4
 
     for job_id in (running, queued, custom, other):
         info = record.decode(r.get(job_id))

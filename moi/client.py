@@ -1,0 +1,312 @@
+"""The moi client: the one object through which an application submits and reads jobs.
+
+An application makes one :class:`Client` from its settings, starts it on its event loop,
+and closes it on shutdown; every method that talks to Redis or to the cluster is a
+coroutine, so a Tornado handler awaits it and the loop keeps serving everyone else.
+Scripts, command lines and tests use :class:`moi.sync.SyncClient`, the same calls
+without ``await``.
+
+``submit`` stores the job as ``Queued`` and announces it in one transaction, then hands
+the call to the cluster (:mod:`moi.dispatch`). The engine reports every later change
+itself (:mod:`moi.runner`); this client only steps in when the engine cannot: it watches
+the task's future and ends the job ``Failed`` if the engine died or the task failed
+outside the job's function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future
+from typing import Any
+
+import ipyparallel as ipp
+import redis.asyncio as aioredis
+
+from moi import groupset, keys, record, runner
+from moi.config import Settings
+from moi.dispatch import Dispatcher, SendError
+from moi.exceptions import JobNotFound
+from moi.messages import normalise_ids
+from moi.status import is_final
+
+log = logging.getLogger(__name__)
+
+NO_USER_GROUP = "no-user"
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+CONFIRM_TIMEOUT = 10.0
+"""Seconds to wait for Redis to confirm a subscription before giving up."""
+
+Prepared = tuple[dict[str, Any], bytes]
+
+
+def check_text(what: str, value: object) -> None:
+    """Refuse a value that is not a non-blank str, naming the argument."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{what} must not be empty")
+
+
+class Client:
+    """Jobs in Redis and on the cluster, for code on an event loop.
+
+    Nothing connects until :meth:`start` or the first call. Use it from one event loop.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self.writer = record.AsyncWriter(self.redis)
+        self.dispatcher = Dispatcher(settings)
+        self.outstanding: set[str] = set()
+        """IDs of the jobs this client sent to the cluster that have not come back yet."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._drained = asyncio.Event()
+        self._drained.set()
+
+    async def start(self) -> None:
+        """Check that Redis answers and connect to the cluster, so a wrong config fails now."""
+        self._loop = asyncio.get_running_loop()
+        await self.redis.ping()
+        await self.dispatcher.connect()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until every job this client sent has come back from the cluster.
+
+        :raises TimeoutError: if some have not after ``timeout`` seconds.
+        """
+        async with asyncio.timeout(timeout):
+            await self._drained.wait()
+            while self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Finish the failure writes in hand, then close the cluster and Redis connections."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.dispatcher.close()
+        await self.redis.aclose()
+
+    # -- submitting ------------------------------------------------------------------------
+
+    async def submit(
+        self, group: str, name: str, handler: str | None, func, /, *args, **kwargs
+    ) -> str:
+        """Run ``func(*args, status_update=..., **kwargs)`` on the cluster as a job of ``group``.
+
+        The first four parameters are positional-only, so the function's own keywords may
+        use any name (even ``name`` or ``group``).
+
+        :param handler: URL of the page that shows the result (the job's page is
+            ``<handler>/<id>``), or None.
+        :returns: the new job's ID.
+        :raises TypeError, ValueError: for bad arguments, before anything is stored.
+        """
+        check_text("group", group)
+        if handler is not None:
+            check_text("handler", handler)
+        [job_id] = await self._submit([self._prepare(group, handler, name, func, args, kwargs)])
+        return job_id
+
+    async def submit_many(
+        self, group: str, handler: str | None, calls: Iterable[tuple], /
+    ) -> list[str]:
+        """Submit several jobs of ``group`` at once: one Redis transaction and one ``add``.
+
+        Each call is ``(name, func, *args)``, as :meth:`submit` takes them (wrap ``func`` in
+        :func:`functools.partial` for keyword arguments).
+
+        :returns: the new jobs' IDs, in the order of ``calls``.
+        :raises TypeError, ValueError: for any bad call, before anything is stored.
+        """
+        check_text("group", group)
+        if handler is not None:
+            check_text("handler", handler)
+        prepared = []
+        for number, call in enumerate(calls):
+            if not isinstance(call, tuple) or len(call) < 2:
+                raise TypeError(f"call {number} must be a tuple (name, func, *args), not {call!r}")
+            name, func, *args = call
+            prepared.append(self._prepare(group, handler, name, func, tuple(args), {}))
+        return await self._submit(prepared) if prepared else []
+
+    def _prepare(self, group, handler, name, func, args, kwargs) -> Prepared:
+        """The info object of a new job and its packed call; raises for anything bad."""
+        check_text("name", name)
+        if not callable(func):
+            raise TypeError(f"func must be callable, not {type(func).__name__}")
+        if "status_update" in kwargs:
+            raise TypeError("status_update is moi's keyword: the job's function receives it")
+        settings = self.settings
+        info = record.new_info(group, name, handler)
+        packed = runner.pack(
+            settings.engine_url,
+            info,
+            settings.key_ttl,
+            settings.max_result_bytes,
+            (func, args, kwargs),
+        )  # raises for an argument that cannot be pickled, before anything is stored
+        return info, packed
+
+    async def _submit(self, prepared: list[Prepared]) -> list[str]:
+        """Store the jobs as Queued and announce them (one transaction), then send them."""
+        self._loop = asyncio.get_running_loop()
+        await self.dispatcher.connect()  # before storing jobs a missing cluster never gets
+        async with self.redis.pipeline(transaction=True) as pipe:
+            record.create_many(pipe, [info for info, _ in prepared], self.settings.key_ttl)
+            await pipe.execute()
+        try:
+            futures = await self.dispatcher.send([packed for _, packed in prepared])
+        except SendError as error:
+            message = f"The job could not be sent to the cluster: {error.error!r}"
+            self._watch(prepared[: len(error.sent)], error.sent)
+            for info, _ in prepared[len(error.sent) :]:
+                await self.writer.fail(info["id"], message)
+            raise error.error from None
+        self._watch(prepared, futures)
+        return [info["id"] for info, _ in prepared]
+
+    def _watch(self, prepared: list[Prepared], futures: list[Future]) -> None:
+        for (info, _), future in zip(prepared, futures, strict=True):
+            job_id = info["id"]
+            self.outstanding.add(job_id)
+            self._drained.clear()
+            future.add_done_callback(lambda done, job_id=job_id: self._task_done(job_id, done))
+
+    def _task_done(self, job_id: str, future: Future) -> None:
+        """On ipyparallel's I/O thread: move the news over to the client's event loop."""
+        loop = self._loop
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to tell
+            if loop is not None:
+                loop.call_soon_threadsafe(self._ended, job_id, future)
+
+    def _ended(self, job_id: str, future: Future) -> None:
+        self.outstanding.discard(job_id)
+        if not self.outstanding:
+            self._drained.set()
+        error = future.exception()
+        if error is not None:
+            self._spawn(self.writer.fail(job_id, task_failure_message(error)))
+        self.dispatcher.forget(future)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job's info object, or None if no such job is stored."""
+        check_text("job_id", job_id)
+        if not keys.is_job_id(job_id):
+            return None
+        return record.decode(await self.redis.get(keys.job_key(job_id)))
+
+    async def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Wait until the job has ended; return its final info object.
+
+        Listens on the job's channel (subscribing before it reads the record, so no change
+        slips between the two), and reads the record again on each notice.
+
+        :raises JobNotFound: if no such job is stored.
+        :raises TimeoutError: if it has not ended after ``timeout`` seconds.
+        """
+        check_text("job_id", job_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        async with self.redis.pubsub() as pubsub:
+            await pubsub.subscribe(keys.job_channel(job_id))
+            # Only once Redis confirms is a notice sent after the read below sure to arrive.
+            confirmed = await pubsub.get_message(timeout=CONFIRM_TIMEOUT)
+            if confirmed is None or confirmed["type"] != "subscribe":
+                raise ConnectionError(f"Redis did not confirm the subscription: {confirmed!r}")
+            while True:
+                info = await self.get(job_id)
+                if info is None:
+                    raise JobNotFound(job_id)
+                if is_final(info.get("status")):
+                    return info
+                message = None
+                while message is None:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise TimeoutError(f"job {job_id} has not ended after {timeout} s")
+                    message = await pubsub.get_message(
+                        timeout=remaining, ignore_subscribe_messages=True
+                    )
+
+    async def jobs(self, group: str) -> list[dict[str, Any]]:
+        """The info objects of the group's jobs, oldest first.
+
+        One SMEMBERS and one MGET whatever the number of jobs. IDs whose record expired
+        are left out, and taken out of the set.
+        """
+        ids = sorted(await self.redis.smembers(keys.group_jobs_key(group)))
+        if not ids:
+            return []
+        raws = await self.redis.mget([keys.job_key(i) for i in ids])
+        infos, expired = [], []
+        for job_id, raw in zip(ids, raws, strict=True):
+            info = record.decode(raw)
+            if info is None:
+                expired.append(job_id)
+            else:
+                infos.append(info)
+        if expired:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                groupset.remove(pipe, group, expired, announce=False)
+                await pipe.execute()
+        infos.sort(key=lambda info: info.get("date_created") or "")
+        return infos
+
+    # -- changing ------------------------------------------------------------------------
+
+    async def add(self, group: str, ids: str | Iterable[str]) -> None:
+        """Put existing jobs into the group as well, and announce it.
+
+        The set is changed here, in the same transaction as the notice, so it holds whether
+        or not a moi server is listening to the group at that moment.
+        """
+        async with self.redis.pipeline(transaction=True) as pipe:
+            groupset.add(pipe, group, normalise_ids(ids), self.settings.key_ttl)
+            await pipe.execute()
+
+    async def remove(self, group: str, ids: str | Iterable[str]) -> None:
+        """Take jobs out of the group and announce it; their records stay until they expire."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            groupset.remove(pipe, group, normalise_ids(ids))
+            await pipe.execute()
+
+    async def fail(self, job_id: str, reason: str) -> bool:
+        """End a job ``Failed`` with ``reason`` as its result, unless it has ended already.
+
+        For jobs no engine will ever finish, e.g. those of a cluster that was stopped.
+
+        :returns: whether the job was changed (False for an unknown or ended job).
+        """
+        check_text("job_id", job_id)
+        if not keys.is_job_id(job_id):
+            return False
+        return await self.writer.fail(job_id, reason)
+
+
+def task_failure_message(error: BaseException) -> str:
+    """Why a task failed outside the job's function, for the job's ``result``."""
+    if isinstance(error, ipp.RemoteError) and error.ename == "EngineError":
+        return f"The engine running this job died before it finished. ({error.evalue})"
+    if isinstance(error, ipp.RemoteError):
+        # The engine's traceback, without the terminal colours IPython may have added.
+        return ANSI_ESCAPE.sub("", "\n".join(error.render_traceback())) or str(error)
+    return f"The job's task failed: {error!r}"
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("moi could not store a job's failure", exc_info=task.exception())

@@ -1,0 +1,117 @@
+"""Handing jobs to the ipyparallel cluster without blocking an event loop.
+
+ipyparallel's ``Client`` is not thread-safe and its calls are synchronous (ZeroMQ sends,
+and a connection handshake that can take seconds), so every call on it runs on one
+thread that the :class:`Dispatcher` owns: an event loop only awaits the hand-over
+(about 50 µs, see the README's Performance section). The tasks' futures are
+``concurrent.futures.Future`` objects, completed on ipyparallel's own I/O thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import ipyparallel as ipp
+
+from moi import runner
+from moi.config import Settings
+from moi.exceptions import ClusterError
+
+T = TypeVar("T")
+
+HISTORY_LIMIT = 10_000
+"""Task IDs ipyparallel keeps per client and view; trimmed, since a server submits forever."""
+
+
+class SendError(Exception):
+    """``sent`` tasks went to the cluster before sending the next one failed with ``error``."""
+
+    def __init__(self, sent: list[Future], error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.sent = sent
+        self.error = error
+
+
+class Dispatcher:
+    """The one thread that talks to the ipyparallel controller for a moi client."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="moi-ipyparallel")
+        self._client: ipp.Client | None = None
+        self._view: ipp.LoadBalancedView | None = None
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        """Run ``func(*args)`` on the dispatcher's thread and await its result."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+    async def connect(self) -> None:
+        """Connect to the controller now (a wrong config is then an error at start-up)."""
+        if self._view is None:
+            await self.run(self._connected_view)
+
+    async def send(self, packed: list[bytes]) -> list[Future]:
+        """Send one task per packed job; their futures, in order.
+
+        :raises SendError: if sending failed part-way (or at once, with ``sent`` empty).
+        """
+        return await self.run(self._send, packed)
+
+    def forget(self, future: Future) -> None:
+        """Drop the client's copy of a finished task (the job's state lives in Redis)."""
+        with contextlib.suppress(RuntimeError):  # the executor is shut down: so is the client
+            self._executor.submit(self._purge, future)
+
+    async def close(self) -> None:
+        """Close the controller connection and stop the thread."""
+        with contextlib.suppress(RuntimeError):
+            await self.run(self._close)
+        self._executor.shutdown(wait=False)
+
+    # -- on the dispatcher's thread -----------------------------------------------------
+
+    def _connected_view(self) -> ipp.LoadBalancedView:
+        if self._view is None:
+            settings = self.settings
+            where = settings.ipp_connection_file or f"profile {settings.ipp_profile or 'default'!r}"
+            try:
+                if settings.ipp_connection_file:
+                    client = ipp.Client(settings.ipp_connection_file)
+                elif settings.ipp_profile:
+                    client = ipp.Client(profile=settings.ipp_profile)
+                else:
+                    client = ipp.Client()
+            except Exception as error:
+                reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise ClusterError(
+                    f"cannot connect to the ipyparallel controller ({where}): {reason}"
+                ) from error
+            self._client, self._view = client, client.load_balanced_view()
+        return self._view
+
+    def _send(self, packed: list[bytes]) -> list[Future]:
+        sent: list[Future] = []
+        try:
+            view = self._connected_view()
+            for one in packed:
+                sent.append(view.apply_async(runner.run_job, one))
+        except Exception as error:
+            raise SendError(sent, error) from error
+        for history in (view.history, view.client.history):
+            if len(history) > HISTORY_LIMIT:
+                del history[: -HISTORY_LIMIT // 2]
+        return sent
+
+    def _purge(self, future: Future) -> None:
+        if self._client is not None:
+            with contextlib.suppress(RuntimeError):  # still listed as outstanding: leave it
+                self._client.purge_local_results(future)
+
+    def _close(self) -> None:
+        client, self._client, self._view = self._client, None, None
+        if client is not None:
+            client.close()

@@ -1,0 +1,120 @@
+"""The JSON messages of the protocol: encoding them, and checking the ones we receive.
+
+One home for both directions, so the hub (pub/sub) and the websocket handler (browsers)
+agree on what a valid ``add``, ``remove``, ``get`` or ``cancel`` is. Nothing here does
+I/O or imports the cluster client: the web tier loads it cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from moi import record
+from moi.keys import is_job_id
+
+MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
+ID_ACTIONS = ("remove",)
+"""The client actions whose value is a job ID or a list of them."""
+CLIENT_ACTIONS = ("get", *ID_ACTIONS)
+
+
+class ClientError(ValueError):
+    """A client's message is refused; the text is sent back as ``{"error": text}``."""
+
+
+def normalise_ids(ids: str | Iterable[str]) -> list[str]:
+    """A job ID or several as a list of str, as the ``add``/``remove`` actions allow.
+
+    :raises TypeError: if any ID is not a str.
+    """
+    if isinstance(ids, str):
+        ids = [ids]
+    ids = list(ids)
+    for job_id in ids:
+        if not isinstance(job_id, str):
+            raise TypeError(f"job IDs must be str, not {type(job_id).__name__}")
+    return ids
+
+
+def action(name: str, value: Any) -> bytes:
+    """A one-action message, encoded once for all the clients it goes to."""
+    return json.dumps({name: value}, separators=(",", ":")).encode()
+
+
+def group_actions(data: str | bytes) -> tuple[list[str], list[str]]:
+    """The job IDs a group message adds and removes (only job IDs: the hub stores them).
+
+    :raises ValueError: for a message that is not a JSON object of ``add``/``remove``.
+    """
+    try:
+        actions = json.loads(data)
+    except RecursionError:  # nested deeper than the parser goes: not ours either
+        raise ValueError("nested too deeply") from None
+    if not isinstance(actions, dict):
+        raise ValueError("not an object")
+    try:
+        added = [i for i in normalise_ids(actions.get("add", [])) if is_job_id(i)]
+        removed = [i for i in normalise_ids(actions.get("remove", [])) if is_job_id(i)]
+    except TypeError as error:
+        raise ValueError(str(error)) from None
+    return added, removed
+
+
+def stored_info(job_id: str, raw: str | None) -> dict | None:
+    """The info object stored for ``job_id``, if it is one: a JSON object with that ID.
+
+    Anything else (a missing record, another kind of value) is never sent to browsers.
+    """
+    info = record.decode(raw)
+    return info if info is not None and info.get("id") == job_id else None
+
+
+def update_message(raw_info: str) -> bytes:
+    """The ``update`` message for a stored info object, spliced in without re-encoding.
+
+    Only for text :func:`stored_info` accepted: one valid JSON object cannot break out
+    of the message it is spliced into.
+    """
+    return b'{"update":' + raw_info.encode() + b"}"
+
+
+def parse_client_message(message: str | bytes) -> tuple[str, Any]:
+    """The one action of a browser's message, or :class:`ClientError` saying what is wrong.
+
+    An action on jobs (``remove``) comes back with a non-empty list of str; ``get``
+    with None.
+    """
+    if isinstance(message, bytes):
+        try:
+            message = message.decode()
+        except UnicodeDecodeError:
+            raise ClientError("message is not valid UTF-8") from None
+    size = len(message.encode(errors="surrogatepass"))
+    if size > MAX_CLIENT_MESSAGE_BYTES:
+        raise ClientError(f"message too large: {size} bytes, limit {MAX_CLIENT_MESSAGE_BYTES}")
+    try:
+        data = json.loads(message)
+    except ValueError:
+        raise ClientError("message is not valid JSON") from None
+    except RecursionError:
+        raise ClientError("message is nested too deeply") from None
+    if not isinstance(data, dict) or len(data) != 1:
+        raise ClientError('message must be a JSON object with one action, e.g. {"get": null}')
+    ((name, value),) = data.items()
+    if name == "get":
+        if value is not None:
+            raise ClientError("get takes null")
+        return name, None
+    if name in ID_ACTIONS:
+        if isinstance(value, str):
+            value = [value]
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(job_id, str) for job_id in value)
+        ):
+            raise ClientError(f"{name} takes a job ID or a non-empty list of job IDs")
+        return name, value
+    raise ClientError(f"unknown action {name!r}; known actions: {', '.join(CLIENT_ACTIONS)}")

@@ -1,0 +1,99 @@
+"""moi for scripts, command lines and tests: the client's calls, without ``await``.
+
+:class:`SyncClient` runs a :class:`moi.client.Client` on an event loop of its own, in a
+thread it owns, so there is one implementation of every call. Never use it on an event
+loop: it blocks the calling thread until the answer comes (use the client there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
+
+from moi import config
+from moi.client import Client
+
+T = TypeVar("T")
+
+
+class SyncClient:
+    """The blocking face of :class:`moi.client.Client`; close it when done."""
+
+    def __init__(self, settings: config.Settings | None = None) -> None:
+        self.settings = settings if settings is not None else config.load()
+        self.client = Client(self.settings)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="moi-sync-client", daemon=True
+        )
+        self._thread.start()
+
+    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self._loop.is_closed():
+            coroutine.close()
+            raise RuntimeError("this moi SyncClient is closed")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    @property
+    def outstanding(self) -> set[str]:
+        """IDs of the jobs sent to the cluster that have not come back yet."""
+        return self.client.outstanding
+
+    def start(self) -> None:
+        """See :meth:`moi.client.Client.start`."""
+        self._call(self.client.start())
+
+    def submit(self, group: str, name: str, handler: str | None, func, /, *args, **kwargs) -> str:
+        """See :meth:`moi.client.Client.submit`."""
+        return self._call(self.client.submit(group, name, handler, func, *args, **kwargs))
+
+    def submit_many(self, group: str, handler: str | None, calls: Iterable[tuple], /) -> list[str]:
+        """See :meth:`moi.client.Client.submit_many`."""
+        return self._call(self.client.submit_many(group, handler, list(calls)))
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """See :meth:`moi.client.Client.get`."""
+        return self._call(self.client.get(job_id))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """See :meth:`moi.client.Client.wait`."""
+        return self._call(self.client.wait(job_id, timeout))
+
+    def jobs(self, group: str) -> list[dict[str, Any]]:
+        """See :meth:`moi.client.Client.jobs`."""
+        return self._call(self.client.jobs(group))
+
+    def add(self, group: str, ids: str | Iterable[str]) -> None:
+        """See :meth:`moi.client.Client.add`."""
+        self._call(self.client.add(group, ids))
+
+    def remove(self, group: str, ids: str | Iterable[str]) -> None:
+        """See :meth:`moi.client.Client.remove`."""
+        self._call(self.client.remove(group, ids))
+
+    def fail(self, job_id: str, reason: str) -> bool:
+        """See :meth:`moi.client.Client.fail`."""
+        return self._call(self.client.fail(job_id, reason))
+
+    def drain(self, timeout: float | None = None) -> None:
+        """See :meth:`moi.client.Client.drain`."""
+        self._call(self.client.drain(timeout))
+
+    def close(self) -> None:
+        """Close the client's connections and stop its thread; it can't be used afterwards."""
+        if self._loop.is_closed():
+            return
+        try:
+            self._call(self.client.aclose())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
