@@ -10,9 +10,12 @@
  *   conn.remove(jobId);                // or an array of IDs
  *
  * One Connection owns one socket. After a drop it reconnects with doubling backoff and
- * jitter. Messages sent while the socket is not open wait in a small queue (QUEUE_MAX)
- * and go out on the next open; beyond that, or after close(), they are dropped with a
- * console warning. Plain ES2020, no dependencies; defines the global `moi`.
+ * jitter. The backoff starts over only once a socket has brought the server's list (its
+ * first "add"), not on open: a server that accepts and then closes at once (1011 while
+ * its Redis is down) is retried ever more slowly, not every half second. Messages sent
+ * while the socket is not open wait in a small queue (QUEUE_MAX) and go out on the next
+ * open; beyond that, or after close(), they are dropped with a console warning. Plain
+ * ES2020, no dependencies; defines the global `moi`.
  */
 (function (global) {
   "use strict";
@@ -26,9 +29,11 @@
   // info can be applied. Keys not listed follow in the message's own order.
   const DISPATCH_ORDER = ["add", "update", "remove", "error"];
 
+  const FINAL_STATUSES = ["Success", "Failed", "Cancelled"];  // Cancelled: PROTOCOL.md 1.1
+
   /** Whether a job with this status has ended: it never changes again (PROTOCOL.md). */
   function isFinal(status) {
-    return status === "Success" || status === "Failed";
+    return FINAL_STATUSES.includes(status);
   }
 
   /** "Running 50%" -> "running-50-": a status as a class-name suffix. */
@@ -173,7 +178,6 @@
     _handleOpen() {
       const reopened = this._opened;
       this._opened = true;
-      this._delay = BACKOFF_START_MS;
       // The queue first: what listeners send below must not overtake older messages.
       const queued = this._queue;
       this._queue = [];
@@ -208,6 +212,8 @@
         return;
       }
       const keys = Object.keys(msg);
+      // The server's list shows that it works, which an open alone does not (see above).
+      if (keys.includes("add")) this._delay = BACKOFF_START_MS;
       const ordered =
         keys.length < 2
           ? keys

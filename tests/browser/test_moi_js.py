@@ -8,8 +8,9 @@ that backoff delays are read rather than waited for (``pages/moi_unit.js``).
 
 from __future__ import annotations
 
-from app.templating import status_slug
-from moi.status import Status, is_final
+import pytest
+
+from moi.status import Status, is_final, status_slug
 
 BACKOFF_START_MS = 500
 BACKOFF_MAX_MS = 30000
@@ -19,6 +20,18 @@ QUEUE_MAX = 100
 
 def host(page) -> str:
     return page.base_url.removeprefix("http://")
+
+
+def backoffs(count: int) -> list[int]:
+    """The backoff before each of ``count`` failed attempts in a row: doubling, then capped."""
+    return [min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2**i) for i in range(count)]
+
+
+def assert_waits(delays: list[list[int]], bases: list[int]) -> None:
+    """One reconnect timer after each attempt, waiting its base plus up to 50 % jitter."""
+    assert [len(pending) for pending in delays] == [1] * len(bases), delays
+    for [delay], base in zip(delays, bases, strict=True):
+        assert base <= delay <= min(BACKOFF_MAX_MS, base * JITTER), (delay, base, delays)
 
 
 def test_socket_url_is_ws_on_the_page_host(page):
@@ -235,16 +248,72 @@ def test_a_drop_reconnects_after_a_doubling_backoff_with_jitter(page):
           t.timers.fire();
         }
         t.socket.open();
+        t.socket.deliver({add: []});  // the list of a group with no jobs: a working session
         t.socket.drop();
         delays.push(t.timers.delays());
         return {delays, sockets: t.FakeSocket.all.length};
         """
     )
     assert delays["sockets"] == 4
-    bases = [BACKOFF_START_MS, 2 * BACKOFF_START_MS, 4 * BACKOFF_START_MS, BACKOFF_START_MS]
-    assert [len(pending) for pending in delays["delays"]] == [1, 1, 1, 1]
-    for [delay], base in zip(delays["delays"], bases, strict=True):
-        assert base <= delay <= base * JITTER, (delay, base, delays)
+    assert_waits(delays["delays"], [*backoffs(3), BACKOFF_START_MS])
+
+
+@pytest.mark.parametrize("code", [1011, 1012, 1013])
+def test_a_server_that_accepts_then_closes_before_its_list_is_retried_ever_more_slowly(page, code):
+    # As a server whose pub/sub hub cannot join does (1011), or one restarting (1012) or
+    # overloaded (1013): each open must not start the backoff over.
+    seen = page.run(
+        """
+        t.timers.install();
+        t.connect();
+        const delays = [];
+        for (let i = 0; i < 10; i++) {
+          t.socket.open();
+          t.socket.serverClose(arguments[0]);
+          delays.push(t.timers.delays());
+          t.timers.fire();
+        }
+        return {delays, sockets: t.FakeSocket.all.length};
+        """,
+        code,
+    )
+    assert seen["sockets"] == 11
+    assert_waits(seen["delays"], backoffs(10))
+    waits = [delay for [delay] in seen["delays"]]
+    capped = waits.index(BACKOFF_MAX_MS)
+    # Whatever the jitter, each wait is at least 2 / 1.5 times the one before until the cap.
+    for earlier, later in zip(waits[:capped], waits[1:capped], strict=False):
+        assert later >= earlier * 2 / JITTER, waits
+    assert waits[capped - 1] < BACKOFF_MAX_MS
+    assert waits[capped:] == [BACKOFF_MAX_MS] * (len(waits) - capped)
+
+
+def test_after_the_servers_list_the_next_drop_retries_at_the_first_delay_again(page):
+    seen = page.run(
+        """
+        t.timers.install();
+        t.connect();
+        const delays = [];
+        const attempt = (session) => {
+          t.socket.open();
+          session(t.socket);
+          delays.push(t.timers.delays());
+          t.timers.fire();
+        };
+        for (let i = 0; i < 4; i++) attempt((ws) => ws.serverClose(1011));
+        // A working session: the server's list, then the jobs' info, then a network drop.
+        attempt((ws) => {
+          ws.deliver({add: ["j1", "j2"]});
+          ws.deliver({update: [t.info("j1"), t.info("j2")]});
+          ws.drop();
+        });
+        // Failing again afterwards grows from the first delay again.
+        attempt((ws) => ws.serverClose(1011));
+        return {delays, sockets: t.FakeSocket.all.length};
+        """
+    )
+    assert seen["sockets"] == 7
+    assert_waits(seen["delays"], [*backoffs(4), *backoffs(2)])
 
 
 def test_the_backoff_stops_growing_at_its_maximum(page):
@@ -373,10 +442,14 @@ def test_close_while_waiting_to_reconnect_cancels_the_reconnect(page):
 STATUSES = [*Status, "Saying hello", "Running 50%", "success", "", "…", "<b>x</b>", "Ünï ✓"]
 
 
-def test_is_final_is_true_for_success_and_failed_only_as_in_python(page):
+def test_is_final_is_true_for_the_final_statuses_only_as_in_python(page):
     finals = page.run("return arguments[0].map(moi.isFinal);", STATUSES)
     assert finals == [is_final(status) for status in STATUSES]
-    assert [s for s, final in zip(STATUSES, finals, strict=True) if final] == ["Success", "Failed"]
+    assert [s for s, final in zip(STATUSES, finals, strict=True) if final] == [
+        "Success",
+        "Failed",
+        "Cancelled",
+    ]
 
 
 def test_status_slug_spells_statuses_as_the_python_side_does(page):

@@ -43,6 +43,12 @@
       this.onclose({ code: 1006 });
     }
 
+    /** The server ends the session with a close frame (e.g. 1011): "close" without "error". */
+    serverClose(code) {
+      this.readyState = 3;
+      this.onclose({ code, wasClean: true });
+    }
+
     deliver(message) {
       this.onmessage({ data: typeof message === "string" ? message : JSON.stringify(message) });
     }
