@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import signal
@@ -565,3 +566,15 @@ async def test_a_snapshot_loosens_the_write_buffer_limit_only_while_it_is_writte
         await asyncio.wait_for(handler.snapshot_written, 10)
         assert stream.max_write_buffer_size == limit
         client.close()
+
+
+def test_tornado_still_has_the_frame_writer_moi_uses():
+    """moi.websocket writes frames with Tornado's private ``_write_frame`` (measured in
+    its comment); an upgrade that renames or changes it must fail here, loudly."""
+    from tornado.websocket import WebSocketProtocol13
+
+    import moi.websocket
+
+    assert moi.websocket._WRITE_FRAME is WebSocketProtocol13._write_frame
+    parameters = list(inspect.signature(WebSocketProtocol13._write_frame).parameters)
+    assert parameters[:4] == ["self", "fin", "opcode", "data"]
