@@ -25,13 +25,17 @@ from concurrent.futures import Future
 from typing import Any
 
 import ipyparallel as ipp
+import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 from moi import groupset, keys, record, runner
 from moi.config import Settings
 from moi.dispatch import Dispatcher, SendError
 from moi.exceptions import JobNotFound
 from moi.messages import normalise_ids
+from moi.retry import durably_async
 from moi.status import is_final
 
 log = logging.getLogger(__name__)
@@ -56,13 +60,21 @@ class Client:
     """Jobs in Redis and on the cluster, for code on an event loop.
 
     Nothing connects until :meth:`start` or the first call. Use it from one event loop.
+    ``dispatch_inline`` calls ipyparallel on that loop's thread (see
+    :class:`moi.dispatch.Dispatcher`): only for a loop that serves nothing else.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, dispatch_inline: bool = False) -> None:
         self.settings = settings
-        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self.redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            # A connection Redis closed (a restart, a failover) is retried on a fresh one.
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        )
         self.writer = record.AsyncWriter(self.redis)
-        self.dispatcher = Dispatcher(settings)
+        self.dispatcher = Dispatcher(settings, inline=dispatch_inline)
         self.outstanding: set[str] = set()
         """IDs of the jobs this client sent to the cluster that have not come back yet."""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,6 +163,7 @@ class Client:
             settings.key_ttl,
             settings.max_result_bytes,
             (func, args, kwargs),
+            settings.write_retry,
         )  # raises for an argument that cannot be pickled, before anything is stored
         return info, packed
 
@@ -167,7 +180,7 @@ class Client:
             message = f"The job could not be sent to the cluster: {error.error!r}"
             self._watch(prepared[: len(error.sent)], error.sent)
             for info, _ in prepared[len(error.sent) :]:
-                await self.writer.fail(info["id"], message)
+                await self._fail_durably(info["id"], message)
             raise error.error from None
         self._watch(prepared, futures)
         return [info["id"] for info, _ in prepared]
@@ -192,8 +205,16 @@ class Client:
             self._drained.set()
         error = future.exception()
         if error is not None:
-            self._spawn(self.writer.fail(job_id, task_failure_message(error)))
+            self._spawn(self._fail_durably(job_id, task_failure_message(error)))
         self.dispatcher.forget(future)
+
+    async def _fail_durably(self, job_id: str, message: str) -> bool:
+        """End the job ``Failed``, retrying while Redis is away (``write_retry`` s)."""
+        return await durably_async(
+            lambda: self.writer.fail(job_id, message),
+            self.settings.write_retry,
+            f"the failure of job {job_id}",
+        )
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)

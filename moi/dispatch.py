@@ -39,14 +39,19 @@ class SendError(Exception):
 class Dispatcher:
     """The one thread that talks to the ipyparallel controller for a moi client."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, inline: bool = False) -> None:
         self.settings = settings
+        self.inline = inline
+        """Call ipyparallel on the event loop's own thread: for a loop no one else waits on
+        (:class:`moi.sync.SyncClient`'s), where a hand-over would only cost time."""
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="moi-ipyparallel")
         self._client: ipp.Client | None = None
         self._view: ipp.LoadBalancedView | None = None
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func(*args)`` on the dispatcher's thread and await its result."""
+        if self.inline:
+            return func(*args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
     async def connect(self) -> None:
@@ -63,6 +68,9 @@ class Dispatcher:
 
     def forget(self, future: Future) -> None:
         """Drop the client's copy of a finished task (the job's state lives in Redis)."""
+        if self.inline:
+            self._purge(future)
+            return
         with contextlib.suppress(RuntimeError):  # the executor is shut down: so is the client
             self._executor.submit(self._purge, future)
 

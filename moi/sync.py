@@ -23,7 +23,7 @@ class SyncClient:
 
     def __init__(self, settings: config.Settings | None = None) -> None:
         self.settings = settings if settings is not None else config.load()
-        self.client = Client(self.settings)
+        self.client = Client(self.settings, dispatch_inline=True)  # its loop serves only it
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="moi-sync-client", daemon=True
