@@ -96,6 +96,14 @@ class Settings:
         positive_int,
         "A job whose JSON-encoded result is larger ends Failed.",
     )
+    write_retry: int = setting(
+        "jobs",
+        "write_retry",
+        600,
+        non_negative_int,
+        "Seconds an engine or a submitter keeps retrying a job's final write while Redis "
+        "is unreachable.",
+    )
     ipp_profile: str = setting(
         "ipyparallel",
         "profile",

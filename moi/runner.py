@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import pickle
 import traceback
 from typing import Any
@@ -16,7 +17,10 @@ import cloudpickle
 import redis
 
 from moi import record
+from moi.retry import TRANSIENT, durably
 from moi.status import Status, is_final
+
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=8)
@@ -37,10 +41,13 @@ def json_result(value: Any) -> tuple[Any, int]:
 class RunningJob:
     """The engine's copy of a job's info, written through on every change."""
 
-    def __init__(self, writer: record.Writer, info: dict[str, Any], ttl: int) -> None:
+    def __init__(
+        self, writer: record.Writer, info: dict[str, Any], ttl: int, write_retry: float = 0
+    ) -> None:
         self.writer = writer
         self.info = info
         self.ttl = ttl
+        self.write_retry = write_retry
 
     def status_update(self, status: str | None = None, *, progress: float | None = None) -> None:
         """Set the job's status text and/or its progress (0 to 1), and announce it.
@@ -56,14 +63,39 @@ class RunningJob:
             self.info["progress"] = progress
         if status is not None:
             self.info["status"] = status
-        self.writer.update(self.info, self.ttl, status_changed=status is not None)
+        try:
+            self.writer.update(self.info, self.ttl, status_changed=status is not None)
+        except TRANSIENT as error:
+            # Redis is away: the job goes on, and its next write carries this change too.
+            log.warning("moi could not store job %s's status: %s", self.info["id"], error)
+
+    def start(self) -> bool:
+        """Store ``Running``; False if the job has ended already (cancelled, say).
+
+        Tried once: if Redis cannot be reached the task fails before the function runs,
+        and the submitter ends the job ``Failed`` with the reason (no engine is held).
+        """
+        self.info.update(status=Status.RUNNING.value, date_start=record.now())
+        return self.writer.update(self.info, self.ttl)
 
     def finish(self, status: Status, result: Any) -> None:
+        """Store the final state, retrying while Redis is away (up to ``write_retry`` s)."""
         self.info.update(status=status.value, result=result, date_end=record.now())
-        self.writer.update(self.info, self.ttl)
+        durably(
+            lambda: self.writer.update(self.info, self.ttl),
+            self.write_retry,
+            f"the end of job {self.info['id']}",
+        )
 
 
-def pack(redis_url: str, info: dict[str, Any], ttl: int, max_result_bytes: int, call) -> bytes:
+def pack(
+    redis_url: str,
+    info: dict[str, Any],
+    ttl: int,
+    max_result_bytes: int,
+    call,
+    write_retry: float = 0,
+) -> bytes:
     """Everything a job needs, as the one bytes argument of :func:`run_job`.
 
     One opaque argument is the cheapest thing for ipyparallel to carry. ``call`` is
@@ -71,7 +103,9 @@ def pack(redis_url: str, info: dict[str, Any], ttl: int, max_result_bytes: int, 
     and closures travel as well as module functions; it is unpickled on the engine inside
     the job, so a function the engine cannot load ends the job ``Failed`` with the reason.
     """
-    return pickle.dumps((redis_url, info, ttl, max_result_bytes, cloudpickle.dumps(call)))
+    return pickle.dumps(
+        (redis_url, info, ttl, max_result_bytes, write_retry, cloudpickle.dumps(call))
+    )
 
 
 def run_job(packed: bytes) -> str:
@@ -79,10 +113,9 @@ def run_job(packed: bytes) -> str:
 
     The result is stored in Redis, not returned, so it crosses the network once.
     """
-    redis_url, info, ttl, max_result_bytes, payload = pickle.loads(packed)
-    job = RunningJob(_writer(redis_url), info, ttl)
-    info.update(status=Status.RUNNING.value, date_start=record.now())
-    if not job.writer.update(info, ttl):
+    redis_url, info, ttl, max_result_bytes, write_retry, payload = pickle.loads(packed)
+    job = RunningJob(_writer(redis_url), info, ttl, write_retry)
+    if not job.start():
         return "ended before it started"
     try:
         func, args, kwargs = cloudpickle.loads(payload)

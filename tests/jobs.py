@@ -72,3 +72,10 @@ def steps(redis_url, key, statuses, *, status_update, **kwargs):
         status_update(status)
     client.blpop([key], timeout=60)
     return "stepped"
+
+
+def waits_for_fifo(path, *, status_update, **kwargs):
+    """Stay Running until a test writes to the named pipe ``path``; return what it wrote."""
+    status_update("Waiting")
+    with open(path) as pipe:  # blocks until the test opens it for writing
+        return pipe.read()
