@@ -49,7 +49,7 @@ class MoiWebSocketHandler(WebSocketHandler):
         self.joined = False
         self._snapshot_bytes = 0  # of snapshots still in the write buffer
         self.snapshot_written: asyncio.Future | None = None
-        """The write of the last snapshot sent: done once it has left the buffer."""
+        """The write of the last snapshot while it is in the buffer; None once written."""
 
     def get_current_user(self) -> str | None:
         name = self.settings.get("moi_user_cookie", "user")
@@ -123,9 +123,11 @@ class MoiWebSocketHandler(WebSocketHandler):
             self.send(message)
         last = self.send(messages[-1], tracked=True)  # done once all of it is written
 
-        def written(_: object) -> None:
+        def written(future: object) -> None:
             self._snapshot_bytes -= size
             self._set_buffer_limit()
+            if self.snapshot_written is future:
+                self.snapshot_written = None  # a finished task is no use to keep per socket
 
         if last is None:
             written(None)
