@@ -186,6 +186,7 @@ class Client:
         return [info["id"] for info, _ in prepared]
 
     def _watch(self, prepared: list[Prepared], futures: list[Future]) -> None:
+        """Follow the sent tasks, to end a job ``Failed`` if its task fails; any thread."""
         for (info, _), future in zip(prepared, futures, strict=True):
             job_id = info["id"]
             self.outstanding.add(job_id)
@@ -193,20 +194,24 @@ class Client:
             future.add_done_callback(lambda done, job_id=job_id: self._task_done(job_id, done))
 
     def _task_done(self, job_id: str, future: Future) -> None:
-        """On ipyparallel's I/O thread: move the news over to the client's event loop."""
+        """On ipyparallel's I/O thread. A task that came back well needs no event loop
+        (waking it for each would cost every job a GIL hand-over): only a failure, or the
+        last outstanding task, is passed over to the loop."""
+        error = future.exception()
+        self.dispatcher.forget(future)
+        self.outstanding.discard(job_id)
+        if error is None and self.outstanding:
+            return
         loop = self._loop
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to tell
             if loop is not None:
-                loop.call_soon_threadsafe(self._ended, job_id, future)
+                loop.call_soon_threadsafe(self._ended, job_id, error)
 
-    def _ended(self, job_id: str, future: Future) -> None:
-        self.outstanding.discard(job_id)
-        if not self.outstanding:
-            self._drained.set()
-        error = future.exception()
+    def _ended(self, job_id: str, error: BaseException | None) -> None:
         if error is not None:
             self._spawn(self._fail_durably(job_id, task_failure_message(error)))
-        self.dispatcher.forget(future)
+        if not self.outstanding:
+            self._drained.set()
 
     async def _fail_durably(self, job_id: str, message: str) -> bool:
         """End the job ``Failed``, retrying while Redis is away (``write_retry`` s)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -45,6 +46,7 @@ class Dispatcher:
         """Call ipyparallel on the event loop's own thread: for a loop no one else waits on
         (:class:`moi.sync.SyncClient`'s), where a hand-over would only cost time."""
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="moi-ipyparallel")
+        self._lock = threading.Lock()  # one thread at a time in ipyparallel's client
         self._client: ipp.Client | None = None
         self._view: ipp.LoadBalancedView | None = None
 
@@ -74,6 +76,13 @@ class Dispatcher:
         with contextlib.suppress(RuntimeError):  # the executor is shut down: so is the client
             self._executor.submit(self._purge, future)
 
+    def send_now(self, packed: list[bytes]) -> list[Future]:
+        """:meth:`send` in the calling thread: for blocking callers, with no hand-over.
+
+        :raises SendError: as :meth:`send`.
+        """
+        return self._send(packed)
+
     async def close(self) -> None:
         """Close the controller connection and stop the thread."""
         with contextlib.suppress(RuntimeError):
@@ -83,6 +92,10 @@ class Dispatcher:
     # -- on the dispatcher's thread -----------------------------------------------------
 
     def _connected_view(self) -> ipp.LoadBalancedView:
+        with self._lock:
+            return self._connect_locked()
+
+    def _connect_locked(self) -> ipp.LoadBalancedView:
         if self._view is None:
             settings = self.settings
             where = settings.ipp_connection_file or f"profile {settings.ipp_profile or 'default'!r}"
@@ -103,23 +116,26 @@ class Dispatcher:
 
     def _send(self, packed: list[bytes]) -> list[Future]:
         sent: list[Future] = []
-        try:
-            view = self._connected_view()
-            for one in packed:
-                sent.append(view.apply_async(runner.run_job, one))
-        except Exception as error:
-            raise SendError(sent, error) from error
-        for history in (view.history, view.client.history):
-            if len(history) > HISTORY_LIMIT:
-                del history[: -HISTORY_LIMIT // 2]
+        with self._lock:
+            try:
+                view = self._connect_locked()
+                for one in packed:
+                    sent.append(view.apply_async(runner.run_job, one))
+            except Exception as error:
+                raise SendError(sent, error) from error
+            for history in (view.history, view.client.history):
+                if len(history) > HISTORY_LIMIT:
+                    del history[: -HISTORY_LIMIT // 2]
         return sent
 
     def _purge(self, future: Future) -> None:
-        if self._client is not None:
-            with contextlib.suppress(RuntimeError):  # still listed as outstanding: leave it
-                self._client.purge_local_results(future)
+        with self._lock:
+            if self._client is not None:
+                with contextlib.suppress(RuntimeError):  # still outstanding: leave it
+                    self._client.purge_local_results(future)
 
     def _close(self) -> None:
-        client, self._client, self._view = self._client, None, None
-        if client is not None:
-            client.close()
+        with self._lock:
+            client, self._client, self._view = self._client, None, None
+            if client is not None:
+                client.close()
