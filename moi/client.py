@@ -137,6 +137,13 @@ class Client:
         :returns: the new jobs' IDs, in the order of ``calls``.
         :raises TypeError, ValueError: for any bad call, before anything is stored.
         """
+        prepared = self._prepare_calls(group, handler, calls)
+        return await self._submit(prepared) if prepared else []
+
+    def _prepare_calls(
+        self, group: str, handler: str | None, calls: Iterable[tuple]
+    ) -> list[Prepared]:
+        """Each call of :meth:`submit_many` prepared; raises for any bad one."""
         check_text("group", group)
         if handler is not None:
             check_text("handler", handler)
@@ -146,7 +153,7 @@ class Client:
                 raise TypeError(f"call {number} must be a tuple (name, func, *args), not {call!r}")
             name, func, *args = call
             prepared.append(self._prepare(group, handler, name, func, tuple(args), {}))
-        return await self._submit(prepared) if prepared else []
+        return prepared
 
     def _prepare(self, group, handler, name, func, args, kwargs) -> Prepared:
         """The info object of a new job and its packed call; raises for anything bad."""

@@ -61,15 +61,7 @@ class SyncClient:
 
     def submit_many(self, group: str, handler: str | None, calls: Iterable[tuple], /) -> list[str]:
         """See :meth:`moi.client.Client.submit_many`."""
-        check_text("group", group)
-        if handler is not None:
-            check_text("handler", handler)
-        prepared = []
-        for number, call in enumerate(calls):
-            if not isinstance(call, tuple) or len(call) < 2:
-                raise TypeError(f"call {number} must be a tuple (name, func, *args), not {call!r}")
-            name, func, *args = call
-            prepared.append(self.client._prepare(group, handler, name, func, tuple(args), {}))
+        prepared = self.client._prepare_calls(group, handler, calls)
         return self._submit(prepared) if prepared else []
 
     def _submit(self, prepared: list[Prepared]) -> list[str]:

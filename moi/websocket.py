@@ -77,6 +77,9 @@ class MoiWebSocketHandler(WebSocketHandler):
             log.warning("moi websocket of group %r could not join the hub: %s", self.group, error)
             self.close(1011, "job updates are unavailable; try again later")
             return
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            self.hub.leave(self)  # it went while it joined: on_close found nothing to leave
+            return
         self.joined = True
 
     def on_close(self) -> None:
