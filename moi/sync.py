@@ -1,8 +1,10 @@
 """moi for scripts, command lines and tests: the client's calls, without ``await``.
 
 :class:`SyncClient` runs a :class:`moi.client.Client` on an event loop of its own, in a
-thread it owns, so there is one implementation of every call. Never use it on an event
-loop: it blocks the calling thread until the answer comes (use the client there).
+thread it owns, so the calls share one implementation. ``submit`` and ``submit_many``
+are the exception: they store and send in the calling thread (the same transaction and
+the same cluster call), since a hand-over per job costs a script's throughput. Never use
+it on an event loop: it blocks the calling thread (await the client there).
 """
 
 from __future__ import annotations
