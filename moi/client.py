@@ -37,13 +37,12 @@ from moi.exceptions import JobNotFound
 from moi.messages import normalise_ids
 from moi.retry import durably_async
 from moi.status import is_final
+from moi.subscription import CONFIRM_TIMEOUT
 
 log = logging.getLogger(__name__)
 
 NO_USER_GROUP = "no-user"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-CONFIRM_TIMEOUT = 10.0
-"""Seconds to wait for Redis to confirm a subscription before giving up."""
 
 Prepared = tuple[dict[str, Any], bytes]
 
@@ -56,15 +55,20 @@ def check_text(what: str, value: object) -> None:
         raise ValueError(f"{what} must not be empty")
 
 
+def check_target(group: object, handler: object) -> None:
+    """Refuse a bad group or handler (None is a handler: no result page)."""
+    check_text("group", group)
+    if handler is not None:
+        check_text("handler", handler)
+
+
 class Client:
     """Jobs in Redis and on the cluster, for code on an event loop.
 
     Nothing connects until :meth:`start` or the first call. Use it from one event loop.
-    ``dispatch_inline`` calls ipyparallel on that loop's thread (see
-    :class:`moi.dispatch.Dispatcher`): only for a loop that serves nothing else.
     """
 
-    def __init__(self, settings: Settings, *, dispatch_inline: bool = False) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.redis = aioredis.Redis.from_url(
             settings.redis_url,
@@ -74,7 +78,7 @@ class Client:
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         )
         self.writer = record.AsyncWriter(self.redis)
-        self.dispatcher = Dispatcher(settings, inline=dispatch_inline)
+        self.dispatcher = Dispatcher(settings)
         self.outstanding: set[str] = set()
         """IDs of the jobs this client sent to the cluster that have not come back yet."""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -120,9 +124,7 @@ class Client:
         :returns: the new job's ID.
         :raises TypeError, ValueError: for bad arguments, before anything is stored.
         """
-        check_text("group", group)
-        if handler is not None:
-            check_text("handler", handler)
+        check_target(group, handler)
         [job_id] = await self._submit([self._prepare(group, handler, name, func, args, kwargs)])
         return job_id
 
@@ -144,9 +146,7 @@ class Client:
         self, group: str, handler: str | None, calls: Iterable[tuple]
     ) -> list[Prepared]:
         """Each call of :meth:`submit_many` prepared; raises for any bad one."""
-        check_text("group", group)
-        if handler is not None:
-            check_text("handler", handler)
+        check_target(group, handler)
         prepared = []
         for number, call in enumerate(calls):
             if not isinstance(call, tuple) or len(call) < 2:

@@ -3,7 +3,7 @@
 ipyparallel's ``Client`` is not thread-safe and its calls are synchronous (ZeroMQ sends,
 and a connection handshake that can take seconds), so every call on it runs on one
 thread that the :class:`Dispatcher` owns: an event loop only awaits the hand-over
-(about 50 µs, see the README's Performance section). The tasks' futures are
+(about 0.1 ms, measured with a no-op on the 2-core development machine). The tasks' futures are
 ``concurrent.futures.Future`` objects, completed on ipyparallel's own I/O thread.
 """
 
@@ -40,11 +40,8 @@ class SendError(Exception):
 class Dispatcher:
     """The one thread that talks to the ipyparallel controller for a moi client."""
 
-    def __init__(self, settings: Settings, *, inline: bool = False) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.inline = inline
-        """Call ipyparallel on the event loop's own thread: for a loop no one else waits on
-        (:class:`moi.sync.SyncClient`'s), where a hand-over would only cost time."""
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="moi-ipyparallel")
         self._lock = threading.Lock()  # one thread at a time in ipyparallel's client
         self._client: ipp.Client | None = None
@@ -52,8 +49,6 @@ class Dispatcher:
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func(*args)`` on the dispatcher's thread and await its result."""
-        if self.inline:
-            return func(*args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
     async def connect(self) -> None:
@@ -69,12 +64,19 @@ class Dispatcher:
         return await self.run(self._send, packed)
 
     def forget(self, future: Future) -> None:
-        """Drop the client's copy of a finished task (the job's state lives in Redis)."""
-        if self.inline:
-            self._purge(future)
-            return
-        with contextlib.suppress(RuntimeError):  # the executor is shut down: so is the client
-            self._executor.submit(self._purge, future)
+        """Drop the client's copy of a finished task (the job's state lives in Redis).
+
+        Called where the task ended (ipyparallel's I/O thread), under the lock: no
+        hand-over per job.
+        """
+        with self._lock:
+            if self._client is not None:
+                with contextlib.suppress(RuntimeError):  # still outstanding: leave it
+                    self._client.purge_local_results(future)
+
+    def connect_now(self) -> None:
+        """:meth:`connect` in the calling thread, for blocking callers."""
+        self._connected_view()
 
     def send_now(self, packed: list[bytes]) -> list[Future]:
         """:meth:`send` in the calling thread: for blocking callers, with no hand-over.
@@ -128,14 +130,10 @@ class Dispatcher:
                     del history[: -HISTORY_LIMIT // 2]
         return sent
 
-    def _purge(self, future: Future) -> None:
-        with self._lock:
-            if self._client is not None:
-                with contextlib.suppress(RuntimeError):  # still outstanding: leave it
-                    self._client.purge_local_results(future)
-
     def _close(self) -> None:
         with self._lock:
             client, self._client, self._view = self._client, None, None
-            if client is not None:
-                client.close()
+        if client is not None:
+            # Outside the lock: closing joins ipyparallel's I/O thread, which may be
+            # waiting for the lock in forget() at this moment.
+            client.close()

@@ -139,9 +139,8 @@ class Feed:
             try:
                 await self.hub._send_snapshot(client)
             except BaseException as error:
-                if joined is not None and not joined.done():
-                    joined.set_exception(error)
-                    joined.exception()
+                if joined is not None:  # a joiner's failure is the joiner's: others go on
+                    _reject(joined, error)
                     continue
                 raise
             if joined is not None and not joined.done():
@@ -150,9 +149,8 @@ class Feed:
 
     def _fail_joiners(self, error: BaseException) -> None:
         for joined in self._snapshots.values():
-            if joined is not None and not joined.done():
-                joined.set_exception(error)
-                joined.exception()  # retrieved, if the joiner is gone
+            if joined is not None:
+                _reject(joined, error)
         self._snapshots.clear()
 
     async def _group_action(self, data: str, dirty: dict[str, None]) -> None:
@@ -173,7 +171,7 @@ class Feed:
             self.broadcast(action("add", added))
             dirty.update(dict.fromkeys(added))
         if removed:
-            await self.hub._untrack([self.group], removed)
+            await self.hub._untrack(self.group, removed)
             self.broadcast(action("remove", removed))
             for job_id in removed:
                 dirty.pop(job_id, None)
@@ -188,11 +186,18 @@ class Feed:
             self.broadcast(update_message(raw))
             if is_final(info.get("status")):
                 done.append(job_id)
-        await self.hub._untrack([self.group], done)
+        await self.hub._untrack(self.group, done)
 
     def broadcast(self, data: bytes) -> None:
         for client in list(self.clients):
             client.send(data)
+
+
+def _reject(joined: asyncio.Future, error: BaseException) -> None:
+    """Fail a join; the error counts as retrieved, in case the joiner is gone."""
+    if not joined.done():
+        joined.set_exception(error)
+        joined.exception()
 
 
 class Hub:
@@ -458,35 +463,31 @@ class Hub:
                 new.append(keys.job_channel(job_id))
         await self._follow(new)
 
-    async def _untrack(self, groups: Iterable[str], ids: Iterable[str]) -> None:
-        """Stop following jobs for ``groups``."""
+    async def _untrack(self, group: str, ids: Iterable[str]) -> None:
+        """Stop following jobs for ``group``."""
+        await self._unfollow(self._let_go(group, ids))
+
+    def _let_go(self, group: str, ids: Iterable[str]) -> list[str]:
+        """Forget that ``group`` follows ``ids``; the channels it followed them on."""
         gone = []
         for job_id in ids:
             held = self.job_groups.get(job_id)
-            if held is None:
+            if held is None or group not in held:
                 continue
-            for group in groups:
-                if group in held:
-                    held.discard(group)
-                    gone.append(keys.job_channel(job_id))
+            held.discard(group)
+            gone.append(keys.job_channel(job_id))
             if not held:
                 del self.job_groups[job_id]
-        await self._unfollow(gone)
+        return gone
 
     async def _retire(self, feed: Feed) -> None:
         """Let an idle group go: its channel and its jobs' channels."""
         group = feed.group
         held = [job_id for job_id, groups in self.job_groups.items() if group in groups]
+        gone = self._let_go(group, held)  # forgotten even if Redis cannot be told
         if not self._closing:  # a closing hub drops its connection, channels and all
             with contextlib.suppress(Exception):  # nor has a dead connection any to leave
-                await self._unfollow([keys.group_channel(group)])
-                await self._untrack([group], held)
-        for job_id in held:  # forgotten even if Redis could not be told
-            groups = self.job_groups.get(job_id)
-            if groups is not None:
-                groups.discard(group)
-                if not groups:
-                    del self.job_groups[job_id]
+                await self._unfollow([keys.group_channel(group), *gone])
         if self.feeds.get(group) is feed:
             del self.feeds[group]
 
@@ -520,7 +521,7 @@ class Hub:
                 for i in running
                 if i not in followed and (not infos[i] or is_final(infos[i].get("status")))
             ]
-            await self._untrack([group], ended)
+            await self._untrack(group, ended)
         # Newest first, as lists show them by default, so a browser mostly appends rows.
         present = sorted(
             (job_id for job_id, info in infos.items() if info is not None),

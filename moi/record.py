@@ -103,13 +103,24 @@ def create_many(pipe: groupset.Pipeline, infos: list[dict[str, Any]], ttl: int) 
     groupset.add(pipe, group, [info["id"] for info in infos], ttl)
 
 
-def failed(raw: str | bytes | None, message: str) -> dict[str, Any] | None:
-    """The stored job ``raw`` ended ``Failed`` with ``message``; None if it has ended already."""
+def queue_failed(
+    pipe: groupset.Pipeline, job_id: str, raw: str | bytes | None, message: str
+) -> bool:
+    """Queue on a WATCHing pipeline: the job stored as ``raw`` ends ``Failed`` with ``message``.
+
+    The one body of :meth:`Writer.fail` and :meth:`AsyncWriter.fail`; it keeps the record's
+    TTL and everything an engine wrote.
+
+    :returns: False, queuing nothing, if the job is not stored or has ended already.
+    """
     info = decode(raw)
     if info is None or is_final(info.get("status")):
-        return None
+        return False
     info.update(status=Status.FAILED.value, result=message, date_end=now())
-    return info
+    pipe.multi()
+    pipe.set(keys.job_key(job_id), encode(info), keepttl=True)
+    pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
+    return True
 
 
 class Writer:
@@ -155,52 +166,22 @@ class Writer:
         key = keys.job_key(job_id)
 
         def end(pipe: redis.client.Pipeline) -> bool:
-            info = failed(pipe.get(key), message)
-            if info is None:
-                return False
-            pipe.multi()
-            pipe.set(key, encode(info), keepttl=True)
-            pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
-            return True
+            return queue_failed(pipe, job_id, pipe.get(key), message)
 
         return self.client.transaction(end, key, value_from_callable=True)
 
 
 class AsyncWriter:
-    """:class:`Writer` for code on an event loop: the same script and transaction."""
+    """:meth:`Writer.fail` for code on an event loop: the same transaction, awaited."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
-        self._script = client.register_script(_UPDATE_SCRIPT)
-
-    async def update(
-        self,
-        info: dict[str, Any],
-        ttl: int,
-        *,
-        status_changed: bool = True,
-        must_exist: bool = False,
-    ) -> bool:
-        """See :meth:`Writer.update`."""
-        notice = NOTICE_STATUS if status_changed else NOTICE_OTHER
-        job_id = info["id"]
-        written = await self._script(
-            keys=[keys.job_key(job_id), keys.job_channel(job_id)],
-            args=[encode(info), notice, ttl, "1" if must_exist else "0"],
-        )
-        return bool(written)
 
     async def fail(self, job_id: str, message: str) -> bool:
         """See :meth:`Writer.fail`."""
         key = keys.job_key(job_id)
 
         async def end(pipe: aioredis.client.Pipeline) -> bool:
-            info = failed(await pipe.get(key), message)
-            if info is None:
-                return False
-            pipe.multi()
-            pipe.set(key, encode(info), keepttl=True)
-            pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
-            return True
+            return queue_failed(pipe, job_id, await pipe.get(key), message)
 
         return await self.client.transaction(end, key, value_from_callable=True)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import redis
 
 from moi import config, record
-from moi.client import Client, Prepared, check_text
+from moi.client import Client, Prepared, check_target
 from moi.dispatch import SendError
 
 T = TypeVar("T")
@@ -28,7 +28,7 @@ class SyncClient:
 
     def __init__(self, settings: config.Settings | None = None) -> None:
         self.settings = settings if settings is not None else config.load()
-        self.client = Client(self.settings, dispatch_inline=True)  # its loop serves only it
+        self.client = Client(self.settings)
         self._redis: redis.Redis | None = None  # for submits, made on the first
         self._loop = asyncio.new_event_loop()
         self.client._loop = self._loop
@@ -54,9 +54,7 @@ class SyncClient:
 
     def submit(self, group: str, name: str, handler: str | None, func, /, *args, **kwargs) -> str:
         """See :meth:`moi.client.Client.submit`."""
-        check_text("group", group)
-        if handler is not None:
-            check_text("handler", handler)
+        check_target(group, handler)
         prepared = self.client._prepare(group, handler, name, func, args, kwargs)
         [job_id] = self._submit([prepared])
         return job_id
@@ -74,7 +72,7 @@ class SyncClient:
         and the same call, and the tasks are followed from ipyparallel's own thread.
         """
         dispatcher = self.client.dispatcher
-        dispatcher.send_now([])  # connected before storing jobs a missing cluster never gets
+        dispatcher.connect_now()  # before storing jobs a missing cluster never gets
         if self._redis is None:
             self._redis = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
         with self._redis.pipeline(transaction=True) as pipe:

@@ -8,6 +8,7 @@ a browser's form would. Errors the app logs fail the test that caused them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import html
 import http.cookiejar
@@ -20,6 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from email.message import Message
 
 import pytest
@@ -164,9 +166,9 @@ def app_settings(tmp_path) -> AppSettings:
     return AppSettings(cookie_secret="test secret, not for production", var_dir=str(tmp_path))
 
 
-@pytest.fixture
-def server(settings, r, app_settings, caplog):
-    """The app, serving on a free port for this test; errors it logs fail the test."""
+@contextlib.contextmanager
+def serving(settings, app_settings: AppSettings, caplog) -> Iterator[ServerThread]:
+    """The app for ``settings``, served until the block ends; errors it logs fail the test."""
     served = ServerThread(lambda: create_app(settings, app_settings)).start()
     try:
         yield served
@@ -174,6 +176,13 @@ def server(settings, r, app_settings, caplog):
         served.stop()
     errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
     assert not errors, "the app logged errors:\n" + "\n".join(rec.getMessage() for rec in errors)
+
+
+@pytest.fixture
+def server(settings, r, app_settings, caplog):
+    """The app, serving on a free port for this test."""
+    with serving(settings, app_settings, caplog) as served:
+        yield served
 
 
 @pytest.fixture

@@ -10,15 +10,13 @@ must still come back at once.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.application import create_app
 from moi import keys
-from tests.app.conftest import Client, ServerThread, wait_for_status
+from tests.app.conftest import Client, serving, wait_for_status
 from tests.redisproxy import RedisProxy
 
 REPLY_DELAY = 0.5
@@ -51,13 +49,8 @@ def proxied_settings(settings, proxy):
 def proxied_server(proxied_settings, r, app_settings, caplog):
     """The app, and so the moi client it owns, on the proxied Redis; errors it logs fail
     the test."""
-    served = ServerThread(lambda: create_app(proxied_settings, app_settings)).start()
-    try:
+    with serving(proxied_settings, app_settings, caplog) as served:
         yield served
-    finally:
-        served.stop()
-    errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
-    assert not errors, "the app logged errors:\n" + "\n".join(rec.getMessage() for rec in errors)
 
 
 def timed_get(client: Client, path: str) -> tuple[int, float]:
