@@ -21,6 +21,7 @@ from app.accounts import Accounts
 from app.handlers import auth, jobs, results
 from app.handlers.base import USER_COOKIE, NotFoundHandler
 from app.handlers.live import LiveHandler
+from app.outage import Outage
 from moi.client import Client
 from moi.config import Settings
 from moi.hub import Hub
@@ -43,6 +44,7 @@ class Application(tornado.web.Application):
         self.app_settings = app_settings
         self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
         self.accounts = Accounts(self.redis)
+        self.redis_outage = Outage(self.redis)
         self.moi = Client(settings)
         self.moi_hub = Hub(settings.redis_url, settings.key_ttl)
         self.jinja = templating.environment(auto_reload=app_settings.debug)
@@ -109,6 +111,7 @@ class Application(tornado.web.Application):
         await self.moi_hub.settled()
         await self.moi_hub.close()
         await self.moi.aclose()
+        await self.redis_outage.close()
         await self.redis.aclose()
 
 

@@ -30,11 +30,12 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from moi import groupset, keys, record, runner
+from moi import controller, groupset, keys, record, runner
 from moi.config import Settings
 from moi.dispatch import Dispatcher, SendError
 from moi.exceptions import JobNotFound
 from moi.messages import normalise_ids
+from moi.reaper import Reaper
 from moi.retry import durably_async
 from moi.status import is_final
 from moi.subscription import CONFIRM_TIMEOUT
@@ -85,12 +86,48 @@ class Client:
         self._tasks: set[asyncio.Task] = set()
         self._drained = asyncio.Event()
         self._drained.set()
+        self.reaper: Reaper | None = None
+        self._reaping: asyncio.Task | None = None
+        self._watching: asyncio.Task | None = None
 
-    async def start(self) -> None:
-        """Check that Redis answers and connect to the cluster, so a wrong config fails now."""
+    async def start(self, *, reap: bool | None = None) -> None:
+        """Check that Redis answers and connect to the cluster, so a wrong config fails now.
+
+        :param reap: whether this process takes its turn running the reaper
+            (:mod:`moi.reaper`); by default as ``[jobs] reap`` says. A server should; a
+            short script need not.
+        """
         self._loop = asyncio.get_running_loop()
         await self.redis.ping()
         await self.dispatcher.connect()
+        if (self.settings.reap if reap is None else reap) and self._reaping is None:
+            self.reaper = Reaper(self.redis, self.settings)
+            self._reaping = asyncio.ensure_future(self.reaper.run())
+        if self._watching is None:
+            self._watching = asyncio.ensure_future(self._watch_controller())
+
+    async def _watch_controller(self) -> None:
+        """Notice a lost controller within seconds, and its return (:mod:`moi.controller`)."""
+        dispatcher = self.dispatcher
+        while True:
+            await asyncio.sleep(controller.PROBE_INTERVAL)
+            why = await controller.reachable(self.settings)
+            if why is not None and dispatcher.lost_because is None:
+                log.warning(
+                    "moi lost the ipyparallel controller (%s); submissions fail until it is back",
+                    why,
+                )
+                await dispatcher.lost(why)
+                # Their tasks went with the connection: the reaper ends those the cluster lost.
+                self.outstanding.clear()
+                self._drained.set()
+            elif why is None and dispatcher.lost_because is not None:
+                log.warning("moi reaches the ipyparallel controller again")
+                dispatcher.found()
+
+    async def engines(self) -> int:
+        """How many engines are registered with the controller; 0 means jobs wait, queued."""
+        return await self.dispatcher.engines()
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until every job this client sent has come back from the cluster.
@@ -104,6 +141,17 @@ class Client:
 
     async def aclose(self) -> None:
         """Finish the failure writes in hand, then close the cluster and Redis connections."""
+        if self._watching is not None:
+            self._watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watching
+            self._watching = None
+        if self._reaping is not None:
+            self._reaping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaping
+            self._reaping = None
+            await self.reaper.close()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.dispatcher.close()
@@ -162,16 +210,9 @@ class Client:
             raise TypeError(f"func must be callable, not {type(func).__name__}")
         if "status_update" in kwargs:
             raise TypeError("status_update is moi's keyword: the job's function receives it")
-        settings = self.settings
         info = record.new_info(group, name, handler)
-        packed = runner.pack(
-            settings.engine_url,
-            info,
-            settings.key_ttl,
-            settings.max_result_bytes,
-            (func, args, kwargs),
-            settings.write_retry,
-        )  # raises for an argument that cannot be pickled, before anything is stored
+        # Raises for an argument that cannot be pickled, before anything is stored.
+        packed = runner.pack(self.settings, info, (func, args, kwargs))
         return info, packed
 
     async def _submit(self, prepared: list[Prepared]) -> list[str]:
@@ -186,11 +227,20 @@ class Client:
         except SendError as error:
             message = f"The job could not be sent to the cluster: {error.error!r}"
             self._watch(prepared[: len(error.sent)], error.sent)
+            self._spawn(self._record_sent(sent_tasks(prepared, error.sent)))
             for info, _ in prepared[len(error.sent) :]:
                 await self._fail_durably(info["id"], message)
             raise error.error from None
         self._watch(prepared, futures)
+        self._spawn(self._record_sent(sent_tasks(prepared, futures)))
         return [info["id"] for info, _ in prepared]
+
+    async def _record_sent(self, tasks: dict[str, str]) -> None:
+        """Note which task carries each job, so the reaper can ask the cluster about it."""
+        if tasks:
+            await durably_async(
+                lambda: self.writer.sent(tasks), self.settings.write_retry, "the jobs' tasks"
+            )
 
     def _watch(self, prepared: list[Prepared], futures: list[Future]) -> None:
         """Follow the sent tasks, to end a job ``Failed`` if its task fails; any thread."""
@@ -328,6 +378,14 @@ class Client:
         if not keys.is_job_id(job_id):
             return False
         return await self.writer.fail(job_id, reason)
+
+
+def sent_tasks(prepared: list[Prepared], futures: list[Future]) -> dict[str, str]:
+    """Each sent job's ID, to the ID of the ipyparallel task that carries it."""
+    return {
+        info["id"]: future.msg_ids[0]
+        for (info, _), future in zip(prepared[: len(futures)], futures, strict=True)
+    }
 
 
 def task_failure_message(error: BaseException) -> str:

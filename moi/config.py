@@ -104,6 +104,22 @@ class Settings:
         "Seconds an engine or a submitter keeps retrying a job's final write while Redis "
         "is unreachable.",
     )
+    lease: int = setting(
+        "jobs",
+        "lease",
+        10,
+        positive_int,
+        "Seconds a running job's engine may go without a sign of life (it renews every third "
+        "of that) before moi ends the job Failed.",
+    )
+    reap: bool = setting(
+        "jobs",
+        "reap",
+        True,
+        boolean,
+        "Whether this process takes its turn ending jobs whose engine or task was lost "
+        "(one process at a time does it).",
+    )
     ipp_profile: str = setting(
         "ipyparallel",
         "profile",

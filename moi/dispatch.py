@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,10 @@ T = TypeVar("T")
 
 HISTORY_LIMIT = 10_000
 """Task IDs ipyparallel keeps per client and view; trimmed, since a server submits forever."""
+
+
+UNKNOWN_TASK = re.compile(r"No such message: (\S+?)'?$")
+"""The controller's answer about a task ID it does not know (ipyparallel's hub)."""
 
 
 class SendError(Exception):
@@ -46,15 +51,43 @@ class Dispatcher:
         self._lock = threading.Lock()  # one thread at a time in ipyparallel's client
         self._client: ipp.Client | None = None
         self._view: ipp.LoadBalancedView | None = None
+        self.lost_because: str | None = None
+        """Why the controller counts as lost (see :mod:`moi.controller`), or None."""
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func(*args)`` on the dispatcher's thread and await its result."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
     async def connect(self) -> None:
-        """Connect to the controller now (a wrong config is then an error at start-up)."""
+        """Connect to the controller now (a wrong config is then an error at start-up).
+
+        :raises ClusterError: if it cannot, or while the controller counts as lost.
+        """
+        self.check_available()
         if self._view is None:
             await self.run(self._connected_view)
+
+    def check_available(self) -> None:
+        """Fail fast while the controller counts as lost: a send would wait forever."""
+        if self.lost_because is not None:
+            raise ClusterError(f"the ipyparallel controller is unavailable: {self.lost_because}")
+
+    async def lost(self, reason: str) -> None:
+        """The controller is gone: refuse sends, and drop the connection to it.
+
+        A new connection is made once :meth:`found` says it is back, whether it is the
+        same controller after a lost link or a new one (read from the connection file).
+        """
+        self.lost_because = reason
+        await self.run(self._close)
+
+    def found(self) -> None:
+        """The controller answers again: the next send connects to it."""
+        self.lost_because = None
+
+    async def engines(self) -> int:
+        """How many engines the controller has registered (none: jobs wait, queued)."""
+        return await self.run(self._engines)
 
     async def send(self, packed: list[bytes]) -> list[Future]:
         """Send one task per packed job; their futures, in order.
@@ -62,6 +95,14 @@ class Dispatcher:
         :raises SendError: if sending failed part-way (or at once, with ``sent`` empty).
         """
         return await self.run(self._send, packed)
+
+    async def unknown_tasks(self, task_ids: list[str]) -> set[str]:
+        """The tasks among ``task_ids`` the controller has never heard of (it restarted).
+
+        The controller answers for pending and finished tasks and stops at the first
+        unknown one, so this costs one query, plus one per unknown task.
+        """
+        return await self.run(self._unknown_tasks, sorted(set(task_ids)))
 
     def forget(self, future: Future) -> None:
         """Drop the client's copy of a finished task (the job's state lives in Redis).
@@ -76,6 +117,7 @@ class Dispatcher:
 
     def connect_now(self) -> None:
         """:meth:`connect` in the calling thread, for blocking callers."""
+        self.check_available()
         self._connected_view()
 
     def send_now(self, packed: list[bytes]) -> list[Future]:
@@ -129,6 +171,26 @@ class Dispatcher:
                 if len(history) > HISTORY_LIMIT:
                     del history[: -HISTORY_LIMIT // 2]
         return sent
+
+    def _engines(self) -> int:
+        with self._lock:
+            return len(self._connect_locked().client.ids)
+
+    def _unknown_tasks(self, task_ids: list[str]) -> set[str]:
+        unknown: set[str] = set()
+        while task_ids:
+            with self._lock:
+                client = self._connect_locked().client
+                try:
+                    client.result_status(task_ids, status_only=True)
+                    return unknown
+                except ipp.RemoteError as error:
+                    missing = UNKNOWN_TASK.search(str(error.evalue))
+                    if missing is None or missing[1] not in task_ids:
+                        raise
+            unknown.add(missing[1])
+            task_ids = task_ids[task_ids.index(missing[1]) + 1 :]
+        return unknown
 
     def _close(self) -> None:
         with self._lock:

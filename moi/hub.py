@@ -233,6 +233,11 @@ class Hub:
         return {group: feed.clients for group, feed in self.feeds.items() if feed.clients}
 
     @property
+    def available(self) -> bool:
+        """False while a started hub waits for Redis to come back (new sockets get 503)."""
+        return self._restarter is None
+
+    @property
     def subscriptions(self) -> int:
         """How many channels the hub listens on (groups' and jobs', not the pattern)."""
         return self._subscription.channels if self._subscription is not None else 0

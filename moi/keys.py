@@ -41,3 +41,14 @@ def group_channel(group: str) -> str:
 
 ALL_CHANNELS = "*" + CHANNEL_SUFFIX
 """A pattern for every group's and job's channel (tell them apart with :func:`is_job_id`)."""
+
+# moi's own keys, beside the seed's layout: namespaced, listed in the README's contract.
+
+LEASES = "moi:leases"
+"""Sorted set: the ID of each running job, scored by when its lease lapses (Redis's clock)."""
+
+QUEUED = "moi:queued"
+"""Hash: the ID of each queued job, to its ipyparallel task ID ("" until it is sent)."""
+
+REAPER_LOCK = "moi:reaper"
+"""String: the token of the one process that reaps at the moment, with a short TTL."""

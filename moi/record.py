@@ -23,9 +23,11 @@ from moi.status import FINAL_STATUSES, Status, is_final
 NOTICE_STATUS = json.dumps({"update": "status"})
 NOTICE_OTHER = json.dumps({"update": None})
 
-# KEYS: job key, job channel. ARGV: new info JSON, notice JSON, ttl seconds (0 = none),
-# "1" if the job must already be stored. Returns 1 when written, 0 when the stored job
-# had already ended (or, with ARGV[4], is not stored).
+# KEYS: job key, job channel, leases, queued. ARGV: new info JSON, notice JSON, ttl seconds
+# (0 = none), "1" if the job must already be stored, and the lease: "" to leave it,
+# "end" to drop it (a final write), or N to hold it for N s from now on Redis's clock (the
+# start; the job is then no longer queued), and the job's ID. Returns 1 when written, 0
+# when the stored job had already ended (or, with ARGV[4], is not stored).
 _UPDATE_SCRIPT = (
     "local FINAL = {"
     + ", ".join(f"[{status!r}] = true" for status in sorted(FINAL_STATUSES))
@@ -46,10 +48,33 @@ elseif tonumber(ARGV[3]) > 0 then
 else
     redis.call('SET', KEYS[1], ARGV[1])
 end
+local job_id = ARGV[6]
+if ARGV[5] == 'end' then
+    redis.call('ZREM', KEYS[3], job_id)
+    redis.call('HDEL', KEYS[4], job_id)
+elseif ARGV[5] ~= '' then
+    local clock = redis.call('TIME')
+    redis.call('ZADD', KEYS[3], tonumber(clock[1]) + tonumber(ARGV[5]), job_id)
+    redis.call('HDEL', KEYS[4], job_id)
+    if tonumber(ARGV[3]) > 0 then
+        redis.call('EXPIRE', KEYS[3], ARGV[3])
+    end
+end
 redis.call('PUBLISH', KEYS[2], ARGV[2])
 return 1
 """
 )
+
+# KEYS: queued. ARGV: job ID, task ID, ... Records each sent job's task, unless the job has
+# left the hash already (its engine started it first).
+_SENT_SCRIPT = """
+for i = 1, #ARGV, 2 do
+    if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+        redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    end
+end
+return 1
+"""
 
 
 def now() -> str:
@@ -100,7 +125,15 @@ def create_many(pipe: groupset.Pipeline, infos: list[dict[str, Any]], ttl: int) 
     [group] = {info["group"] for info in infos}
     for info in infos:
         pipe.set(keys.job_key(info["id"]), encode(info), ex=ttl or None)
+    pipe.hset(keys.QUEUED, mapping={info["id"]: "" for info in infos})
+    if ttl:
+        pipe.expire(keys.QUEUED, ttl)
     groupset.add(pipe, group, [info["id"] for info in infos], ttl)
+
+
+def sent_args(tasks: dict[str, str]) -> list[str]:
+    """The arguments of the script that records which task carries each sent job."""
+    return [value for pair in tasks.items() for value in pair]
 
 
 def queue_failed(
@@ -119,6 +152,8 @@ def queue_failed(
     info.update(status=Status.FAILED.value, result=message, date_end=now())
     pipe.multi()
     pipe.set(keys.job_key(job_id), encode(info), keepttl=True)
+    pipe.zrem(keys.LEASES, job_id)
+    pipe.hdel(keys.QUEUED, job_id)
     pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
     return True
 
@@ -129,6 +164,7 @@ class Writer:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._script = client.register_script(_UPDATE_SCRIPT)
+        self._sent = client.register_script(_SENT_SCRIPT)
 
     def update(
         self,
@@ -137,21 +173,27 @@ class Writer:
         *,
         status_changed: bool = True,
         must_exist: bool = False,
+        lease: int | str = "",
     ) -> bool:
         """Store ``info`` and publish its notice, unless the stored job has already ended.
 
         An engine recreates a record that expired while its job ran (the final state is
-        never lost); ``must_exist`` refuses to create one instead.
+        never lost); ``must_exist`` refuses to create one instead. ``lease`` is the
+        seconds of the lease a starting job takes, or "end" for a final write.
 
         :returns: whether it was written.
         """
         notice = NOTICE_STATUS if status_changed else NOTICE_OTHER
         job_id = info["id"]
         written = self._script(
-            keys=[keys.job_key(job_id), keys.job_channel(job_id)],
-            args=[encode(info), notice, ttl, "1" if must_exist else "0"],
+            keys=[keys.job_key(job_id), keys.job_channel(job_id), keys.LEASES, keys.QUEUED],
+            args=[encode(info), notice, ttl, "1" if must_exist else "0", lease, job_id],
         )
         return bool(written)
+
+    def sent(self, tasks: dict[str, str]) -> None:
+        """Record the ipyparallel task that carries each job (by job ID) just sent."""
+        self._sent(keys=[keys.QUEUED], args=sent_args(tasks))
 
     def fail(self, job_id: str, message: str) -> bool:
         """End a job ``Failed`` with ``message``, unless it has already ended.
@@ -172,10 +214,15 @@ class Writer:
 
 
 class AsyncWriter:
-    """:meth:`Writer.fail` for code on an event loop: the same transaction, awaited."""
+    """:meth:`Writer.fail` and :meth:`Writer.sent` for code on an event loop."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
+        self._sent = client.register_script(_SENT_SCRIPT)
+
+    async def sent(self, tasks: dict[str, str]) -> None:
+        """See :meth:`Writer.sent`."""
+        await self._sent(keys=[keys.QUEUED], args=sent_args(tasks))
 
     async def fail(self, job_id: str, message: str) -> bool:
         """See :meth:`Writer.fail`."""

@@ -16,7 +16,8 @@ from typing import Any
 import cloudpickle
 import redis
 
-from moi import record
+from moi import lease, record
+from moi.config import Settings
 from moi.retry import TRANSIENT, durably
 from moi.status import Status, is_final
 
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 @functools.lru_cache(maxsize=8)
 def _writer(url: str) -> record.Writer:
     return record.Writer(redis.Redis.from_url(url))
+
+
+_renewer = lease.Renewer()
 
 
 def json_result(value: Any) -> tuple[Any, int]:
@@ -42,12 +46,18 @@ class RunningJob:
     """The engine's copy of a job's info, written through on every change."""
 
     def __init__(
-        self, writer: record.Writer, info: dict[str, Any], ttl: int, write_retry: float = 0
+        self,
+        writer: record.Writer,
+        info: dict[str, Any],
+        ttl: int,
+        write_retry: float = 0,
+        lease_seconds: int = 0,
     ) -> None:
         self.writer = writer
         self.info = info
         self.ttl = ttl
         self.write_retry = write_retry
+        self.lease_seconds = lease_seconds
 
     def status_update(self, status: str | None = None, *, progress: float | None = None) -> None:
         """Set the job's status text and/or its progress (0 to 1), and announce it.
@@ -70,32 +80,32 @@ class RunningJob:
             log.warning("moi could not store job %s's status: %s", self.info["id"], error)
 
     def start(self) -> bool:
-        """Store ``Running``; False if the job has ended already (cancelled, say).
+        """Store ``Running`` and take the job's lease; False if the job has ended already
+        (cancelled, say).
 
         Tried once: if Redis cannot be reached the task fails before the function runs,
         and the submitter ends the job ``Failed`` with the reason (no engine is held).
         """
         self.info.update(status=Status.RUNNING.value, date_start=record.now())
-        return self.writer.update(self.info, self.ttl)
+        started = self.writer.update(self.info, self.ttl, lease=self.lease_seconds or "")
+        if started and self.lease_seconds:
+            _renewer.hold(self.writer.client, self.info["id"], self.lease_seconds)
+        return started
 
     def finish(self, status: Status, result: Any) -> None:
         """Store the final state, retrying while Redis is away (up to ``write_retry`` s)."""
         self.info.update(status=status.value, result=result, date_end=record.now())
-        durably(
-            lambda: self.writer.update(self.info, self.ttl),
-            self.write_retry,
-            f"the end of job {self.info['id']}",
-        )
+        try:
+            durably(
+                lambda: self.writer.update(self.info, self.ttl, lease="end"),
+                self.write_retry,
+                f"the end of job {self.info['id']}",
+            )
+        finally:
+            _renewer.release(self.info["id"])
 
 
-def pack(
-    redis_url: str,
-    info: dict[str, Any],
-    ttl: int,
-    max_result_bytes: int,
-    call,
-    write_retry: float = 0,
-) -> bytes:
+def pack(settings: Settings, info: dict[str, Any], call) -> bytes:
     """Everything a job needs, as the one bytes argument of :func:`run_job`.
 
     One opaque argument is the cheapest thing for ipyparallel to carry. ``call`` is
@@ -103,9 +113,14 @@ def pack(
     and closures travel as well as module functions; it is unpickled on the engine inside
     the job, so a function the engine cannot load ends the job ``Failed`` with the reason.
     """
-    return pickle.dumps(
-        (redis_url, info, ttl, max_result_bytes, write_retry, cloudpickle.dumps(call))
+    engine_settings = (
+        settings.engine_url,
+        settings.key_ttl,
+        settings.max_result_bytes,
+        settings.write_retry,
+        settings.lease,
     )
+    return pickle.dumps((engine_settings, info, cloudpickle.dumps(call)))
 
 
 def run_job(packed: bytes) -> str:
@@ -113,8 +128,9 @@ def run_job(packed: bytes) -> str:
 
     The result is stored in Redis, not returned, so it crosses the network once.
     """
-    redis_url, info, ttl, max_result_bytes, write_retry, payload = pickle.loads(packed)
-    job = RunningJob(_writer(redis_url), info, ttl, write_retry)
+    engine_settings, info, payload = pickle.loads(packed)
+    redis_url, ttl, max_result_bytes, write_retry, lease_seconds = engine_settings
+    job = RunningJob(_writer(redis_url), info, ttl, write_retry, lease_seconds)
     if not job.start():
         return "ended before it started"
     try:

@@ -61,10 +61,17 @@ class MoiWebSocketHandler(WebSocketHandler):
         return self.current_user
 
     def prepare(self) -> None:
-        """Refuse anyone not logged in, before the upgrade."""
+        """Refuse anyone not logged in, and everyone while Redis is away, before the upgrade.
+
+        A refused upgrade costs the server nothing more, and the page tries again later,
+        with growing waits (moi.js).
+        """
         group = self.get_group()
         if not group:
             raise HTTPError(403, "log in to watch jobs")
+        if not self.hub.available:
+            self.set_header("Retry-After", "10")
+            raise HTTPError(503)  # no log message: the hub logs the outage
         self.group = group
 
     async def open(self) -> None:

@@ -79,3 +79,13 @@ def waits_for_fifo(path, *, status_update, **kwargs):
     status_update("Waiting")
     with open(path) as pipe:  # blocks until the test opens it for writing
         return pipe.read()
+
+
+def tells_pid_then_blocks(redis_url, key, *, status_update, **kwargs):
+    """Set the status "pid N" (this engine's), then stay Running until a push to ``key``."""
+    import redis
+
+    status_update(f"pid {os.getpid()}")
+    client = redis.Redis.from_url(redis_url, socket_timeout=None)
+    released = client.blpop([key], timeout=120)
+    return "released" if released else "never released"

@@ -129,7 +129,9 @@ def test_config_example_lists_every_key_with_its_default(example_config):
         if "ini" not in field.metadata:
             continue
         section, key = field.metadata["ini"]
-        assert example_config.get(section, key) == str(field.default), f"[{section}] {key}"
+        default = field.default
+        shown = ("yes" if default else "no") if isinstance(default, bool) else str(default)
+        assert example_config.get(section, key) == shown, f"[{section}] {key}"
         assert field.metadata["help"] in example
     path = ROOT / "config.example.ini"
     assert config.from_ini(config.Settings, example_config, path) == config.Settings(

@@ -10,12 +10,17 @@ from urllib.parse import urlsplit
 import tornado.web
 from markupsafe import Markup
 
+from app.outage import REDIS_DOWN
+from moi.exceptions import ClusterError
+
 if TYPE_CHECKING:
     from app.application import Application
 
 USER_COOKIE = "user"
 """The signed cookie holding the username; moi's websocket reads the same one."""
 COOKIE_DAYS = 30
+RETRY_AFTER = 10
+"""Seconds a 503 asks the browser to wait before trying again."""
 
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d+)?|\[[0-9A-Fa-f:.]+\](:\d+)?")
 
@@ -66,16 +71,43 @@ class BaseHandler(tornado.web.RequestHandler):
         template = self.application.jinja.get_template(template_name)
         return template.render(namespace).encode()
 
+    def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
+        """No traceback per request for a service that is away: one line per outage."""
+        if isinstance(value, REDIS_DOWN):
+            self.application.redis_outage.failed(value)
+        elif not isinstance(value, ClusterError):  # the moi client logs its outages
+            super().log_exception(typ, value, tb)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Errors get a page in the site's layout; tracebacks only in debug mode."""
-        if self.settings.get("serve_traceback") and "exc_info" in kwargs:
+        """Errors get a page in the site's layout; tracebacks only in debug mode.
+
+        Redis or the cluster away is a 503 that says which, not a 500.
+        """
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        unavailable = unavailable_service(error)
+        if unavailable:
+            status_code = 503
+            self.set_status(status_code)
+            self.set_header("Retry-After", str(RETRY_AFTER))
+        elif self.settings.get("serve_traceback") and "exc_info" in kwargs:
             super().write_error(status_code, **kwargs)
             return
         try:
             title = http.HTTPStatus(status_code).phrase
         except ValueError:
             title = "Error"
-        self.render("errors/error.html", status_code=status_code, title=title)
+        self.render(
+            "errors/error.html", status_code=status_code, title=title, unavailable=unavailable
+        )
+
+
+def unavailable_service(error: BaseException | None) -> str | None:
+    """What is away, in words for the 503 page, if ``error`` says something is."""
+    if isinstance(error, REDIS_DOWN):
+        return "The job store (Redis) cannot be reached"
+    if isinstance(error, ClusterError):
+        return "The compute cluster cannot be reached"
+    return None
 
 
 class NotFoundHandler(BaseHandler):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import tornado.web
 
 from app import forms, jobs
-from app.handlers.base import BaseHandler
+from app.handlers.base import RETRY_AFTER, BaseHandler, unavailable_service
+from app.outage import REDIS_DOWN
+from moi.exceptions import ClusterError
 
 NAME_MAX = 100
 MESSAGE_MAX = 200
@@ -28,12 +30,14 @@ def render_index(
     handler: BaseHandler,
     errors: dict[str, str] | None = None,
     values: dict[str, dict[str, str]] | None = None,
+    notice: str | None = None,
 ) -> None:
     """The index page; ``errors`` and ``values`` (what was typed) are keyed by form."""
     handler.render(
         "jobs/index.html",
         errors=errors or {},
         values=values or {},
+        notice=notice,
         limits={
             "name": NAME_MAX,
             "message": MESSAGE_MAX,
@@ -45,10 +49,16 @@ def render_index(
     )
 
 
+NOTICES = {
+    "no-engines": "No engines are running at the moment: your job waits, Queued, until one starts.",
+}
+"""Notices a submit may leave for the page it redirects to (``?notice=``)."""
+
+
 class IndexHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        render_index(self)
+        render_index(self, notice=NOTICES.get(self.get_query_argument("notice", "")))
 
 
 class JobFormHandler(BaseHandler):
@@ -61,12 +71,26 @@ class JobFormHandler(BaseHandler):
         try:
             await self.submit_jobs(self.current_user)
         except forms.FormError as error:
-            self.set_status(400)
-            typed = {name: self.get_body_argument(name) for name in self.request.body_arguments}
-            typed.pop("_xsrf", None)
-            render_index(self, errors={self.form: str(error)}, values={self.form: typed})
+            self.refuse(400, str(error))
             return
-        self.redirect("/", status=303)
+        except (ClusterError, *REDIS_DOWN) as error:
+            self.log_exception(type(error), error, None)
+            self.set_header("Retry-After", str(RETRY_AFTER))
+            self.refuse(
+                503,
+                f"{unavailable_service(error)} at the moment: nothing was submitted. "
+                "Try again in a moment.",
+            )
+            return
+        engines = await self.application.moi.engines()
+        self.redirect("/" if engines else "/?notice=no-engines", status=303)
+
+    def refuse(self, status: int, message: str) -> None:
+        """The index again, with the form's message and what was typed in it."""
+        self.set_status(status)
+        typed = {name: self.get_body_argument(name) for name in self.request.body_arguments}
+        typed.pop("_xsrf", None)
+        render_index(self, errors={self.form: message}, values={self.form: typed})
 
     def field(self, name: str) -> str:
         return self.get_body_argument(name, "")

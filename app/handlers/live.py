@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from tornado.web import HTTPError
+
 from app.handlers.base import signed_in_user
+from app.outage import REDIS_DOWN
 from moi.websocket import MoiWebSocketHandler
 
 
 class LiveHandler(MoiWebSocketHandler):
     async def prepare(self) -> None:
-        self.current_user = await signed_in_user(self)
+        try:
+            self.current_user = await signed_in_user(self)
+        except REDIS_DOWN as error:
+            self.application.redis_outage.failed(error)
+            raise HTTPError(503) from None  # refused before the upgrade; the page retries
         super().prepare()  # refuses (403) a request without a user, before the upgrade

@@ -30,6 +30,7 @@ import tornado.netutil
 
 from app.application import Application, create_app
 from app.settings import AppSettings
+from moi import keys
 
 PASSWORD = "correct horse"
 
@@ -204,3 +205,8 @@ def other(server) -> Client:
     bob = Client(server.url)
     assert bob.login("bob").status == 303
     return bob
+
+
+def stored_keys(r) -> list[str]:
+    """Every key in Redis but the reaper's lock, which the app's reaper keeps taking."""
+    return sorted(key for key in r.scan_iter() if key != keys.REAPER_LOCK)

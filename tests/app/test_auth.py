@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from app.accounts import USERS_KEY
-from tests.app.conftest import PASSWORD, Client, error_message
+from tests.app.conftest import PASSWORD, Client, error_message, stored_keys
 
 
 def test_login_page_renders_the_form(client):
@@ -126,7 +126,7 @@ def test_pages_redirect_to_login_when_logged_out(client, path):
 def test_forms_refuse_posts_when_logged_out(client, r, path):
     response = client.post(path, name="x", seconds="1", samples="1000")
     assert response.status == 403
-    assert r.dbsize() == 0
+    assert stored_keys(r) == []
 
 
 @pytest.mark.parametrize(
@@ -142,11 +142,11 @@ def test_forms_refuse_posts_when_logged_out(client, r, path):
     ],
 )
 def test_every_form_refuses_a_post_without_xsrf(auth, r, path, fields):
-    before = r.dbsize()
+    before = stored_keys(r)
     response = auth.post(path, xsrf=False, **fields)
     assert response.status == 403
     assert 'id="error-page"' in response.text
-    assert r.dbsize() == before
+    assert stored_keys(r) == before
     assert auth.get("/").status == 200  # still signed in: logout was refused too
 
 

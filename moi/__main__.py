@@ -1,0 +1,3 @@
+from moi.cli import main
+
+main(prog_name="moi")

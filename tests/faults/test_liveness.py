@@ -1,0 +1,145 @@
+"""A job whose engine is lost ends Failed, even when the process that submitted it is gone.
+
+Real faults only, on a private cluster of one engine (so the session's cluster keeps its
+engines): the submitting process is killed with SIGKILL, then the engine is killed or
+frozen by PID. A reaper in another process (this one) ends the job when its lease lapses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from moi import keys, reaper
+from moi.embedded import LocalCluster
+from moi.sync import SyncClient
+
+pytestmark = pytest.mark.faults
+
+LEASE = 2
+BOUND = 30  # seconds from the fault to the job's final state (issue #11)
+
+SUBMITTER = textwrap.dedent(
+    """
+    import sys
+    from moi.config import Settings
+    from moi.sync import SyncClient
+    from tests import jobs
+
+    redis_url, connection_file, lease, key = sys.argv[1:]
+    client = SyncClient(Settings(redis_url=redis_url, ipp_connection_file=connection_file,
+                                 lease=int(lease)))
+    print(client.submit("ann", "blocks", None, jobs.tells_pid_then_blocks, redis_url, key),
+          flush=True)
+    sys.stdin.read()  # until killed
+    """
+)
+
+
+@pytest.fixture
+def own_cluster(tmp_path):
+    with LocalCluster(1, tmp_path / "ipython") as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def ours(settings, own_cluster):
+    return dataclasses.replace(
+        settings, ipp_connection_file=own_cluster.connection_file, lease=LEASE
+    )
+
+
+@pytest.fixture
+def reaping(ours, r):
+    """A client in this process that runs the reaper, as a moi server does."""
+    with SyncClient(ours) as client:
+        client.start(reap=True)
+        yield client
+
+
+def submit_and_kill_submitter(ours, key: str) -> str:
+    """Submit a blocking job from another process, then SIGKILL that process."""
+    argv = [sys.executable, "-c", SUBMITTER, ours.redis_url, ours.ipp_connection_file]
+    with subprocess.Popen(
+        [*argv, str(LEASE), key], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            job_id = process.stdout.readline().strip()
+        finally:
+            process.kill()
+            process.wait(10)
+    assert keys.is_job_id(job_id), job_id
+    return job_id
+
+
+def engine_pid(r, job_id: str, timeout: float = 30) -> int:
+    """The PID the job's engine reported in its status text, on the job's channel."""
+    with r.pubsub() as pubsub:
+        pubsub.subscribe(keys.job_channel(job_id))
+        assert pubsub.get_message(timeout=10)["type"] == "subscribe"
+        while not json.loads(r.get(job_id))["status"].startswith("pid "):
+            assert pubsub.get_message(timeout=timeout) is not None, "the job never started"
+    return int(json.loads(r.get(job_id))["status"].split()[1])
+
+
+def test_killed_engine_of_a_dead_submitter_ends_the_job_failed(ours, reaping, r):
+    job_id = submit_and_kill_submitter(ours, "release:killed")
+    pid = engine_pid(r, job_id)
+    assert r.zscore(keys.LEASES, job_id) is not None
+
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    info = reaping.wait(job_id, timeout=BOUND)
+    took = time.monotonic() - killed_at
+
+    assert info["status"] == "Failed"
+    assert info["result"] == reaper.lapsed_message(LEASE)
+    assert info["date_end"] is not None
+    assert r.zscore(keys.LEASES, job_id) is None
+    assert took < BOUND
+
+
+def test_frozen_engine_ends_the_job_failed_and_its_late_end_changes_nothing(ours, reaping, r):
+    job_id = submit_and_kill_submitter(ours, "release:frozen")
+    pid = engine_pid(r, job_id)
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        info = reaping.wait(job_id, timeout=BOUND)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert (info["status"], info["result"]) == ("Failed", reaper.lapsed_message(LEASE))
+
+    # The engine wakes and its job ends: its final write is refused, the job stays Failed.
+    with r.pubsub() as pubsub:
+        pubsub.subscribe(keys.job_channel(job_id))
+        assert pubsub.get_message(timeout=10)["type"] == "subscribe"
+        r.rpush("release:frozen", "go")
+        assert pubsub.get_message(timeout=3) is None  # no notice: nothing was written
+    assert json.loads(r.get(job_id))["result"] == reaper.lapsed_message(LEASE)
+    assert r.zscore(keys.LEASES, job_id) is None
+
+
+def test_a_job_whose_engine_renews_its_lease_is_left_running(ours, reaping, r):
+    job_id = submit_and_kill_submitter(ours, "release:alive")
+    engine_pid(r, job_id)
+    first = r.zscore(keys.LEASES, job_id)
+
+    # Three lease lengths: the reaper ran many rounds, the engine renewed many times.
+    with r.pubsub() as pubsub:
+        pubsub.subscribe(keys.job_channel(job_id))
+        assert pubsub.get_message(timeout=10)["type"] == "subscribe"
+        assert pubsub.get_message(timeout=3 * LEASE) is None  # not reaped: no notice
+    assert r.zscore(keys.LEASES, job_id) > first
+    r.rpush("release:alive", "go")
+    info = reaping.wait(job_id, timeout=BOUND)
+    assert (info["status"], info["result"]) == ("Success", "released")
+    assert r.zscore(keys.LEASES, job_id) is None
