@@ -8,11 +8,13 @@ its connections: the moi client (jobs), the hub (live updates) and a Redis clien
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 import tornado.web
+from tornado.log import access_log
 
 import moi
 from app import settings as app_config
@@ -66,6 +68,7 @@ class Application(tornado.web.Application):
             "login_url": "/login",
             "static_path": str(STATIC_DIR),
             "default_handler_class": NotFoundHandler,
+            "log_function": log_request,
             "moi_user_cookie": USER_COOKIE,
             # Ping idle sockets, so a browser that vanished without a word is noticed
             # and its group stops costing a subscription.
@@ -113,6 +116,28 @@ class Application(tornado.web.Application):
         await self.moi.aclose()
         await self.redis_outage.close()
         await self.redis.aclose()
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log line, but a 503 is a warning: it is an outage, logged once
+    already, and an error line per request would bury everything else."""
+    status = handler.get_status()
+    if status < 400:
+        level = logging.INFO
+    elif status < 500 or status == 503:
+        level = logging.WARNING
+    else:
+        level = logging.ERROR
+    request = handler.request
+    access_log.log(
+        level,
+        "%d %s %s (%s) %.2fms",
+        status,
+        request.method,
+        request.uri,
+        request.remote_ip,
+        1000.0 * request.request_time(),
+    )
 
 
 def create_app(

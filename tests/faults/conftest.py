@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.app.conftest import app_settings  # noqa: F401 (the demo's tests' fixture)
 from tests.faults.cluster import Commands
 
 
