@@ -16,7 +16,7 @@ from app.accounts import USERS_KEY
 from app.settings import AppSettings, uses_local_cluster, uses_private_redis
 from moi.client import Client
 from moi.config import Settings
-from moi.embedded import LocalCluster, RedisServer, free_port
+from moi.embedded import LocalCluster, RedisServer, Watchdog, free_port
 from moi.exceptions import MoiError
 from moi.status import is_final
 
@@ -51,6 +51,7 @@ class Services:
         self.app_settings = app_settings
         self.redis_server: RedisServer | None = None
         self.cluster: LocalCluster | None = None
+        self.watchdog: Watchdog | None = None
 
     def start(self) -> Settings:
         """Start the private servers; return the settings that point at what now runs.
@@ -60,10 +61,14 @@ class Services:
         settings = self.settings
         var = self.app_settings.var_path
         try:
+            if uses_private_redis(settings) or uses_local_cluster(settings):
+                self.watchdog = Watchdog().start()  # stops them if this process is killed
             if uses_private_redis(settings):
                 self.redis_server = RedisServer(free_port(), var / "redis", persist=True)
                 self.redis_server.start()
+                self.watchdog.guard([self.redis_server.pid])
                 settings = dataclasses.replace(settings, redis_url=self.redis_server.url)
+                print(f"private Redis at {settings.redis_url} (data in {var / 'redis'})")
             check_redis(settings.redis_url)
             if uses_local_cluster(settings):
                 self.cluster = LocalCluster(settings.engines, var / "ipython")
@@ -73,6 +78,7 @@ class Services:
                     raise StartupError(
                         f"the local ipyparallel cluster did not start: {first_line(error)}"
                     ) from error
+                self.watchdog.guard(self.cluster.pids())
                 settings = dataclasses.replace(
                     settings, ipp_connection_file=self.cluster.connection_file
                 )
@@ -97,12 +103,15 @@ class Services:
         """Stop the cluster, then Redis (engines may still be writing their last states)."""
         cluster, self.cluster = self.cluster, None
         server, self.redis_server = self.redis_server, None
+        watchdog, self.watchdog = self.watchdog, None
         try:
             if cluster is not None:
                 cluster.stop()
         finally:
             if server is not None:
                 server.stop()
+            if watchdog is not None:
+                watchdog.stop()
 
 
 async def fail_orphaned_jobs(moi: Client) -> int:

