@@ -2,11 +2,14 @@
 
 ipyparallel's client neither notices a controller that died nor fails a send to it:
 the send is queued by ZeroMQ, and the job would sit ``Queued`` forever. So a moi client
-watches the controller itself: every couple of seconds it opens (and closes) a TCP
-connection to the controller's registration port, read afresh from the connection file
-(a restarted controller may listen elsewhere). A refused or timed-out connection is a
-lost controller; the client then refuses submissions at once, and reconnects when the
-probe succeeds again.
+watches the controller itself: every couple of seconds it connects to the controller's
+registration port, read afresh from the connection file (a restarted controller may
+listen elsewhere), and waits for the greeting ZeroMQ sends on every new connection
+(ZMTP 3, rfc.zeromq.org/spec/23). A TCP connection alone would not do: when the
+controller is killed, its scheduler processes live on holding its listening sockets,
+and the kernel still accepts connections there; only a live controller greets. A
+refused, silent or timed-out connection is a lost controller; the client then refuses
+submissions at once, and reconnects when the probe succeeds again.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ PROBE_INTERVAL = 2.0
 
 PROBE_TIMEOUT = 2.0
 """Seconds a connection may take before the controller counts as lost (a lost link)."""
+
+ZMTP_SIGNATURE = (b"\xff", b"\x7f")
+"""First and tenth bytes of the greeting a live ZeroMQ socket sends on every connection."""
 
 
 def connection_file(settings: Settings) -> str:
@@ -62,12 +68,18 @@ async def reachable(settings: Settings) -> str | None:
         return f"no readable connection file ({error})"
     if address is None:
         return None
+    writer = None
     try:
         async with asyncio.timeout(PROBE_TIMEOUT):
-            _, writer = await asyncio.open_connection(*address)
-    except (OSError, TimeoutError) as error:
-        return f"{address[0]}:{address[1]} does not answer ({error or 'timed out'})"
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
+            reader, writer = await asyncio.open_connection(*address)
+            greeting = await reader.readexactly(len(ZMTP_SIGNATURE[0]) + 9)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError) as error:
+        return f"{address[0]}:{address[1]} does not answer ({str(error) or 'timed out'})"
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+    if greeting[:1] != ZMTP_SIGNATURE[0] or greeting[9:10] != ZMTP_SIGNATURE[1]:
+        return f"{address[0]}:{address[1]} is not a ZeroMQ socket"
     return None

@@ -43,14 +43,17 @@ class Commands:
         return process
 
     @staticmethod
-    def kill(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)  # its helpers (schedulers, nanny) with it
+    def kill(process: subprocess.Popen) -> None:
+        """SIGKILL the process alone, as a crash would: its helper processes live on."""
+        process.kill()
         process.wait(30)
 
     def stop_all(self) -> None:
+        """Every process started, with its helpers (each started a session, so a group)."""
         for process in self.processes:
-            self.kill(process, signal.SIGTERM if process.poll() is None else signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
 
 
 def connection_file(commands: Commands) -> str:

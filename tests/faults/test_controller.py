@@ -50,7 +50,7 @@ def test_jobs_queued_on_a_killed_controller_end_failed_and_submitting_heals(sett
             while r.zscore(keys.LEASES, busy) is None:
                 assert pubsub.get_message(timeout=30) is not None, "the busy job never started"
 
-        commands.kill(controller)  # SIGKILL: the queued tasks are lost with it
+        commands.kill(controller)  # SIGKILL: the tasks it held are lost with it
         killed_at = time.monotonic()
         refused = None
         while refused is None:  # until the client notices; what it took meanwhile counts too
@@ -65,9 +65,13 @@ def test_jobs_queued_on_a_killed_controller_end_failed_and_submitting_heals(sett
         commands.controller()  # a new controller, on new ports, knowing nothing
         commands.start(str(BIN / "ipengine"))
         restarted_at = time.monotonic()
+        outcomes = set()
         for job_id in queued:
+            # Its task was lost (Failed, saying so), or the killed controller's scheduler,
+            # which outlives it, still gave it to the engine (Success): never left Queued.
             info = client.wait(job_id, timeout=BOUND)
-            assert (info["status"], info["result"]) == ("Failed", reaper.LOST_TASK), job_id
+            outcomes.add(info["status"])
+            assert info["status"] == "Success" or info["result"] == reaper.LOST_TASK, info
         ended_in = time.monotonic() - restarted_at
 
         # The old engine's job is not the controller's business: it ends, stored.
@@ -86,3 +90,4 @@ def test_jobs_queued_on_a_killed_controller_end_failed_and_submitting_heals(sett
         assert client.wait(healed, timeout=BOUND)["result"] == 42
     assert r.hlen(keys.QUEUED) == 0
     print(f"noticed in {noticed:.1f} s; queued jobs ended {ended_in:.1f} s after the restart")
+    assert "Failed" in outcomes  # the reaper had work: the test saw the fault it means to
