@@ -126,7 +126,10 @@ class Client:
                 dispatcher.found()
 
     async def engines(self) -> int:
-        """How many engines are registered with the controller; 0 means jobs wait, queued."""
+        """How many engines are registered with the controller; 0 means jobs wait, queued.
+
+        :raises ClusterError: while the controller counts as lost.
+        """
         return await self.dispatcher.engines()
 
     async def drain(self, timeout: float | None = None) -> None:

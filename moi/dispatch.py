@@ -141,6 +141,7 @@ class Dispatcher:
 
     def _connect_locked(self) -> ipp.LoadBalancedView:
         if self._view is None:
+            self.check_available()  # lost meanwhile: no handshake with what is not there
             settings = self.settings
             where = settings.ipp_connection_file or f"profile {settings.ipp_profile or 'default'!r}"
             try:

@@ -34,6 +34,7 @@ import redis.asyncio as aioredis
 from moi import groupset, keys
 from moi.keys import is_job_id
 from moi.messages import action, group_actions, normalise_ids, stored_info, update_message
+from moi.retry import TRANSIENT
 from moi.status import is_final
 from moi.subscription import Subscription
 
@@ -114,8 +115,14 @@ class Feed:
             self._fail_joiners(ConnectionError("the moi hub closed"))
             raise
         except Exception as error:
-            # Its changes never reached the clients: have them reconnect and resync.
-            log.error("moi hub failed to serve group %r: %s; its clients resync", self.group, error)
+            # Its changes never reached the clients: have them reconnect and resync. Redis
+            # going away is an outage, logged as one; anything else is a fault of ours.
+            log.log(
+                logging.WARNING if isinstance(error, TRANSIENT) else logging.ERROR,
+                "moi hub failed to serve group %r: %s; its clients resync",
+                self.group,
+                error,
+            )
             self._fail_joiners(error)
             for client in list(self.clients):
                 with contextlib.suppress(Exception):

@@ -5,7 +5,7 @@ Each round it ends ``Failed``, with a reason that says what happened:
 - every running job whose lease lapsed (:mod:`moi.lease`): its engine was killed,
   frozen, or cut off from Redis;
 - every queued job whose task the controller does not know: the controller restarted,
-  and the task was lost with it;
+  and the task was lost with it (or the sender died before the task left it);
 - every queued job that was never sent, ``write_retry`` seconds on: the process that
   submitted it stopped between storing it and sending it.
 
@@ -68,8 +68,9 @@ def lapsed_message(lease: int) -> str:
 
 
 LOST_TASK = (
-    "The cluster's controller no longer knows this job's task (it was restarted and the "
-    "queued task was lost with it), so the job would never run."
+    "The cluster's controller does not know this job's task: it was lost (the controller "
+    "restarted, or the process that sent it stopped before the task left it), so the job "
+    "would never run."
 )
 NEVER_SENT = (
     "The job was stored but never sent to the cluster (the process that submitted it "

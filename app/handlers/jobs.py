@@ -82,8 +82,11 @@ class JobFormHandler(BaseHandler):
                 "Try again in a moment.",
             )
             return
-        engines = await self.application.moi.engines()
-        self.redirect("/" if engines else "/?notice=no-engines", status=303)
+        try:
+            engines = await self.application.moi.engines()
+        except ClusterError:  # lost just now: the jobs were taken, and the list tells
+            engines = None
+        self.redirect("/?notice=no-engines" if engines == 0 else "/", status=303)
 
     def refuse(self, status: int, message: str) -> None:
         """The index again, with the form's message and what was typed in it."""

@@ -65,19 +65,21 @@ def reaping(ours, r):
         yield client
 
 
-def submit_and_kill_submitter(ours, key: str) -> str:
-    """Submit a blocking job from another process, then SIGKILL that process."""
+def submit_and_kill_submitter(ours, r, key: str) -> tuple[str, int]:
+    """Submit a blocking job from another process, and SIGKILL that process once the job
+    runs; the job's ID and its engine's PID."""
     argv = [sys.executable, "-c", SUBMITTER, ours.redis_url, ours.ipp_connection_file]
     with subprocess.Popen(
         [*argv, str(LEASE), key], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     ) as process:
         try:
             job_id = process.stdout.readline().strip()
+            assert keys.is_job_id(job_id), job_id
+            pid = engine_pid(r, job_id)
         finally:
             process.kill()
             process.wait(10)
-    assert keys.is_job_id(job_id), job_id
-    return job_id
+    return job_id, pid
 
 
 def engine_pid(r, job_id: str, timeout: float = 30) -> int:
@@ -91,8 +93,7 @@ def engine_pid(r, job_id: str, timeout: float = 30) -> int:
 
 
 def test_killed_engine_of_a_dead_submitter_ends_the_job_failed(ours, reaping, r):
-    job_id = submit_and_kill_submitter(ours, "release:killed")
-    pid = engine_pid(r, job_id)
+    job_id, pid = submit_and_kill_submitter(ours, r, "release:killed")
     assert r.zscore(keys.LEASES, job_id) is not None
 
     os.kill(pid, signal.SIGKILL)
@@ -105,17 +106,19 @@ def test_killed_engine_of_a_dead_submitter_ends_the_job_failed(ours, reaping, r)
     assert info["date_end"] is not None
     assert r.zscore(keys.LEASES, job_id) is None
     assert took < BOUND
+    print(f"killed engine's job ended {took:.1f} s after the kill (lease {LEASE} s)")
 
 
 def test_frozen_engine_ends_the_job_failed_and_its_late_end_changes_nothing(ours, reaping, r):
-    job_id = submit_and_kill_submitter(ours, "release:frozen")
-    pid = engine_pid(r, job_id)
+    job_id, pid = submit_and_kill_submitter(ours, r, "release:frozen")
 
     os.kill(pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
     try:
         info = reaping.wait(job_id, timeout=BOUND)
     finally:
         os.kill(pid, signal.SIGCONT)
+    print(f"frozen engine's job ended {time.monotonic() - stopped_at:.1f} s after SIGSTOP")
     assert (info["status"], info["result"]) == ("Failed", reaper.lapsed_message(LEASE))
 
     # The engine wakes and its job ends: its final write is refused, the job stays Failed.
@@ -129,8 +132,7 @@ def test_frozen_engine_ends_the_job_failed_and_its_late_end_changes_nothing(ours
 
 
 def test_a_job_whose_engine_renews_its_lease_is_left_running(ours, reaping, r):
-    job_id = submit_and_kill_submitter(ours, "release:alive")
-    engine_pid(r, job_id)
+    job_id, _ = submit_and_kill_submitter(ours, r, "release:alive")
     first = r.zscore(keys.LEASES, job_id)
 
     # Three lease lengths: the reaper ran many rounds, the engine renewed many times.
