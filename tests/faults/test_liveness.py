@@ -7,6 +7,7 @@ frozen by PID. A reaper in another process (this one) ends the job when its leas
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -21,6 +22,7 @@ import pytest
 from moi import keys, reaper
 from moi.embedded import LocalCluster
 from moi.sync import SyncClient
+from tests.wsclient import run, serve
 
 pytestmark = pytest.mark.faults
 
@@ -145,3 +147,21 @@ def test_a_job_whose_engine_renews_its_lease_is_left_running(ours, reaping, r):
     info = reaping.wait(job_id, timeout=BOUND)
     assert (info["status"], info["result"]) == ("Success", "released")
     assert r.zscore(keys.LEASES, job_id) is None
+
+
+@run
+async def test_a_browser_watching_sees_the_job_of_a_killed_engine_end(ours, reaping, r):
+    """The same fault, watched as the demo's page watches: over moi's websocket."""
+    async with serve(ours.redis_url) as served:
+        job_id, pid = await asyncio.to_thread(submit_and_kill_submitter, ours, r, "release:ws")
+        client = await served.connect("ann")
+        shown = await client.snapshot()
+        assert shown[job_id]["status"].startswith("pid ")
+
+        os.kill(pid, signal.SIGKILL)
+        [*_, last] = await client.until(
+            lambda message: message.get("update", {}).get("status") == "Failed", timeout=BOUND
+        )
+        assert last["update"]["id"] == job_id
+        assert last["update"]["result"] == reaper.lapsed_message(LEASE)
+        client.close()
