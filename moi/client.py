@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future
@@ -89,6 +90,8 @@ class Client:
         self.reaper: Reaper | None = None
         self._reaping: asyncio.Task | None = None
         self._watching: asyncio.Task | None = None
+        self._unrecorded: dict[str, str] = {}  # sent jobs' tasks, not yet in moi:queued
+        self._unrecorded_lock = threading.Lock()  # SyncClient notes from its caller's thread
 
     async def start(self, *, reap: bool | None = None) -> None:
         """Check that Redis answers and connect to the cluster, so a wrong config fails now.
@@ -155,6 +158,7 @@ class Client:
                 await self._reaping
             self._reaping = None
             await self.reaper.close()
+        await self.flush()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.dispatcher.close()
@@ -230,16 +234,35 @@ class Client:
         except SendError as error:
             message = f"The job could not be sent to the cluster: {error.error!r}"
             self._watch(prepared[: len(error.sent)], error.sent)
-            self._spawn(self._record_sent(sent_tasks(prepared, error.sent)))
+            self.note_sent(sent_tasks(prepared, error.sent))
             for info, _ in prepared[len(error.sent) :]:
                 await self._fail_durably(info["id"], message)
             raise error.error from None
         self._watch(prepared, futures)
-        self._spawn(self._record_sent(sent_tasks(prepared, futures)))
+        self.note_sent(sent_tasks(prepared, futures))
         return [info["id"] for info, _ in prepared]
 
-    async def _record_sent(self, tasks: dict[str, str]) -> None:
-        """Note which task carries each job, so the reaper can ask the cluster about it."""
+    def note_sent(self, tasks: dict[str, str]) -> None:
+        """Record which task carries each job, so the reaper can ask the cluster about it.
+
+        Any thread. Written in the background, and coalesced: under load one write
+        carries the tasks of many submits, rather than a round trip each.
+        """
+        with self._unrecorded_lock:
+            was_empty = not self._unrecorded
+            self._unrecorded.update(tasks)
+        if was_empty and tasks and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to record
+                self._loop.call_soon_threadsafe(self._spawn, self._record_sent())
+
+    async def flush(self) -> None:
+        """Store now what this client writes in the background (which task carries each
+        sent job); a test or a script about to hand over to the reaper may want it done."""
+        await self._record_sent()
+
+    async def _record_sent(self) -> None:
+        with self._unrecorded_lock:
+            tasks, self._unrecorded = self._unrecorded, {}
         if tasks:
             await durably_async(
                 lambda: self.writer.sent(tasks), self.settings.write_retry, "the jobs' tasks"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 from redis.commands.core import Script
@@ -39,36 +40,38 @@ class Renewer:
     def __init__(self) -> None:
         self._held: dict[str, tuple[Script, int]] = {}
         self._scripts: dict[int, Script] = {}
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
+        self._interval = float("inf")
         self._thread: threading.Thread | None = None
 
     def hold(self, client: redis.Redis, job_id: str, seconds: int) -> None:
-        """Keep renewing ``job_id``'s lease of ``seconds`` until :meth:`release`."""
-        with self._changed:
+        """Keep renewing ``job_id``'s lease of ``seconds`` until :meth:`release`.
+
+        The thread is not woken for it: the lease was just taken whole, and the thread's
+        next round (within a third of a lease) renews it. Waking it per job would cost
+        every short job a thread switch.
+        """
+        with self._lock:
             script = self._scripts.get(id(client))
             if script is None:
                 script = self._scripts[id(client)] = client.register_script(_RENEW_SCRIPT)
-            was_idle = not self._held
             self._held[job_id] = (script, seconds)
+            self._interval = min(self._interval, seconds / 3)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="moi-lease", daemon=True)
                 self._thread.start()
-            if was_idle:  # a busy thread keeps its rhythm: no renewal per job started
-                self._changed.notify()
 
     def release(self, job_id: str) -> None:
-        with self._changed:
+        with self._lock:
             self._held.pop(job_id, None)
 
     def _run(self) -> None:
         while True:
-            with self._changed:
-                while not self._held:
-                    self._changed.wait()
-                interval = min(seconds for _, seconds in self._held.values()) / 3
-                self._changed.wait(interval)
+            time.sleep(self._interval)
+            with self._lock:
                 held = dict(self._held)
-            self._renew(held)
+            if held:
+                self._renew(held)
 
     @staticmethod
     def _renew(held: dict[str, tuple[Script, int]]) -> None:

@@ -83,6 +83,7 @@ def test_a_queued_job_the_controller_knows_is_left_alone(r, ours, moi_context):
         moi_context.submit("ann", "busy", None, jobs.blocks_until_released, ours.redis_url, key)
         for _ in range(3)
     ]
+    moi_context.flush()
     try:
         queued = [job_id for job_id in busy if r.hget(keys.QUEUED, job_id)]
         assert queued, "three jobs on two engines: one waits"
