@@ -23,6 +23,7 @@ import ipyparallel as ipp
 import psutil
 
 from moi.exceptions import MoiError
+from moi.watchdog import stop_processes
 
 
 class EmbeddedError(MoiError):
@@ -291,15 +292,7 @@ class LocalCluster:
             return
         processes = self._processes()
         self.cluster.stop_cluster_sync()
-        running = [process for process in processes if process.is_running()]
-        for process in running:
-            with contextlib.suppress(psutil.Error):
-                process.terminate()
-        _, stubborn = psutil.wait_procs(running, timeout)
-        for process in stubborn:
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-        psutil.wait_procs(stubborn, timeout)
+        stop_processes(processes, timeout)
 
     def __enter__(self) -> LocalCluster:
         return self.start()

@@ -37,17 +37,23 @@ def guarded(lines) -> list[psutil.Process]:
     return found
 
 
-def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
-    lines = sys.stdin.read().splitlines()  # until the parent is gone
-    running = [process for process in guarded(lines) if process.is_running()]
+def stop_processes(processes: list[psutil.Process], timeout: float = GRACE) -> None:
+    """SIGTERM those still running, then SIGKILL those still there after ``timeout``."""
+    running = [process for process in processes if process.is_running()]
     for process in running:
         with contextlib.suppress(psutil.Error):
             process.terminate()
-    _, stubborn = psutil.wait_procs(running, GRACE)
+    _, stubborn = psutil.wait_procs(running, timeout)
     for process in stubborn:
         with contextlib.suppress(psutil.Error):
             process.kill()
+    psutil.wait_procs(stubborn, timeout)
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
+    lines = sys.stdin.read().splitlines()  # until the parent is gone
+    stop_processes(guarded(lines))
 
 
 if __name__ == "__main__":

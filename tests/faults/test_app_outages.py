@@ -18,7 +18,6 @@ import time
 import pytest
 
 from moi import reaper
-from moi.embedded import RedisServer, free_port
 from tests.app.conftest import Client, serving, wait_for_status
 from tests.faults.cluster import BIN, connection_file
 
@@ -51,15 +50,6 @@ def upgrade(client: Client) -> int:
 
 def logged(caplog, text: str) -> int:
     return sum(text in record.getMessage() for record in caplog.records)
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    server = RedisServer(free_port(), tmp_path / "redis", persist=True).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_redis_away_gives_503_pages_one_log_line_and_the_site_recovers(

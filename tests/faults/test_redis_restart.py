@@ -14,20 +14,10 @@ import os
 import pytest
 import redis
 
-from moi.embedded import RedisServer, free_port
 from moi.sync import SyncClient
 from tests import jobs
 
 pytestmark = pytest.mark.faults
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    server = RedisServer(free_port(), tmp_path / "redis", persist=True).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def wait_for_status(url: str, job_id: str, status: str, timeout: float = 30) -> None:
