@@ -94,13 +94,19 @@ class Reaper:
 
     async def run(self) -> None:
         """Reap every ``lease / 3`` seconds while this process holds the lock; until cancelled."""
+        reached = True
         while True:
             try:
                 if await self.hold():
                     await self.reap()
+                if not reached:
+                    log.warning("moi's reaper reaches Redis again")
+                reached = True
             except TRANSIENT as error:
                 self._redis_since = time.monotonic()
-                log.warning("moi's reaper cannot reach Redis: %s", error)
+                if reached:  # one line per outage, not one per round
+                    log.warning("moi's reaper cannot reach Redis: %s", error)
+                reached = False
             except Exception:
                 log.exception("moi's reaper failed a round; it tries again")
             await asyncio.sleep(self.interval)
