@@ -21,6 +21,13 @@ def port_number(text: str) -> int:
     return value
 
 
+def host_names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
+    if not names:
+        raise ValueError("must name at least one host, or *")
+    return names
+
+
 @dataclasses.dataclass(frozen=True)
 class AppSettings:
     """Where the demo listens, and where it keeps its files."""
@@ -45,6 +52,14 @@ class AppSettings:
         "Directory for the private Redis's data, the local cluster's profile and the "
         "generated cookie secret; relative paths start at the working directory.",
     )
+    allowed_hosts: tuple[str, ...] = config.setting(
+        "app",
+        "allowed_hosts",
+        ("localhost", "127.0.0.1", "[::1]"),
+        host_names,
+        "Host names the site answers to (the Host header, without the port), comma-separated; "
+        "* answers to any. The listening host is always allowed.",
+    )
     debug: bool = config.setting(
         "app",
         "debug",
@@ -52,6 +67,11 @@ class AppSettings:
         config.boolean,
         "Show tracebacks in error pages and reload templates on change (never in production).",
     )
+
+    def allows_host(self, host_name: str) -> bool:
+        """Whether a request's Host (without its port) is one this site answers to."""
+        allowed = self.allowed_hosts
+        return "*" in allowed or host_name.lower() in allowed or host_name == self.host
 
     @property
     def var_path(self) -> Path:

@@ -42,7 +42,15 @@ class BaseHandler(tornado.web.RequestHandler):
     application: Application
 
     async def prepare(self) -> None:
+        check_host(self)
         self.current_user = await signed_in_user(self)
+
+    def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        """Every cookie of the site is Secure when the request came over TLS (a proxy's
+        X-Forwarded-Proto counts): Tornado's own ``_xsrf`` cookie too, like the login's."""
+        if self.request.protocol == "https":
+            kwargs["secure"] = True
+        super().set_cookie(name, value, *args, **kwargs)
 
     def set_default_headers(self) -> None:
         # Only our own scripts and styles run: a job result that slipped through as
@@ -99,6 +107,13 @@ class BaseHandler(tornado.web.RequestHandler):
         self.render(
             "errors/error.html", status_code=status_code, title=title, unavailable=unavailable
         )
+
+
+def check_host(handler: tornado.web.RequestHandler) -> None:
+    """Refuse a Host header the site does not answer to (``[app] allowed_hosts``): links
+    and redirects built from it must not point at someone else's name."""
+    if not handler.application.app_settings.allows_host(handler.request.host_name):
+        raise tornado.web.HTTPError(400, reason="Unknown Host")
 
 
 def unavailable_service(error: BaseException | None) -> str | None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from tornado.web import HTTPError
 
-from app.handlers.base import signed_in_user
+from app.handlers.base import check_host, signed_in_user
 from app.outage import REDIS_DOWN
 from moi.websocket import MoiWebSocketHandler
 
 
 class LiveHandler(MoiWebSocketHandler):
     async def prepare(self) -> None:
+        check_host(self)
         try:
             self.current_user = await signed_in_user(self)
         except REDIS_DOWN as error:

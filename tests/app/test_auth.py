@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.parse
 import urllib.request
@@ -10,7 +11,7 @@ import uuid
 import pytest
 
 from app.accounts import USERS_KEY
-from tests.app.conftest import PASSWORD, Client, error_message, stored_keys
+from tests.app.conftest import PASSWORD, Client, error_message, serving, stored_keys
 
 
 def test_login_page_renders_the_form(client):
@@ -209,3 +210,35 @@ def test_the_login_cookie_is_http_only_and_secure_behind_tls(client, proto):
     flags = {part.strip().lower() for part in cookie.split(";")[1:]}
     assert "httponly" in flags and "samesite=lax" in flags
     assert ("secure" in flags) == (proto == "https")
+
+
+@pytest.mark.parametrize("proto", ["http", "https"])
+def test_the_xsrf_cookie_is_secure_behind_tls(server, proto):
+    fresh = Client(server.url)  # no _xsrf cookie yet: the page sets one
+    request = urllib.request.Request(server.url + "/login", headers={"X-Forwarded-Proto": proto})
+    response = fresh.request_object(request)
+    [cookie] = [c for c in response.headers.get_all("Set-Cookie") if c.startswith("_xsrf=")]
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert ("secure" in flags) == (proto == "https")
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:80", "127.0.0.2"])
+def test_a_host_the_site_does_not_answer_to_is_refused(auth, host):
+    for path in ("/", "/login", "/moi-ws/"):
+        request = urllib.request.Request(auth.base_url + path, headers={"Host": host})
+        response = auth.request_object(request)
+        assert response.status == 400, path
+        assert "evil" not in response.text  # nothing built from the name it was sent
+    assert auth.get("/").status == 200  # the site's own names still work
+
+
+def test_allowed_hosts_takes_other_names_and_a_wildcard(settings, r, app_settings, caplog):
+    for allowed, host, status in [
+        (("jobs.example",), "jobs.example", 200),
+        (("jobs.example",), "other.example", 400),
+        (("*",), "anything.example", 200),
+    ]:
+        ours = dataclasses.replace(app_settings, allowed_hosts=allowed)
+        with serving(settings, ours, caplog) as served:
+            request = urllib.request.Request(served.url + "/login", headers={"Host": host})
+            assert Client(served.url).request_object(request).status == status, (allowed, host)
