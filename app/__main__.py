@@ -31,6 +31,7 @@ import tornado.netutil
 from redis.exceptions import RedisError
 
 from app.application import Application, create_app
+from app.handlers.forms import SERVER_MAX_BODY
 from app.services import (
     Services,
     StartupError,
@@ -119,7 +120,7 @@ async def serve(
     gc.collect()
     gc.freeze()
     # xheaders: behind a TLS proxy, X-Forwarded-Proto makes the login cookie Secure.
-    server = tornado.httpserver.HTTPServer(app, xheaders=True)
+    server = tornado.httpserver.HTTPServer(app, xheaders=True, max_body_size=SERVER_MAX_BODY)
     server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

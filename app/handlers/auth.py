@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import tornado.web
 
-from app.accounts import AccountError
+from app.accounts import USERNAME_MAX, AccountError
 from app.handlers.base import COOKIE_DAYS, USER_COOKIE, BaseHandler, safe_next
+from app.handlers.forms import FormHandler
+
+SIGN_IN_MAX_BODY = 4 * 1024
+"""A sign-in form is a username, a password and a return path: a few hundred bytes."""
 
 
-class LoginHandler(BaseHandler):
+class LoginHandler(FormHandler):
+    max_body_bytes = SIGN_IN_MAX_BODY
+
     def get(self) -> None:
         next_url = safe_next(self.get_query_argument("next", None))
         if self.current_user:
@@ -16,7 +22,7 @@ class LoginHandler(BaseHandler):
             return
         self.render("auth/login.html", error=None, username="", next_url=next_url)
 
-    async def post(self) -> None:
+    async def post_form(self) -> None:
         username = self.get_body_argument("username", "")
         password = self.get_body_argument("password", "")
         next_url = safe_next(self.get_body_argument("next", None))
@@ -24,7 +30,8 @@ class LoginHandler(BaseHandler):
             name, _created = await self.application.accounts.login(username, password)
         except AccountError as error:
             self.set_status(400)
-            self.render("auth/login.html", error=str(error), username=username, next_url=next_url)
+            shown = username if len(username) <= USERNAME_MAX else ""  # never echo a flood
+            self.render("auth/login.html", error=str(error), username=shown, next_url=next_url)
             return
         self.set_signed_cookie(
             USER_COOKIE,

@@ -11,6 +11,7 @@ import tornado.web
 
 from app import forms, jobs
 from app.handlers.base import RETRY_AFTER, BaseHandler, unavailable_service
+from app.handlers.forms import FormHandler
 from app.outage import REDIS_DOWN
 from moi.exceptions import ClusterError
 
@@ -19,6 +20,10 @@ MESSAGE_MAX = 200
 COUNTDOWN_MAX = 60
 PI_MIN, PI_MAX = 100, 2_000_000
 BATCH_MAX = 100
+JOB_FORM_MAX_BODY = 8 * 1024
+"""Every job form is one short field: 8 KiB is far more than any needs."""
+ECHO_MAX = 1000
+"""A refused form shows what was typed up to this length; a longer value is dropped."""
 
 
 def result_url(kind: str) -> str:
@@ -61,13 +66,14 @@ class IndexHandler(BaseHandler):
         render_index(self, notice=NOTICES.get(self.get_query_argument("notice", "")))
 
 
-class JobFormHandler(BaseHandler):
+class JobFormHandler(FormHandler):
     """Base of the form handlers: ``form`` names the form, ``submit_jobs`` does the work."""
 
     form = ""
+    max_body_bytes = JOB_FORM_MAX_BODY
 
     @tornado.web.authenticated
-    async def post(self) -> None:
+    async def post_form(self) -> None:
         try:
             await self.submit_jobs(self.current_user)
         except forms.FormError as error:
@@ -91,8 +97,11 @@ class JobFormHandler(BaseHandler):
     def refuse(self, status: int, message: str) -> None:
         """The index again, with the form's message and what was typed in it."""
         self.set_status(status)
-        typed = {name: self.get_body_argument(name) for name in self.request.body_arguments}
-        typed.pop("_xsrf", None)
+        typed = {
+            name: value
+            for name in self.request.body_arguments
+            if name != "_xsrf" and len(value := self.get_body_argument(name)) <= ECHO_MAX
+        }  # a flood is not echoed back
         render_index(self, errors={self.form: message}, values={self.form: typed})
 
     def field(self, name: str) -> str:

@@ -29,6 +29,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from app.application import Application, create_app
+from app.handlers.forms import SERVER_MAX_BODY
 from app.settings import AppSettings
 from moi import keys
 
@@ -52,7 +53,9 @@ class ServerThread:
         self._stop = asyncio.Event()
         self.app = self.make_app()
         await self.app.start()
-        server = tornado.httpserver.HTTPServer(self.app, xheaders=True)  # as python -m app
+        server = tornado.httpserver.HTTPServer(  # as python -m app
+            self.app, xheaders=True, max_body_size=SERVER_MAX_BODY
+        )
         server.add_sockets([self.socket])
         self._ready.set()
         try:

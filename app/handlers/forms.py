@@ -1,0 +1,62 @@
+"""Form posts with a size limit that holds before the body is read.
+
+Tornado reads a whole request body into memory before the handler runs, up to the
+server's ``max_body_size``. A handler that streams its body (``stream_request_body``)
+may lower that limit for its own requests in ``prepare``, which is Tornado's documented
+way to have one limit per handler. A body over it is refused by Tornado with a bare 400,
+its bytes never read, so nothing of it is echoed back.
+
+Tornado checks the XSRF token before ``prepare``, when a streamed body has not arrived
+yet; so these handlers check it themselves, once the body is parsed, before ``post_form``.
+"""
+
+from __future__ import annotations
+
+import tornado.httputil
+import tornado.web
+
+from app.handlers.base import BaseHandler
+
+SERVER_MAX_BODY = 64 * 1024
+"""The server's own limit, for every handler: the largest any form of the site needs."""
+
+
+@tornado.web.stream_request_body
+class FormHandler(BaseHandler):
+    """A handler whose POST body is a form of at most ``max_body_bytes``."""
+
+    max_body_bytes = SERVER_MAX_BODY
+    _parsed = False  # Tornado asks check_xsrf_cookie before prepare
+
+    async def prepare(self) -> None:
+        self._chunks: list[bytes] = []
+        if self.request.method == "POST":
+            self.request.connection.set_max_body_size(self.max_body_bytes)
+        await super().prepare()
+
+    def data_received(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+
+    def check_xsrf_cookie(self) -> None:
+        if self._parsed:  # not before the body is here: see the module's docstring
+            super().check_xsrf_cookie()
+
+    async def post(self, *args: str) -> None:
+        body = b"".join(self._chunks)
+        request = self.request
+        tornado.httputil.parse_body_arguments(
+            request.headers.get("Content-Type", ""),
+            body,
+            request.body_arguments,
+            request.files,
+            request.headers,
+        )
+        for name, values in request.body_arguments.items():
+            request.arguments.setdefault(name, []).extend(values)
+        self._parsed = True
+        if self.application.settings.get("xsrf_cookies"):
+            self.check_xsrf_cookie()
+        await self.post_form(*args)
+
+    async def post_form(self, *args: str) -> None:
+        raise NotImplementedError
