@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 import redis.asyncio as aioredis
+from zxcvbn import zxcvbn
 
 USERS_KEY = "moi-app:users"
 
@@ -27,6 +28,10 @@ USERNAME_MIN = 3
 USERNAME_MAX = 32
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
+PASSWORD_SCORE_MIN = 3
+"""zxcvbn's score (0 to 4) a new password needs: 3 is "safely unguessable" by its scale."""
+GUESS_CHECK_CHARS = 100
+"""zxcvbn reads this much of a password (its time grows with length; so does strength)."""
 RESERVED = frozenset({"no-user"})
 """moi's own group for jobs submitted without a user."""
 
@@ -68,12 +73,25 @@ def check_username(raw: str) -> str:
     return name
 
 
-def check_new_password(password: str) -> None:
-    """Refuse a password too short to be worth hashing, or too long to hash cheaply."""
+def check_new_password(password: str, username: str = "") -> None:
+    """Refuse a password too short, too long to hash cheaply, or easy to guess.
+
+    Guessability is zxcvbn's estimate (Dropbox's, maintained as the ``zxcvbn`` package):
+    it knows the common-password lists, keyboard patterns, dates and the username, which
+    a length rule alone does not. Its advice goes on the form.
+    """
     if len(password) < PASSWORD_MIN:
         raise AccountError(f"Choose a password of at least {PASSWORD_MIN} characters.")
     if len(password) > PASSWORD_MAX:
         raise AccountError(f"A password is at most {PASSWORD_MAX} characters long.")
+    strength = zxcvbn(password[:GUESS_CHECK_CHARS], user_inputs=[username] if username else [])
+    if strength["score"] < PASSWORD_SCORE_MIN:
+        feedback = strength["feedback"]
+        advice = " ".join([feedback["warning"], *feedback["suggestions"]]).strip()
+        raise AccountError(
+            "This password is too easy to guess. "
+            + (advice or "Add another word or two; uncommon words are better.")
+        )
 
 
 def hash_password(password: str, salt: bytes | None = None) -> dict[str, Any]:
@@ -138,7 +156,7 @@ class Accounts:
         loop = asyncio.get_running_loop()
         stored = await self.client.hget(USERS_KEY, name)
         if stored is None:
-            check_new_password(password)
+            await loop.run_in_executor(None, check_new_password, password, name)
             record = await loop.run_in_executor(None, hash_password, password)
             if await self.client.hsetnx(USERS_KEY, name, json.dumps(record)):
                 return name, True
