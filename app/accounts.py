@@ -22,6 +22,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from zxcvbn import zxcvbn
 
+from app.throttle import SignInThrottle
+
 USERS_KEY = "moi-app:users"
 
 USERNAME_MIN = 3
@@ -138,29 +140,37 @@ class Accounts:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
+        self.throttle = SignInThrottle(client)
 
     async def exists(self, name: str) -> bool:
         return bool(await self.client.hexists(USERS_KEY, name))
 
-    async def login(self, raw_name: str, password: str) -> tuple[str, bool]:
+    async def login(self, raw_name: str, password: str, address: str = "") -> tuple[str, bool]:
         """Check a login, registering a username seen for the first time (it is a demo).
+
+        ``address`` is the client's, for throttling (:mod:`app.throttle`).
 
         :returns: the username as stored, and whether the account was just created.
         :raises AccountError: with a message for the form.
+        :raises Throttled: if this username or address must wait before trying again.
         """
         name = check_username(raw_name)
         if not password:
             raise AccountError("Enter a password.")
         if len(password) > PASSWORD_MAX:
             raise AccountError(f"A password is at most {PASSWORD_MAX} characters long.")
+        await self.throttle.check(name, address)  # before any hashing: guesses cost us nothing
         loop = asyncio.get_running_loop()
         stored = await self.client.hget(USERS_KEY, name)
         if stored is None:
             await loop.run_in_executor(None, check_new_password, password, name)
+            await self.throttle.check_new_account(address)
             record = await loop.run_in_executor(None, hash_password, password)
             if await self.client.hsetnx(USERS_KEY, name, json.dumps(record)):
                 return name, True
             stored = await self.client.hget(USERS_KEY, name)  # someone else was quicker
         if not await loop.run_in_executor(None, password_matches, password, _decode(stored)):
+            await self.throttle.failed(name, address)
             raise AccountError(f"Wrong password for {name}.")
+        await self.throttle.succeeded(name)
         return name, False

@@ -7,6 +7,7 @@ import tornado.web
 from app.accounts import USERNAME_MAX, AccountError
 from app.handlers.base import COOKIE_DAYS, USER_COOKIE, BaseHandler, safe_next
 from app.handlers.forms import FormHandler
+from app.throttle import Throttled
 
 SIGN_IN_MAX_BODY = 4 * 1024
 """A sign-in form is a username, a password and a return path: a few hundred bytes."""
@@ -27,7 +28,14 @@ class LoginHandler(FormHandler):
         password = self.get_body_argument("password", "")
         next_url = safe_next(self.get_body_argument("next", None))
         try:
-            name, _created = await self.application.accounts.login(username, password)
+            name, _created = await self.application.accounts.login(
+                username, password, self.request.remote_ip
+            )
+        except Throttled as error:
+            self.set_status(429)
+            self.set_header("Retry-After", str(error.wait))
+            self.render("auth/login.html", error=str(error), username="", next_url=next_url)
+            return
         except AccountError as error:
             self.set_status(400)
             shown = username if len(username) <= USERNAME_MAX else ""  # never echo a flood

@@ -1,0 +1,120 @@
+"""Sign-in and registration throttling, kept in Redis so every app process agrees.
+
+A sign-in that fails counts against its username and against the address it came from,
+for a window that each failure renews. The first few failures are free; after them each
+attempt must wait a delay that doubles with every failure, and past a limit the key is
+locked until the window ends. A throttled attempt is refused before its password is
+hashed, so guessing costs the server nothing either. The refusal says how long to wait
+and never whether the account exists.
+
+New accounts are counted per address over their own window, with a plain cap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import redis.asyncio as aioredis
+
+PREFIX = "moi-app:throttle"
+
+# KEYS: the counter. ARGV: now (s), window (s), free failures, lock at, longest delay (s).
+# Returns the seconds to wait before another attempt (0: go ahead).
+_WAIT_SCRIPT = """
+local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local now = tonumber(ARGV[1])
+if failures >= tonumber(ARGV[4]) then
+    return math.max(1, redis.call('TTL', KEYS[1]))
+end
+if failures < tonumber(ARGV[3]) then
+    return 0
+end
+local delay = math.min(2 ^ (failures - tonumber(ARGV[3])), tonumber(ARGV[5]))
+return math.max(0, math.ceil(last + delay - now))
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    free: int
+    """Failures allowed before any delay."""
+    lock_at: int
+    """Failures after which the key is locked for the rest of the window."""
+    window: int = 15 * 60
+    """Seconds a failure is remembered (each failure renews it)."""
+    longest_delay: int = 60
+
+
+PER_USERNAME = Rule(free=5, lock_at=20)
+PER_ADDRESS = Rule(free=20, lock_at=100)  # many people may share one address (NAT)
+NEW_ACCOUNTS_PER_ADDRESS = 20
+NEW_ACCOUNTS_WINDOW = 3600
+
+
+class Throttled(Exception):
+    """Refused for now; ``wait`` is the seconds until the next attempt may be made."""
+
+    def __init__(self, wait: int, message: str) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+class SignInThrottle:
+    """The counters of sign-in failures and new accounts, on the app's Redis client."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self._wait = client.register_script(_WAIT_SCRIPT)
+
+    def _keys(self, username: str, address: str) -> list[tuple[str, Rule]]:
+        return [
+            (f"{PREFIX}:user:{username}", PER_USERNAME),
+            (f"{PREFIX}:addr:{address}", PER_ADDRESS),
+        ]
+
+    async def check(self, username: str, address: str) -> None:
+        """Raise :class:`Throttled` if this username or address must wait."""
+        seconds, _ = await self.client.time()
+        waits = [
+            await self._wait(
+                keys=[key], args=[seconds, rule.window, rule.free, rule.lock_at, rule.longest_delay]
+            )
+            for key, rule in self._keys(username, address)
+        ]
+        wait = max(int(w) for w in waits)
+        if wait > 0:
+            raise Throttled(wait, f"Too many sign-in attempts. Try again in {_say(wait)}.")
+
+    async def failed(self, username: str, address: str) -> None:
+        seconds, _ = await self.client.time()
+        async with self.client.pipeline(transaction=True) as pipe:
+            for key, rule in self._keys(username, address):
+                pipe.hincrby(key, "failures", 1)
+                pipe.hset(key, "last", seconds)
+                pipe.expire(key, rule.window)
+            await pipe.execute()
+
+    async def succeeded(self, username: str) -> None:
+        """The account's owner is in: its counter starts again (the address's does not)."""
+        await self.client.delete(f"{PREFIX}:user:{username}")
+
+    async def check_new_account(self, address: str) -> None:
+        """Count a registration from ``address``; :class:`Throttled` past the cap."""
+        key = f"{PREFIX}:new:{address}"
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=NEW_ACCOUNTS_WINDOW, nx=True)  # the window starts once
+            pipe.incr(key)
+            pipe.ttl(key)
+            _, count, ttl = await pipe.execute()
+        if count > NEW_ACCOUNTS_PER_ADDRESS:
+            wait = max(int(ttl), 1)
+            message = f"Too many new accounts from your address. Try again in {_say(wait)}."
+            raise Throttled(wait, message)
+
+
+def _say(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} s"
+    return f"{math.ceil(seconds / 60)} min"
