@@ -34,8 +34,8 @@ class LoginHandler(FormHandler):
         except Throttled as error:
             self.set_status(429)
             self.set_header("Retry-After", str(error.wait))
-            self.render("auth/login.html", error=str(error), username="", next_url=next_url)
-            return
+            self.render("auth/login.html", error=str(error), username=username, next_url=next_url)
+            return  # the username passed its checks: short, and safe to show
         except AccountError as error:
             self.set_status(400)
             shown = username if len(username) <= USERNAME_MAX else ""  # never echo a flood
