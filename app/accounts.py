@@ -17,6 +17,7 @@ import hmac
 import json
 import os
 import re
+import secrets
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -145,6 +146,12 @@ class Accounts:
     async def exists(self, name: str) -> bool:
         return bool(await self.client.hexists(USERS_KEY, name))
 
+    async def account_id(self, name: str) -> str | None:
+        """The ID the account got when it was made (a re-made account gets a new one), or
+        None if there is no such account. Accounts older than IDs have ""."""
+        stored = await self.client.hget(USERS_KEY, name)
+        return None if stored is None else str(_decode(stored).get("id", ""))
+
     async def login(self, raw_name: str, password: str, address: str = "") -> tuple[str, bool]:
         """Check a login, registering a username seen for the first time (it is a demo).
 
@@ -166,6 +173,7 @@ class Accounts:
             await loop.run_in_executor(None, check_new_password, password, name)
             await self.throttle.check_new_account(address)
             record = await loop.run_in_executor(None, hash_password, password)
+            record["id"] = secrets.token_hex(16)
             if await self.client.hsetnx(USERS_KEY, name, json.dumps(record)):
                 return name, True
             stored = await self.client.hget(USERS_KEY, name)  # someone else was quicker

@@ -21,9 +21,10 @@ from app import settings as app_config
 from app import templating
 from app.accounts import Accounts
 from app.handlers import auth, jobs, results
-from app.handlers.base import USER_COOKIE, NotFoundHandler
+from app.handlers.base import COOKIE_DAYS, USER_COOKIE, NotFoundHandler
 from app.handlers.live import LiveHandler
 from app.outage import Outage
+from app.sessions import Sessions, Signouts
 from moi.client import Client
 from moi.config import Settings
 from moi.hub import Hub
@@ -46,6 +47,8 @@ class Application(tornado.web.Application):
         self.app_settings = app_settings
         self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
         self.accounts = Accounts(self.redis)
+        self.sessions = Sessions(self.redis, COOKIE_DAYS)
+        self.signouts = Signouts(self.redis)
         self.redis_outage = Outage(self.redis)
         self.moi = Client(settings)
         self.moi_hub = Hub(settings.redis_url, settings.key_ttl)
@@ -101,6 +104,7 @@ class Application(tornado.web.Application):
         """
         await self.moi.start()
         await self.moi_hub.start()
+        self.signouts.start()
 
     async def close(self) -> None:
         """Say goodbye to open websockets, then close the hub and Redis connections.
@@ -113,6 +117,7 @@ class Application(tornado.web.Application):
                 client.close(1001, "server shutting down")
         await self.moi_hub.settled()
         await self.moi_hub.close()
+        await self.signouts.close()
         await self.moi.aclose()
         await self.redis_outage.close()
         await self.redis.aclose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tornado.web
 
 from app.accounts import USERNAME_MAX, AccountError
-from app.handlers.base import COOKIE_DAYS, USER_COOKIE, BaseHandler, safe_next
+from app.handlers.base import COOKIE_DAYS, USER_COOKIE, BaseHandler, safe_next, session_id
 from app.handlers.forms import FormHandler
 from app.throttle import Throttled
 
@@ -41,9 +41,11 @@ class LoginHandler(FormHandler):
             shown = username if len(username) <= USERNAME_MAX else ""  # never echo a flood
             self.render("auth/login.html", error=str(error), username=shown, next_url=next_url)
             return
+        account_id = await self.application.accounts.account_id(name)
+        session = await self.application.sessions.open(name, account_id or "")
         self.set_signed_cookie(
             USER_COOKIE,
-            name,
+            session,
             expires_days=COOKIE_DAYS,
             httponly=True,
             samesite="Lax",
@@ -58,7 +60,14 @@ class LogoutHandler(BaseHandler):
         """A page with the sign-out button: signing out is a POST, so no link can do it."""
         self.render("auth/logout.html")
 
-    def post(self) -> None:
+    async def post(self) -> None:
+        """Sign this session out, or with ``everywhere`` every session of the user; their
+        pages' live lists close at once and send them to the sign-in page."""
+        sessions = self.application.sessions
+        if self.get_body_argument("everywhere", "") and self.current_user:
+            await sessions.close_all(self.current_user)
+        elif (found := session_id(self)) is not None:
+            await sessions.close(found)
         self.clear_cookie(USER_COOKIE)
         self.redirect("/login", status=303)
 

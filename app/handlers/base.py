@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from app.application import Application
 
 USER_COOKIE = "user"
-"""The signed cookie holding the username; moi's websocket reads the same one."""
+"""The signed cookie holding the session ID (:mod:`app.sessions`)."""
 COOKIE_DAYS = 30
 RETRY_AFTER = 10
 """Seconds a 503 asks the browser to wait before trying again."""
@@ -25,17 +25,28 @@ RETRY_AFTER = 10
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d+)?|\[[0-9A-Fa-f:.]+\](:\d+)?")
 
 
-async def signed_in_user(handler: tornado.web.RequestHandler) -> str | None:
-    """The user of a request: a valid signed cookie naming an account that still exists.
+def session_id(handler: tornado.web.RequestHandler) -> str | None:
+    """The session ID the request's signed cookie carries, if any."""
+    value = handler.get_signed_cookie(USER_COOKIE, max_age_days=COOKIE_DAYS)
+    return value.decode() if value else None
 
-    Checked against Redis on each request (one HEXISTS), so a deleted account or a wiped
-    database logs its sessions out instead of leaving orphan groups. Pages and the
-    websocket both ask here, so they agree on who is signed in.
+
+async def signed_in_user(handler: tornado.web.RequestHandler) -> str | None:
+    """The user of a request: a live session (:mod:`app.sessions`) of an account that
+    still exists, and is still the account the session was opened for.
+
+    Checked against Redis on each request (two reads), so a signed-out session, a
+    deleted account or one re-made by someone else under the same name is signed out
+    everywhere at once. Pages and the websocket both ask here, so they agree.
     """
-    name = handler.get_signed_cookie(USER_COOKIE, max_age_days=COOKIE_DAYS)
-    if name and await handler.application.accounts.exists(name.decode()):
-        return name.decode()
-    return None
+    found_id = session_id(handler)
+    found = await handler.application.sessions.find(found_id) if found_id else None
+    if found is None:
+        return None
+    user, account = found
+    if await handler.application.accounts.account_id(user) != account:
+        return None
+    return user
 
 
 class BaseHandler(tornado.web.RequestHandler):

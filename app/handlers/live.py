@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tornado.web import HTTPError
 
-from app.handlers.base import check_host, signed_in_user
+from app.handlers.base import check_host, session_id, signed_in_user
 from app.outage import REDIS_DOWN
 from moi.websocket import MoiWebSocketHandler
 
@@ -12,9 +12,19 @@ from moi.websocket import MoiWebSocketHandler
 class LiveHandler(MoiWebSocketHandler):
     async def prepare(self) -> None:
         check_host(self)
+        self.session = session_id(self)
         try:
             self.current_user = await signed_in_user(self)
         except REDIS_DOWN as error:
             self.application.redis_outage.failed(error)
             raise HTTPError(503) from None  # refused before the upgrade; the page retries
         super().prepare()  # refuses (403) a request without a user, before the upgrade
+
+    async def open(self) -> None:
+        # Closed at once if its session is signed out, in this process or another.
+        self.application.signouts.add(self.session, self)
+        await super().open()
+
+    def on_close(self) -> None:
+        self.application.signouts.discard(self.session, self)
+        super().on_close()

@@ -18,6 +18,11 @@
 
   /** Mirror the connection's state in the header's indicator. */
   function showState(conn) {
+    // Signed out (in another tab, or everywhere): this page goes to the sign-in page.
+    conn.on("ended", () => {
+      const here = window.location.pathname + window.location.search;
+      window.location.assign("/login?next=" + encodeURIComponent(here));
+    });
     const indicator = document.getElementById("moi-state");
     if (!indicator) return;
     const label = indicator.querySelector(".live-label");

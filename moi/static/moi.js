@@ -6,6 +6,7 @@
  *   conn.on("add", (ids) => ...);      // ids is always an array of strings
  *   conn.on("update", (info) => ...);  // one job's info object
  *   conn.on("resync", () => ...);      // reopened after a drop: the next "add" is the full list
+ *   conn.on("ended", () => ...);       // the server ended this session (close code 4401)
  *   conn.onState((state) => ...);      // "connecting" | "connected" | "reconnecting" | "closed"
  *   conn.remove(jobId);                // or an array of IDs
  *
@@ -14,7 +15,9 @@
  * first "add"), not on open: a server that accepts and then closes at once (1011 while
  * its Redis is down) is retried ever more slowly, not every half second. Messages sent
  * while the socket is not open wait in a small queue (QUEUE_MAX) and go out on the next
- * open; beyond that, or after close(), they are dropped with a console warning. Plain
+ * open; beyond that, or after close(), they are dropped with a console warning. A server
+ * that closes with SESSION_ENDED (4401: the user signed out) is not reconnected to: the
+ * state goes "closed" and "ended" is emitted, for the page to go to its sign-in. Plain
  * ES2020, no dependencies; defines the global `moi`.
  */
 (function (global) {
@@ -25,6 +28,7 @@
   const BACKOFF_START_MS = 500;
   const BACKOFF_MAX_MS = 30000;
   const QUEUE_MAX = 100;
+  const SESSION_ENDED = 4401;
   // Fixed dispatch order for keys sharing one message: a job must be added before its
   // info can be applied. Keys not listed follow in the message's own order.
   const DISPATCH_ORDER = ["add", "update", "remove", "error"];
@@ -170,7 +174,7 @@
       // Events of a socket we have already replaced are ignored.
       ws.onopen = () => ws === this._ws && this._handleOpen();
       ws.onmessage = (event) => ws === this._ws && this._handleMessage(event.data);
-      ws.onclose = () => ws === this._ws && this._handleClose();
+      ws.onclose = (event) => ws === this._ws && this._handleClose(event.code);
       // "error" is always followed by "close", which does the work.
       ws.onerror = () => {};
     }
@@ -188,9 +192,15 @@
       if (reopened) this._emit("resync", null);
     }
 
-    _handleClose() {
+    _handleClose(code) {
       this._ws = null;
       if (this._closed) return;
+      if (code === SESSION_ENDED) {
+        this._closed = true;
+        this._setState("closed");
+        this._emit("ended", null);
+        return;
+      }
       this._setState("reconnecting");
       // Up to 50% random jitter spreads out the clients that a server restart dropped together.
       const wait = Math.min(BACKOFF_MAX_MS, this._delay * (1 + Math.random() * 0.5));

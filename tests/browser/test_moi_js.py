@@ -463,3 +463,18 @@ def test_status_slug_agrees_with_python_beyond_the_basic_multilingual_plane(page
     statuses = ["Done 🚀", "𝒳"]
     slugs = page.run("return arguments[0].map(moi.statusSlug);", statuses)
     assert slugs == [status_slug(status) for status in statuses]
+
+
+def test_a_session_the_server_ended_is_not_reconnected_and_says_so(page):
+    seen = page.run(
+        """
+        t.timers.install();
+        t.connected();
+        let ended = 0;
+        t.conn.on("ended", () => { ended += 1; });
+        t.socket.serverClose(4401);  // the user signed out, in another tab
+        return {ended, state: t.conn.state, timers: t.timers.delays(),
+                sockets: t.FakeSocket.all.length};
+        """
+    )
+    assert seen == {"ended": 1, "state": "closed", "timers": [], "sockets": 1}
