@@ -48,7 +48,7 @@ class Application(tornado.web.Application):
         self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
         self.accounts = Accounts(self.redis)
         self.sessions = Sessions(self.redis, COOKIE_DAYS)
-        self.signouts = Signouts(self.redis)
+        self.signouts = Signouts(settings.redis_url)
         self.redis_outage = Outage(self.redis)
         self.moi = Client(settings)
         self.moi_hub = Hub(settings.redis_url, settings.key_ttl)
@@ -104,7 +104,7 @@ class Application(tornado.web.Application):
         """
         await self.moi.start()
         await self.moi_hub.start()
-        self.signouts.start()
+        await self.signouts.start()
 
     async def close(self) -> None:
         """Say goodbye to open websockets, then close the hub and Redis connections.

@@ -23,6 +23,8 @@ import secrets
 import redis.asyncio as aioredis
 from tornado.websocket import WebSocketHandler
 
+from moi.subscription import Subscription
+
 log = logging.getLogger(__name__)
 
 SESSION_PREFIX = "moi-app:session:"
@@ -88,15 +90,18 @@ class Sessions:
 class Signouts:
     """Closes the live-list websockets of sessions signed out in any app process.
 
-    Listens on ``moi-app:signout``. If that subscription is lost, a revocation may be
-    missed, so every live socket is closed (1012): the pages reconnect, and each socket
-    is checked against the session store again.
+    Follows ``moi-app:signout`` on a confirmed subscription (:mod:`moi.subscription`).
+    If that is lost, a revocation may be missed, so every live socket is closed (1012):
+    the pages reconnect, and each socket is checked against the session store again;
+    meanwhile a new subscription is tried, with doubling waits.
     """
 
-    def __init__(self, client: aioredis.Redis) -> None:
-        self.client = client
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
         self.sockets: dict[str, set[WebSocketHandler]] = {}
-        self._task: asyncio.Task | None = None
+        self._subscription: Subscription | None = None
+        self._restarter: asyncio.Task | None = None
+        self._closing = False
 
     def add(self, session_id: str, socket: WebSocketHandler) -> None:
         self.sockets.setdefault(session_id, set()).add(socket)
@@ -108,35 +113,51 @@ class Signouts:
             if not sockets:
                 del self.sockets[session_id]
 
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._listen())
+    async def start(self) -> None:
+        subscription = Subscription(self.redis_url, self._on_message, self._on_lost)
+        try:
+            await subscription.follow([SIGNOUT_CHANNEL])
+        except BaseException:
+            await subscription.close()
+            raise
+        self._subscription = subscription
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        self._closing = True
+        if self._restarter is not None:
+            self._restarter.cancel()
+            await asyncio.gather(self._restarter, return_exceptions=True)
+        if self._subscription is not None:
+            await self._subscription.close()
+            self._subscription = None
 
     def ended(self, session_ids: list[str], code: int = SIGNED_OUT) -> None:
         for session_id in session_ids:
             for socket in list(self.sockets.pop(session_id, ())):
                 socket.close(code, "signed out" if code == SIGNED_OUT else "reconnect")
 
-    async def _listen(self) -> None:
+    def _on_message(self, channel: str, data: str, by_pattern: bool) -> None:
+        self.ended(_session_ids(data))
+
+    def _on_lost(self) -> None:
+        self._subscription = None
+        if self._closing:
+            return
+        log.warning("sign-outs cannot be heard (Redis lost); live lists reconnect")
+        self.ended(list(self.sockets), code=1012)
+        if self._restarter is None:
+            self._restarter = asyncio.ensure_future(self._restart())
+
+    async def _restart(self) -> None:
         delay = 0.5
         while True:
+            await asyncio.sleep(delay)
             try:
-                async with self.client.pubsub() as pubsub:
-                    await pubsub.subscribe(SIGNOUT_CHANNEL)
-                    async for message in pubsub.listen():
-                        delay = 0.5
-                        if message["type"] == "message":
-                            self.ended(_session_ids(message["data"]))
-            except (OSError, aioredis.RedisError) as error:
-                log.warning("sign-outs cannot be heard (%s); live lists reconnect", error)
-                self.ended(list(self.sockets), code=1012)
-                await asyncio.sleep(delay)
+                await self.start()
+                break
+            except (OSError, aioredis.RedisError):
                 delay = min(delay * 2, 30.0)
+        self._restarter = None
 
 
 def _session_ids(data: str) -> list[str]:
