@@ -114,7 +114,11 @@ class Client:
         dispatcher = self.dispatcher
         while True:
             await asyncio.sleep(controller.PROBE_INTERVAL)
-            why = await controller.reachable(self.settings)
+            try:
+                why = await controller.reachable(self.settings)
+            except Exception as error:  # a connection file of another shape: say so, go on
+                log.warning("moi cannot probe the ipyparallel controller: %r", error)
+                continue
             if why is not None and dispatcher.lost_because is None:
                 log.warning(
                     "moi lost the ipyparallel controller (%s); submissions fail until it is back",
