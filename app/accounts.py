@@ -26,6 +26,10 @@ from zxcvbn import zxcvbn
 from app.throttle import SignInThrottle
 
 USERS_KEY = "moi-app:users"
+SIGNINS_KEY = "moi-app:signins"
+"""Sorted set: each account, scored by when it last signed in (Unix seconds)."""
+EXPIRE_BATCH = 50
+"""Idle accounts removed per sign-in at most; the next sign-ins take the rest."""
 
 USERNAME_MIN = 3
 USERNAME_MAX = 32
@@ -139,9 +143,30 @@ def _decode(stored: str | None) -> dict[str, Any]:
 class Accounts:
     """The account store, on the application's asyncio Redis client."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, keep_days: int = 0) -> None:
         self.client = client
         self.throttle = SignInThrottle(client)
+        self.keep_days = keep_days
+        """Days an account is kept after its last sign-in; 0 keeps it forever."""
+
+    async def _signed_in(self, name: str) -> None:
+        """Note the sign-in, and remove accounts idle for longer than ``keep_days``.
+
+        Done here, a few at a time, rather than by a timer: an idle site has nobody to
+        protect, and every sign-in pays only two commands when nothing is due.
+        """
+        now, _ = await self.client.time()
+        await self.client.zadd(SIGNINS_KEY, {name: now})
+        if not self.keep_days:
+            return
+        idle = await self.client.zrangebyscore(
+            SIGNINS_KEY, "-inf", now - self.keep_days * 86400, start=0, num=EXPIRE_BATCH
+        )
+        if idle:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.hdel(USERS_KEY, *idle)  # their sessions now name no account: refused
+                pipe.zrem(SIGNINS_KEY, *idle)
+                await pipe.execute()
 
     async def exists(self, name: str) -> bool:
         return bool(await self.client.hexists(USERS_KEY, name))
@@ -175,10 +200,12 @@ class Accounts:
             record = await loop.run_in_executor(None, hash_password, password)
             record["id"] = secrets.token_hex(16)
             if await self.client.hsetnx(USERS_KEY, name, json.dumps(record)):
+                await self._signed_in(name)
                 return name, True
             stored = await self.client.hget(USERS_KEY, name)  # someone else was quicker
         if not await loop.run_in_executor(None, password_matches, password, _decode(stored)):
             await self.throttle.failed(name, address)
             raise AccountError(f"Wrong password for {name}.")
         await self.throttle.succeeded(name)
+        await self._signed_in(name)
         return name, False

@@ -46,7 +46,7 @@ class Application(tornado.web.Application):
         self.moi_settings = settings
         self.app_settings = app_settings
         self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-        self.accounts = Accounts(self.redis)
+        self.accounts = Accounts(self.redis, app_settings.account_days)
         self.sessions = Sessions(self.redis, COOKIE_DAYS)
         self.signouts = Signouts(settings.redis_url)
         self.redis_outage = Outage(self.redis)

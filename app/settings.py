@@ -52,6 +52,13 @@ class AppSettings:
         "Directory for the private Redis's data, the local cluster's profile and the "
         "generated cookie secret; relative paths start at the working directory.",
     )
+    account_days: int = config.setting(
+        "app",
+        "account_days",
+        365,
+        config.non_negative_int,
+        "Days an account is kept after its last sign-in; 0 keeps accounts forever.",
+    )
     allowed_hosts: tuple[str, ...] = config.setting(
         "app",
         "allowed_hosts",

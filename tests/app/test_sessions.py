@@ -63,3 +63,16 @@ def test_signing_out_closes_the_sessions_live_list_at_once(auth):
             socket.close()
 
     assert asyncio.run(watch_then_sign_out()) == SIGNED_OUT
+
+
+def test_an_account_idle_past_account_days_is_removed_at_the_next_sign_in(server, r):
+    idle = Client(server.url)
+    assert idle.login("bob").status == 303
+    kept_days = server.app.app_settings.account_days
+    assert kept_days > 0
+    r.zadd("moi-app:signins", {"bob": 1})  # last signed in long ago
+    assert Client(server.url).login("alice").status == 303
+    assert not r.hexists("moi-app:users", "bob")
+    assert r.zscore("moi-app:signins", "bob") is None
+    assert r.zscore("moi-app:signins", "alice") is not None
+    assert idle.get("/").status == 302  # its session names no account any more
