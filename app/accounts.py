@@ -156,20 +156,20 @@ class Accounts:
         protect, and every sign-in pays only two commands when nothing is due.
         """
         now, _ = await self.client.time()
-        await self.client.zadd(SIGNINS_KEY, {name: now})
         if not self.keep_days:
+            await self.client.zadd(SIGNINS_KEY, {name: now})
             return
-        idle = await self.client.zrangebyscore(
-            SIGNINS_KEY, "-inf", now - self.keep_days * 86400, start=0, num=EXPIRE_BATCH
-        )
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zadd(SIGNINS_KEY, {name: now})
+            pipe.zrangebyscore(
+                SIGNINS_KEY, "-inf", now - self.keep_days * 86400, start=0, num=EXPIRE_BATCH
+            )
+            _, idle = await pipe.execute()
         if idle:
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.hdel(USERS_KEY, *idle)  # their sessions now name no account: refused
                 pipe.zrem(SIGNINS_KEY, *idle)
                 await pipe.execute()
-
-    async def exists(self, name: str) -> bool:
-        return bool(await self.client.hexists(USERS_KEY, name))
 
     async def account_id(self, name: str) -> str | None:
         """The ID the account got when it was made (a re-made account gets a new one), or
@@ -177,12 +177,13 @@ class Accounts:
         stored = await self.client.hget(USERS_KEY, name)
         return None if stored is None else str(_decode(stored).get("id", ""))
 
-    async def login(self, raw_name: str, password: str, address: str = "") -> tuple[str, bool]:
+    async def login(self, raw_name: str, password: str, address: str = "") -> tuple[str, str]:
         """Check a login, registering a username seen for the first time (it is a demo).
 
         ``address`` is the client's, for throttling (:mod:`app.throttle`).
 
-        :returns: the username as stored, and whether the account was just created.
+        :returns: the username as stored, and its account's ID (:meth:`account_id`), which
+            the session it opens names.
         :raises AccountError: with a message for the form.
         :raises Throttled: if this username or address must wait before trying again.
         """
@@ -201,11 +202,12 @@ class Accounts:
             record["id"] = secrets.token_hex(16)
             if await self.client.hsetnx(USERS_KEY, name, json.dumps(record)):
                 await self._signed_in(name)
-                return name, True
+                return name, record["id"]
             stored = await self.client.hget(USERS_KEY, name)  # someone else was quicker
-        if not await loop.run_in_executor(None, password_matches, password, _decode(stored)):
+        record = _decode(stored)
+        if not await loop.run_in_executor(None, password_matches, password, record):
             await self.throttle.failed(name, address)
             raise AccountError(f"Wrong password for {name}.")
         await self.throttle.succeeded(name)
         await self._signed_in(name)
-        return name, False
+        return name, str(record.get("id", ""))

@@ -19,20 +19,24 @@ import redis.asyncio as aioredis
 
 PREFIX = "moi-app:throttle"
 
-# KEYS: the counter. ARGV: now (s), window (s), free failures, lock at, longest delay (s).
-# Returns the seconds to wait before another attempt (0: go ahead).
+# KEYS: the counters. ARGV: for each, its free failures, lock-at and longest delay (s).
+# Returns the seconds to wait before another attempt (0: go ahead), the longest of any key.
 _WAIT_SCRIPT = """
-local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
-local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
-local now = tonumber(ARGV[1])
-if failures >= tonumber(ARGV[4]) then
-    return math.max(1, redis.call('TTL', KEYS[1]))
+local now = tonumber(redis.call('TIME')[1])
+local wait = 0
+for i, key in ipairs(KEYS) do
+    local free, lock_at, longest = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]),
+        tonumber(ARGV[3 * i])
+    local failures = tonumber(redis.call('HGET', key, 'failures') or '0')
+    if failures >= lock_at then
+        wait = math.max(wait, 1, redis.call('TTL', key))
+    elseif failures >= free then
+        local last = tonumber(redis.call('HGET', key, 'last') or '0')
+        local delay = math.min(2 ^ (failures - free), longest)
+        wait = math.max(wait, math.ceil(last + delay - now))
+    end
 end
-if failures < tonumber(ARGV[3]) then
-    return 0
-end
-local delay = math.min(2 ^ (failures - tonumber(ARGV[3])), tonumber(ARGV[5]))
-return math.max(0, math.ceil(last + delay - now))
+return wait
 """
 
 
@@ -76,14 +80,17 @@ class SignInThrottle:
 
     async def check(self, username: str, address: str) -> None:
         """Raise :class:`Throttled` if this username or address must wait."""
-        seconds, _ = await self.client.time()
-        waits = [
+        counters = self._keys(username, address)
+        wait = int(
             await self._wait(
-                keys=[key], args=[seconds, rule.window, rule.free, rule.lock_at, rule.longest_delay]
+                keys=[key for key, _ in counters],
+                args=[
+                    value
+                    for _, rule in counters
+                    for value in (rule.free, rule.lock_at, rule.longest_delay)
+                ],
             )
-            for key, rule in self._keys(username, address)
-        ]
-        wait = max(int(w) for w in waits)
+        )
         if wait > 0:
             raise Throttled(wait, f"Too many sign-in attempts. Try again in {_say(wait)}.")
 

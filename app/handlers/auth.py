@@ -28,7 +28,7 @@ class LoginHandler(FormHandler):
         password = self.get_body_argument("password", "")
         next_url = safe_next(self.get_body_argument("next", None))
         try:
-            name, _created = await self.application.accounts.login(
+            name, account_id = await self.application.accounts.login(
                 username, password, self.request.remote_ip
             )
         except Throttled as error:
@@ -41,15 +41,10 @@ class LoginHandler(FormHandler):
             shown = username if len(username) <= USERNAME_MAX else ""  # never echo a flood
             self.render("auth/login.html", error=str(error), username=shown, next_url=next_url)
             return
-        account_id = await self.application.accounts.account_id(name)
-        session = await self.application.sessions.open(name, account_id or "")
+        session = await self.application.sessions.open(name, account_id)
+        # Secure behind TLS, as every cookie of the site (BaseHandler.set_cookie).
         self.set_signed_cookie(
-            USER_COOKIE,
-            session,
-            expires_days=COOKIE_DAYS,
-            httponly=True,
-            samesite="Lax",
-            secure=self.request.protocol == "https",  # behind TLS, never sent in clear
+            USER_COOKIE, session, expires_days=COOKIE_DAYS, httponly=True, samesite="Lax"
         )
         self.redirect(next_url, status=303)
 
