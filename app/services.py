@@ -71,7 +71,7 @@ class Services:
                 print(f"private Redis at {settings.redis_url} (data in {var / 'redis'})")
             check_redis(settings.redis_url)
             if uses_local_cluster(settings):
-                self.cluster = LocalCluster(settings.engines, var / "ipython")
+                self.cluster = LocalCluster(settings.engines, var / "ipython", keep=True)
                 try:
                     self.cluster.start()
                 except Exception as error:

@@ -23,6 +23,8 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import ipyparallel as ipp
@@ -38,7 +40,7 @@ from moi.exceptions import JobNotFound
 from moi.messages import normalise_ids
 from moi.reaper import Reaper
 from moi.retry import durably_async
-from moi.status import is_final
+from moi.status import Status, is_final
 from moi.subscription import CONFIRM_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,29 @@ def check_text(what: str, value: object) -> None:
         raise TypeError(f"{what} must be a str, not {type(value).__name__}")
     if not value.strip():
         raise ValueError(f"{what} must not be empty")
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How moi runs a job, apart from its call; see :meth:`Client.with_options`."""
+
+    time_limit: float | None = None
+    """Seconds the job may run (from its start) before moi stops it and ends it ``Failed``;
+    None takes ``[jobs] time_limit``, 0 means no limit."""
+    retries: int = 0
+    """How often the job is sent again if its engine dies under it; never if its own
+    function raised."""
+
+    def __post_init__(self) -> None:
+        limit = self.time_limit
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 <= limit < 1e9
+        ):
+            raise ValueError(f"time_limit must be a number of seconds, 0 or more, not {limit!r}")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int):
+            raise TypeError(f"retries must be an int, not {type(self.retries).__name__}")
+        if not 0 <= self.retries <= 100:
+            raise ValueError(f"retries must be from 0 to 100, not {self.retries}")
 
 
 def check_target(group: object, handler: object) -> None:
@@ -91,6 +116,7 @@ class Client:
         self._reaping: asyncio.Task | None = None
         self._watching: asyncio.Task | None = None
         self._unrecorded: dict[str, str] = {}  # sent jobs' tasks, not yet in moi:queued
+        self._resend: dict[str, bytes] = {}  # outstanding jobs with retries: their call
         self._unrecorded_lock = threading.Lock()  # SyncClient notes from its caller's thread
 
     async def start(self, *, reap: bool | None = None) -> None:
@@ -170,6 +196,18 @@ class Client:
 
     # -- submitting ------------------------------------------------------------------------
 
+    def with_options(self, *, time_limit: float | None = None, retries: int = 0) -> Submitter:
+        """This client's ``submit`` and ``submit_many``, with options for the jobs they make::
+
+            await client.with_options(time_limit=60, retries=1).submit(group, name, ...)
+
+        The options are not keywords of ``submit``, which passes every keyword on to the
+        job's function: a function may well have its own ``time_limit``.
+
+        :raises TypeError, ValueError: for a bad option, at once (see :class:`JobOptions`).
+        """
+        return Submitter(self, JobOptions(time_limit, retries))
+
     async def submit(
         self, group: str, name: str, handler: str | None, func, /, *args, **kwargs
     ) -> str:
@@ -202,7 +240,11 @@ class Client:
         return await self._submit(prepared) if prepared else []
 
     def _prepare_calls(
-        self, group: str, handler: str | None, calls: Iterable[tuple]
+        self,
+        group: str,
+        handler: str | None,
+        calls: Iterable[tuple],
+        options: JobOptions | None = None,
     ) -> list[Prepared]:
         """Each call of :meth:`submit_many` prepared; raises for any bad one."""
         check_target(group, handler)
@@ -211,17 +253,21 @@ class Client:
             if not isinstance(call, tuple) or len(call) < 2:
                 raise TypeError(f"call {number} must be a tuple (name, func, *args), not {call!r}")
             name, func, *args = call
-            prepared.append(self._prepare(group, handler, name, func, tuple(args), {}))
+            prepared.append(self._prepare(group, handler, name, func, tuple(args), {}, options))
         return prepared
 
-    def _prepare(self, group, handler, name, func, args, kwargs) -> Prepared:
+    def _prepare(self, group, handler, name, func, args, kwargs, options=None) -> Prepared:
         """The info object of a new job and its packed call; raises for anything bad."""
         check_text("name", name)
         if not callable(func):
             raise TypeError(f"func must be callable, not {type(func).__name__}")
         if "status_update" in kwargs:
             raise TypeError("status_update is moi's keyword: the job's function receives it")
-        info = record.new_info(group, name, handler)
+        options = options or JobOptions()
+        limit = self.settings.time_limit if options.time_limit is None else options.time_limit
+        info = record.new_info(
+            group, name, handler, time_limit=limit or None, retries=options.retries
+        )
         # Raises for an argument that cannot be pickled, before anything is stored.
         packed = runner.pack(self.settings, info, (func, args, kwargs))
         return info, packed
@@ -244,6 +290,7 @@ class Client:
             raise error.error from None
         self._watch(prepared, futures)
         self.note_sent(sent_tasks(prepared, futures))
+        log_submitted(prepared)
         return [info["id"] for info, _ in prepared]
 
     def note_sent(self, tasks: dict[str, str]) -> None:
@@ -274,39 +321,79 @@ class Client:
 
     def _watch(self, prepared: list[Prepared], futures: list[Future]) -> None:
         """Follow the sent tasks, to end a job ``Failed`` if its task fails; any thread."""
-        for (info, _), future in zip(prepared, futures, strict=True):
+        for (info, packed), future in zip(prepared, futures, strict=True):
             job_id = info["id"]
             self.outstanding.add(job_id)
+            if info.get("retries"):
+                self._resend[job_id] = packed
             self._drained.clear()
-            future.add_done_callback(lambda done, job_id=job_id: self._task_done(job_id, done))
+            future.add_done_callback(lambda done, info=info: self._task_done(info, done))
 
-    def _task_done(self, job_id: str, future: Future) -> None:
+    def _task_done(self, info: dict[str, Any], future: Future) -> None:
         """On ipyparallel's I/O thread. A task that came back well needs no event loop
         (waking it for each would cost every job a GIL hand-over): only a failure, or the
         last outstanding task, is passed over to the loop."""
+        job_id = info["id"]
         error = future.exception()
         self.dispatcher.forget(future)
         self.outstanding.discard(job_id)
-        if error is None and self.outstanding:
-            return
+        if error is None:
+            self._resend.pop(job_id, None)
+            log_ended(info, future.result())
+            if self.outstanding:
+                return
         loop = self._loop
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to tell
             if loop is not None:
-                loop.call_soon_threadsafe(self._ended, job_id, error)
+                loop.call_soon_threadsafe(self._ended, info, error)
 
-    def _ended(self, job_id: str, error: BaseException | None) -> None:
+    def _ended(self, info: dict[str, Any], error: BaseException | None) -> None:
         if error is not None:
-            self._spawn(self._fail_durably(job_id, task_failure_message(error)))
+            message = task_failure_message(error)
+            packed = self._resend.pop(info["id"], None)
+            if packed is not None and is_engine_death(error):
+                self._spawn(self._retry(info, packed, message))
+            else:
+                self._spawn(self._fail_durably(info["id"], message, info["group"]))
         if not self.outstanding:
             self._drained.set()
 
-    async def _fail_durably(self, job_id: str, message: str) -> bool:
+    async def _retry(self, info: dict[str, Any], packed: bytes, message: str) -> None:
+        """Send a job whose engine died once more, if it has a retry left; else end it."""
+        job_id = info["id"]
+        again = await durably_async(
+            lambda: self.writer.retry(job_id), self.settings.write_retry, f"the retry of {job_id}"
+        )
+        if again is None:
+            await self._fail_durably(job_id, message, info["group"])
+            return
+        log.info(
+            "moi job %s of group %s is sent again: its engine died (attempt %d of %d)",
+            job_id,
+            info["group"],
+            again["attempt"],
+            again["retries"] + 1,
+        )
+        prepared = [(again, runner.repack(packed, again))]
+        try:
+            futures = await self.dispatcher.send([prepared[0][1]])
+        except SendError as error:
+            await self._fail_durably(job_id, f"{message} It could not be sent again: {error}")
+            return
+        self._watch(prepared, futures)
+        self.note_sent(sent_tasks(prepared, futures))
+
+    async def _fail_durably(self, job_id: str, message: str, group: str = "") -> bool:
         """End the job ``Failed``, retrying while Redis is away (``write_retry`` s)."""
-        return await durably_async(
+        failed = await durably_async(
             lambda: self.writer.fail(job_id, message),
             self.settings.write_retry,
             f"the failure of job {job_id}",
         )
+        if failed:
+            reason = (message.strip().splitlines() or [""])[-1]
+            log.info("moi job %s of group %s ended Failed: %s", job_id, group or "?", reason)
+        return failed
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -397,6 +484,32 @@ class Client:
             groupset.remove(pipe, group, normalise_ids(ids))
             await pipe.execute()
 
+    async def cancel(self, job_id: str, *, by: str | None = None) -> bool:
+        """Stop a job and end it ``Cancelled``, unless it has ended already.
+
+        A queued job never runs: its task is aborted, and an engine that gets it all the
+        same does not call the function. A running job's function is interrupted on its
+        engine (:mod:`moi.stopper`); one that will not stop has ``[jobs] cancel_grace``
+        seconds before its engine process is ended. ``Cancelled`` is stored first, in
+        one transaction with the final-status rule, so the job can end no other way.
+
+        :param by: who asked, for the job's ``result`` ("Cancelled by alice at ...").
+        :returns: True if this call cancelled it, False if it had ended already.
+        :raises JobNotFound: if no such job is stored.
+        """
+        check_text("job_id", job_id)
+        if not keys.is_job_id(job_id):
+            raise JobNotFound(job_id)
+        task = await self.redis.hget(keys.QUEUED, job_id)
+        if not await self.writer.end(job_id, Status.CANCELLED, record.cancel_message(by)):
+            if not await self.redis.exists(keys.job_key(job_id)):
+                raise JobNotFound(job_id)
+            return False
+        log.info("moi job %s cancelled%s", job_id, f" by {by}" if by else "")
+        if task:
+            self._spawn(self.dispatcher.abort([task]))
+        return True
+
     async def fail(self, job_id: str, reason: str) -> bool:
         """End a job ``Failed`` with ``reason`` as its result, unless it has ended already.
 
@@ -408,6 +521,72 @@ class Client:
         if not keys.is_job_id(job_id):
             return False
         return await self.writer.fail(job_id, reason)
+
+
+class Submitter:
+    """A client's ``submit`` and ``submit_many`` with options (:meth:`Client.with_options`)."""
+
+    def __init__(self, client: Client, options: JobOptions) -> None:
+        self.client = client
+        self.options = options
+
+    async def submit(
+        self, group: str, name: str, handler: str | None, func, /, *args, **kwargs
+    ) -> str:
+        """See :meth:`Client.submit`."""
+        check_target(group, handler)
+        prepared = self.client._prepare(group, handler, name, func, args, kwargs, self.options)
+        [job_id] = await self.client._submit([prepared])
+        return job_id
+
+    async def submit_many(
+        self, group: str, handler: str | None, calls: Iterable[tuple], /
+    ) -> list[str]:
+        """See :meth:`Client.submit_many`."""
+        prepared = self.client._prepare_calls(group, handler, calls, self.options)
+        return await self.client._submit(prepared) if prepared else []
+
+
+def is_engine_death(error: BaseException) -> bool:
+    """Whether a task failed because its engine died (the job may then be sent again)."""
+    return isinstance(error, ipp.RemoteError) and error.ename == "EngineError"
+
+
+def log_submitted(prepared: list[Prepared]) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    if len(prepared) > 3:
+        first = prepared[0][0]
+        log.info("moi submitted %d jobs of group %s", len(prepared), first["group"])
+        return
+    for info, _ in prepared:
+        log.info("moi job %s (%s) of group %s submitted", info["id"], info["name"], info["group"])
+
+
+def log_ended(info: dict[str, Any], outcome: object) -> None:
+    """Log how a job ended, from what :func:`moi.runner.run_job` returned."""
+    if not log.isEnabledFor(logging.INFO) or not isinstance(outcome, dict):
+        return
+    status = outcome.get("status")
+    if status is None:
+        return  # cancelled while queued: logged where it was cancelled
+    ran = seconds_between(outcome.get("date_start"), outcome.get("date_end"))
+    queued = seconds_between(info.get("date_created"), outcome.get("date_start"))
+    log.info(
+        "moi job %s of group %s ended %s (queued %s, ran %s)",
+        info["id"],
+        info["group"],
+        status,
+        "?" if queued is None else f"{queued:.2f} s",
+        "?" if ran is None else f"{ran:.2f} s",
+    )
+
+
+def seconds_between(start: object, end: object) -> float | None:
+    try:
+        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    except (TypeError, ValueError):
+        return None
 
 
 def sent_tasks(prepared: list[Prepared], futures: list[Future]) -> dict[str, str]:

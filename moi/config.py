@@ -38,6 +38,13 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def non_negative_number(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a number, 0 or more")
+    return int(value) if value.is_integer() else value
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -111,6 +118,22 @@ class Settings:
         positive_int,
         "Seconds a running job's engine may go without a sign of life (it renews every third "
         "of that) before moi ends the job Failed.",
+    )
+    time_limit: float = setting(
+        "jobs",
+        "time_limit",
+        0,
+        non_negative_number,
+        "Seconds a job may run before moi stops it and ends it Failed; 0 means no limit. "
+        "A submit may set its own (Client.with_options).",
+    )
+    cancel_grace: float = setting(
+        "jobs",
+        "cancel_grace",
+        10,
+        non_negative_number,
+        "Seconds a cancelled or timed-out job's function has to stop after it is "
+        "interrupted; then its engine process is ended, so the core is free again.",
     )
     reap: bool = setting(
         "jobs",

@@ -104,6 +104,15 @@ class Dispatcher:
         """
         return await self.run(self._unknown_tasks, sorted(set(task_ids)))
 
+    async def abort(self, task_ids: list[str]) -> None:
+        """Ask the engines not to run these queued tasks; a no-op while not connected.
+
+        Best effort: an engine that runs one all the same finds its job ended
+        (:meth:`moi.runner.RunningJob.start`) and does not call the function.
+        """
+        if self._view is not None and self.lost_because is None:
+            await self.run(self._abort, task_ids)
+
     def forget(self, future: Future) -> None:
         """Drop the client's copy of a finished task (the job's state lives in Redis).
 
@@ -192,6 +201,11 @@ class Dispatcher:
             unknown.add(missing[1])
             task_ids = task_ids[task_ids.index(missing[1]) + 1 :]
         return unknown
+
+    def _abort(self, task_ids: list[str]) -> None:
+        with self._lock:
+            if self._client is not None and self._client.ids:
+                self._client.abort(task_ids, block=False)
 
     def _close(self) -> None:
         with self._lock:

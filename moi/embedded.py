@@ -232,14 +232,21 @@ class LocalCluster:
     by jobs, as they are here.
     """
 
-    def __init__(self, engines: int, profile_dir: str | os.PathLike) -> None:
+    def __init__(self, engines: int, profile_dir: str | os.PathLike, *, keep: bool = False) -> None:
+        """:param keep: start a new engine whenever one ends (moi ends the engine of a job
+        that will not stop when cancelled), as a supervisor would in production."""
         Path(profile_dir).mkdir(parents=True, exist_ok=True)
         self.engines = engines
+        self.keep = keep
         self.cluster = ipp.Cluster(
             n=engines,
             profile_dir=str(Path(profile_dir).resolve()),
             log_level=40,
         )
+        self._stopping = threading.Event()
+        self._starting = threading.Lock()  # one engine start at a time
+        self.replaced = 0
+        """How many engines were started again after they ended (with ``keep``)."""
 
     @property
     def connection_file(self) -> str:
@@ -273,13 +280,45 @@ class LocalCluster:
         self.cluster.start_cluster_sync()
         with self.cluster.connect_client_sync() as client:
             client.wait_for_engines(self.engines, timeout=timeout)
+        if self.keep:
+            self._keep(self._engine_processes())
         return self
 
     def add_engines(self, count: int, timeout: float = 60) -> None:
         """Start ``count`` more engines, e.g. to replace one that died."""
-        self.cluster.start_engines_sync(count)
-        with self.cluster.connect_client_sync() as client:
-            client.wait_for_engines(len(client.ids) + count, timeout=timeout)
+        with self._starting:
+            before = set(self._engine_processes())
+            self.cluster.start_engines_sync(count)
+            with self.cluster.connect_client_sync() as client:
+                client.wait_for_engines(len(client.ids) + count, timeout=timeout)
+        if self.keep:
+            self._keep([p for p in self._engine_processes() if p not in before])
+
+    def _engine_processes(self) -> list:
+        return [
+            sub.process
+            for engine_set in list(self.cluster.engines.values())
+            for sub in list(engine_set.launchers.values())
+            if sub.process is not None
+        ]
+
+    def _keep(self, processes: list) -> None:
+        """Wait on each engine process (a thread each, blocked in ``wait``, no polling)."""
+        for process in processes:
+            threading.Thread(
+                target=self._replace_when_ended, args=(process,), name="moi-keep", daemon=True
+            ).start()
+
+    def _replace_when_ended(self, process) -> None:
+        process.wait()
+        if self._stopping.is_set():
+            return
+        try:
+            self.add_engines(1)
+            self.replaced += 1
+        except Exception as error:  # stopped meanwhile, or the controller is gone
+            if not self._stopping.is_set():
+                print(f"moi could not start an engine again: {error}", file=sys.stderr)
 
     def stop(self, timeout: float = 10) -> None:
         """Stop the engines and the controller, then any helper process that outlived them.
@@ -288,6 +327,7 @@ class LocalCluster:
         gone it keeps trying to reach the stopped controller for seconds, so it is ended
         here, by PID, rather than waited for.
         """
+        self._stopping.set()
         if self.cluster.controller is None and not self.cluster.engines:
             return
         processes = self._processes()

@@ -31,11 +31,11 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from moi import groupset, keys
+from moi import groupset, keys, record
 from moi.keys import is_job_id
 from moi.messages import action, group_actions, normalise_ids, stored_info, update_message
 from moi.retry import TRANSIENT
-from moi.status import is_final
+from moi.status import Status, is_final
 from moi.subscription import Subscription
 
 log = logging.getLogger(__name__)
@@ -316,16 +316,39 @@ class Hub:
         :returns: the IDs that are not in the group; if any, nothing was changed.
         """
         ids = normalise_ids(ids)
-        if not ids:
-            return []
-        members = await self.redis.smismember(keys.group_jobs_key(group), ids)
-        strangers = [job_id for job_id, member in zip(ids, members, strict=True) if not member]
-        if strangers:
+        strangers = await self._strangers(group, ids)
+        if strangers or not ids:
             return strangers
         async with self.redis.pipeline(transaction=True) as pipe:
             groupset.remove(pipe, group, ids)
             await pipe.execute()
         return []
+
+    async def cancel(self, group: str, ids: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Cancel the group's jobs ``ids`` (see :meth:`moi.client.Client.cancel`), if they
+        are all in it. Redis alone does it: the engine running a job hears the cancel.
+
+        :returns: the IDs that are not in the group (if any, nothing was changed), and
+            those that had ended already (left as they were).
+        """
+        ids = normalise_ids(ids)
+        strangers = await self._strangers(group, ids)
+        if strangers:
+            return strangers, []
+        writer = record.AsyncWriter(self.redis)
+        message = record.cancel_message(group)
+        ended = [i for i in ids if not await writer.end(i, Status.CANCELLED, message)]
+        for job_id in ids:
+            if job_id not in ended:
+                log.info("moi job %s of group %s cancelled", job_id, group)
+        return [], ended
+
+    async def _strangers(self, group: str, ids: list[str]) -> list[str]:
+        """The IDs among ``ids`` that are not in the group's set."""
+        if not ids:
+            return []
+        members = await self.redis.smismember(keys.group_jobs_key(group), ids)
+        return [job_id for job_id, member in zip(ids, members, strict=True) if not member]
 
     async def settled(self) -> None:
         """Wait for the work in hand: notices being sent, groups being let go."""

@@ -1,4 +1,5 @@
-"""The seed's job functions: ``submit``, ``submit_nouser``, ``get``, ``wait``, ``fail``.
+"""The seed's job functions (``submit``, ``submit_nouser``, ``get``, ``wait``, ``fail``),
+and ``cancel`` of PROTOCOL.md 1.1.
 
 Thin shims over the process's default :class:`moi.sync.SyncClient` (see
 :mod:`moi.context`), kept because the seed and PROTOCOL.md name them. They block: on an
@@ -13,7 +14,16 @@ from typing import Any
 from moi import context
 from moi.client import NO_USER_GROUP
 
-__all__ = ["NO_USER_GROUP", "fail", "get", "submit", "submit_many", "submit_nouser", "wait"]
+__all__ = [
+    "NO_USER_GROUP",
+    "cancel",
+    "fail",
+    "get",
+    "submit",
+    "submit_many",
+    "submit_nouser",
+    "wait",
+]
 
 
 def submit(group: str, name: str, handler: str | None, func, /, *args, **kwargs) -> str:
@@ -48,3 +58,9 @@ def wait(job_id: str, timeout: float | None = None) -> dict[str, Any]:
 def fail(job_id: str, reason: str) -> bool:
     """End a job ``Failed`` with ``reason``, unless it has ended; whether it was changed."""
     return context.default().fail(job_id, reason)
+
+
+def cancel(job_id: str, *, by: str | None = None) -> bool:
+    """Stop a job, ending it ``Cancelled``; False if it had ended. See
+    :meth:`moi.client.Client.cancel`."""
+    return context.default().cancel(job_id, by=by)

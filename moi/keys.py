@@ -52,3 +52,6 @@ QUEUED = "moi:queued"
 
 REAPER_LOCK = "moi:reaper"
 """String: the token of the one process that reaps at the moment, with a short TTL."""
+
+CANCELS = "moi:cancels"
+"""Channel: ``{"cancel": job ID}`` for each job just cancelled, for the engine running it."""

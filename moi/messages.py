@@ -15,7 +15,7 @@ from moi import record
 from moi.keys import is_job_id
 
 MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
-ID_ACTIONS = ("remove",)
+ID_ACTIONS = ("remove", "cancel")
 """The client actions whose value is a job ID or a list of them."""
 CLIENT_ACTIONS = ("get", *ID_ACTIONS)
 
@@ -83,7 +83,7 @@ def update_message(raw_info: str) -> bytes:
 def parse_client_message(message: str | bytes) -> tuple[str, Any]:
     """The one action of a browser's message, or :class:`ClientError` saying what is wrong.
 
-    An action on jobs (``remove``) comes back with a non-empty list of str; ``get``
+    An action on jobs (``remove``, ``cancel``) comes back with a non-empty list of str; ``get``
     with None.
     """
     if isinstance(message, bytes):

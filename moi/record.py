@@ -85,8 +85,26 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def new_info(group: str, name: str, handler: str | None) -> dict[str, Any]:
-    """The info object of a job that was just submitted."""
+def cancel_message(by: str | None) -> str:
+    """The ``result`` of a cancelled job: who cancelled it, and when (PROTOCOL.md 1.1)."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"Cancelled by {by} at {when}." if by else f"Cancelled at {when}."
+
+
+def new_info(
+    group: str,
+    name: str,
+    handler: str | None,
+    *,
+    time_limit: float | None = None,
+    retries: int = 0,
+) -> dict[str, Any]:
+    """The info object of a job that was just submitted.
+
+    Besides PROTOCOL.md's fields: ``time_limit`` (seconds it may run, or None),
+    ``retries`` (how often it may be sent again if its engine dies) and ``attempt``
+    (1 on the first run).
+    """
     return {
         "id": str(uuid.uuid4()),
         "name": name,
@@ -97,6 +115,9 @@ def new_info(group: str, name: str, handler: str | None) -> dict[str, Any]:
         "date_created": now(),
         "date_start": None,
         "date_end": None,
+        "time_limit": time_limit,
+        "retries": retries,
+        "attempt": 1,
     }
 
 
@@ -136,26 +157,53 @@ def sent_args(tasks: dict[str, str]) -> list[str]:
     return [value for pair in tasks.items() for value in pair]
 
 
-def queue_failed(
-    pipe: groupset.Pipeline, job_id: str, raw: str | bytes | None, message: str
+def queue_end(
+    pipe: groupset.Pipeline, job_id: str, raw: str | bytes | None, status: Status, message: str
 ) -> bool:
-    """Queue on a WATCHing pipeline: the job stored as ``raw`` ends ``Failed`` with ``message``.
+    """Queue on a WATCHing pipeline: the job stored as ``raw`` ends ``status`` with ``message``.
 
-    The one body of :meth:`Writer.fail` and :meth:`AsyncWriter.fail`; it keeps the record's
-    TTL and everything an engine wrote.
+    The one body of every end written from outside the job's engine (a failure its
+    engine could not report, a cancel, a time limit); it keeps the record's TTL and
+    everything an engine wrote. A cancel is also announced on ``moi:cancels``, where the
+    engine running the job hears it and interrupts the function (:mod:`moi.stopper`).
 
     :returns: False, queuing nothing, if the job is not stored or has ended already.
     """
     info = decode(raw)
     if info is None or is_final(info.get("status")):
         return False
-    info.update(status=Status.FAILED.value, result=message, date_end=now())
+    info.update(status=status.value, result=message, date_end=now())
     pipe.multi()
     pipe.set(keys.job_key(job_id), encode(info), keepttl=True)
     pipe.zrem(keys.LEASES, job_id)
     pipe.hdel(keys.QUEUED, job_id)
     pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
+    if status is Status.CANCELLED:
+        pipe.publish(keys.CANCELS, json.dumps({"cancel": job_id}))
     return True
+
+
+def queue_retry(pipe: groupset.Pipeline, job_id: str, raw: str | bytes | None) -> dict | None:
+    """Queue on a WATCHing pipeline: the job stored as ``raw`` waits ``Queued`` again, on
+    its next attempt, since its engine died.
+
+    :returns: the job's new info, or None (queuing nothing) if it has ended or has used
+        all its retries.
+    """
+    info = decode(raw)
+    if info is None or is_final(info.get("status")):
+        return None
+    attempt = int(info.get("attempt") or 1)
+    if attempt > int(info.get("retries") or 0):
+        return None
+    info.update(status=Status.QUEUED.value, attempt=attempt + 1, date_start=None)
+    info.pop("progress", None)
+    pipe.multi()
+    pipe.set(keys.job_key(job_id), encode(info), keepttl=True)
+    pipe.zrem(keys.LEASES, job_id)
+    pipe.hset(keys.QUEUED, job_id, "")
+    pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
+    return info
 
 
 class Writer:
@@ -195,26 +243,31 @@ class Writer:
         """Record the ipyparallel task that carries each job (by job ID) just sent."""
         self._sent(keys=[keys.QUEUED], args=sent_args(tasks))
 
-    def fail(self, job_id: str, message: str) -> bool:
-        """End a job ``Failed`` with ``message``, unless it has already ended.
+    def end(self, job_id: str, status: Status, message: str) -> bool:
+        """End a job ``status`` (``Failed``, ``Cancelled``) with ``message``, unless it has
+        already ended.
 
-        Used by the submitting process when the engine could not report the end itself.
-        An optimistic transaction (WATCH, then MULTI/EXEC, retried if the job changed in
-        between), so a progress or date an engine writes meanwhile is kept, not lost.
-        The record keeps its TTL.
+        Used from outside the job's engine: when the engine could not report the end
+        itself, or to stop the job. An optimistic transaction (WATCH, then MULTI/EXEC,
+        retried if the job changed in between), so a progress or date an engine writes
+        meanwhile is kept, not lost, and a job never ends twice. The record keeps its TTL.
 
         :returns: whether it was written.
         """
         key = keys.job_key(job_id)
 
         def end(pipe: redis.client.Pipeline) -> bool:
-            return queue_failed(pipe, job_id, pipe.get(key), message)
+            return queue_end(pipe, job_id, pipe.get(key), status, message)
 
         return self.client.transaction(end, key, value_from_callable=True)
 
+    def fail(self, job_id: str, message: str) -> bool:
+        """:meth:`end` the job ``Failed``."""
+        return self.end(job_id, Status.FAILED, message)
+
 
 class AsyncWriter:
-    """:meth:`Writer.fail` and :meth:`Writer.sent` for code on an event loop."""
+    """The writes of :class:`Writer` that code on an event loop makes."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
@@ -224,11 +277,27 @@ class AsyncWriter:
         """See :meth:`Writer.sent`."""
         await self._sent(keys=[keys.QUEUED], args=sent_args(tasks))
 
-    async def fail(self, job_id: str, message: str) -> bool:
-        """See :meth:`Writer.fail`."""
+    async def end(self, job_id: str, status: Status, message: str) -> bool:
+        """See :meth:`Writer.end`."""
         key = keys.job_key(job_id)
 
         async def end(pipe: aioredis.client.Pipeline) -> bool:
-            return queue_failed(pipe, job_id, await pipe.get(key), message)
+            return queue_end(pipe, job_id, await pipe.get(key), status, message)
 
         return await self.client.transaction(end, key, value_from_callable=True)
+
+    async def fail(self, job_id: str, message: str) -> bool:
+        """See :meth:`Writer.fail`."""
+        return await self.end(job_id, Status.FAILED, message)
+
+    async def retry(self, job_id: str) -> dict | None:
+        """Put a job whose engine died back in the queue for its next attempt.
+
+        :returns: its new info, or None if it has ended or has no retry left.
+        """
+        key = keys.job_key(job_id)
+
+        async def requeue(pipe: aioredis.client.Pipeline) -> dict | None:
+            return queue_retry(pipe, job_id, await pipe.get(key))
+
+        return await self.client.transaction(requeue, key, value_from_callable=True)

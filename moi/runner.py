@@ -16,7 +16,7 @@ from typing import Any
 import cloudpickle
 import redis
 
-from moi import lease, record
+from moi import lease, record, stopper
 from moi.config import Settings
 from moi.retry import TRANSIENT, durably
 from moi.status import Status, is_final
@@ -30,6 +30,7 @@ def _writer(url: str) -> record.Writer:
 
 
 _renewer = lease.Renewer()
+_stopper = stopper.Stopper()
 
 
 def json_result(value: Any) -> tuple[Any, int]:
@@ -92,16 +93,26 @@ class RunningJob:
             _renewer.hold(self.writer.client, self.info["id"], self.lease_seconds)
         return started
 
-    def finish(self, status: Status, result: Any) -> None:
-        """Store the final state, retrying while Redis is away (up to ``write_retry`` s)."""
+    def finish(self, status: Status, result: Any, *, retry: bool = True) -> None:
+        """Store the final state, retrying while Redis is away (up to ``write_retry`` s,
+        unless not ``retry``)."""
         self.info.update(status=status.value, result=result, date_end=record.now())
         try:
             durably(
                 lambda: self.writer.update(self.info, self.ttl, lease="end"),
-                self.write_retry,
+                self.write_retry if retry else 0,
                 f"the end of job {self.info['id']}",
             )
         finally:
+            _renewer.release(self.info["id"])
+
+    def end_stopped(self, why: Status, *, retry: bool = True) -> None:
+        """Store the end of a job moi stopped. A time limit's ``Failed`` is stored here; a
+        cancel was stored by whoever cancelled it, with its lease dropped."""
+        if why is Status.FAILED:
+            message = stopper.time_limit_message(self.info["time_limit"])
+            self.finish(Status.FAILED, message, retry=retry)
+        else:
             _renewer.release(self.info["id"])
 
 
@@ -119,28 +130,58 @@ def pack(settings: Settings, info: dict[str, Any], call) -> bytes:
         settings.max_result_bytes,
         settings.write_retry,
         settings.lease,
+        settings.cancel_grace,
     )
     return pickle.dumps((engine_settings, info, cloudpickle.dumps(call)))
 
 
-def run_job(packed: bytes) -> str:
-    """Run one job on this engine and store every change of it; return its final status.
+def repack(packed: bytes, info: dict[str, Any]) -> bytes:
+    """``packed`` with a new info object (the next attempt of a job); the call is kept."""
+    engine_settings, _, payload = pickle.loads(packed)
+    return pickle.dumps((engine_settings, info, payload))
 
-    The result is stored in Redis, not returned, so it crosses the network once.
+
+def run_job(packed: bytes) -> dict[str, Any]:
+    """Run one job on this engine and store every change of it.
+
+    The result is stored in Redis, not returned, so it crosses the network once; the
+    submitter gets only the final status and the times, for its log.
     """
     engine_settings, info, payload = pickle.loads(packed)
-    redis_url, ttl, max_result_bytes, write_retry, lease_seconds = engine_settings
+    redis_url, ttl, max_result_bytes, write_retry, lease_seconds, grace = engine_settings
     job = RunningJob(_writer(redis_url), info, ttl, write_retry, lease_seconds)
     if not job.start():
-        return "ended before it started"
+        return {"status": None}  # ended before it started: cancelled while queued
+    log.info("moi job %s of group %s started", info["id"], info["group"])
+    status = _run(job, payload, max_result_bytes, grace)
+    return {"status": status, "date_start": info["date_start"], "date_end": info.get("date_end")}
+
+
+def _run(job: RunningJob, payload: bytes, max_result_bytes: int, grace: float) -> str:
+    """Call the job's function and store how it ended; its final status."""
+    info = job.info
+    watch = _stopper.watch(
+        job.writer.client,
+        info["id"],
+        info.get("time_limit"),
+        grace,
+        functools.partial(job.end_stopped, retry=False),  # the engine is about to end
+    )
     try:
-        func, args, kwargs = cloudpickle.loads(payload)
-        value = func(*args, status_update=job.status_update, **kwargs)
+        try:
+            func, args, kwargs = cloudpickle.loads(payload)
+            value = func(*args, status_update=job.status_update, **kwargs)
+        finally:
+            _stopper.done(watch)
     except BaseException as error:
+        if watch.stopped is not None:  # moi interrupted it: see _stopped
+            return _stopped(job, watch)
         job.finish(Status.FAILED, traceback.format_exc())
         if not isinstance(error, Exception):
             raise
         return Status.FAILED.value
+    if watch.stopped is not None:  # it caught the interrupt and returned all the same
+        return _stopped(job, watch)
     result, size = json_result(value)
     if size > max_result_bytes:
         job.finish(
@@ -151,3 +192,9 @@ def run_job(packed: bytes) -> str:
         return Status.FAILED.value
     job.finish(Status.SUCCESS, result)
     return Status.SUCCESS.value
+
+
+def _stopped(job: RunningJob, watch: stopper.Watch) -> str:
+    """Store the end of a job moi interrupted, once its function has let go."""
+    job.end_stopped(watch.stopped)
+    return watch.stopped.value

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import redis
 
 from moi import config, record
-from moi.client import Client, Prepared, check_target, sent_tasks
+from moi.client import Client, JobOptions, Prepared, check_target, log_submitted, sent_tasks
 from moi.dispatch import SendError
 from moi.retry import durably
 
@@ -56,15 +56,15 @@ class SyncClient:
 
     def submit(self, group: str, name: str, handler: str | None, func, /, *args, **kwargs) -> str:
         """See :meth:`moi.client.Client.submit`."""
-        check_target(group, handler)
-        prepared = self.client._prepare(group, handler, name, func, args, kwargs)
-        [job_id] = self._submit([prepared])
-        return job_id
+        return self.with_options().submit(group, name, handler, func, *args, **kwargs)
 
     def submit_many(self, group: str, handler: str | None, calls: Iterable[tuple], /) -> list[str]:
         """See :meth:`moi.client.Client.submit_many`."""
-        prepared = self.client._prepare_calls(group, handler, calls)
-        return self._submit(prepared) if prepared else []
+        return self.with_options().submit_many(group, handler, calls)
+
+    def with_options(self, *, time_limit: float | None = None, retries: int = 0) -> SyncSubmitter:
+        """See :meth:`moi.client.Client.with_options`."""
+        return SyncSubmitter(self, JobOptions(time_limit, retries))
 
     def _submit(self, prepared: list[Prepared]) -> list[str]:
         """:meth:`moi.client.Client._submit` in the calling thread, as a script expects.
@@ -92,6 +92,7 @@ class SyncClient:
             raise error.error from None
         self.client._watch(prepared, futures)
         self._record_sent(sent_tasks(prepared, futures))
+        log_submitted(prepared)
         return [info["id"] for info, _ in prepared]
 
     def _record_sent(self, tasks: dict[str, str]) -> None:
@@ -119,6 +120,10 @@ class SyncClient:
     def remove(self, group: str, ids: str | Iterable[str]) -> None:
         """See :meth:`moi.client.Client.remove`."""
         self._call(self.client.remove(group, ids))
+
+    def cancel(self, job_id: str, *, by: str | None = None) -> bool:
+        """See :meth:`moi.client.Client.cancel`."""
+        return self._call(self.client.cancel(job_id, by=by))
 
     def fail(self, job_id: str, reason: str) -> bool:
         """See :meth:`moi.client.Client.fail`."""
@@ -150,3 +155,25 @@ class SyncClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class SyncSubmitter:
+    """:class:`moi.client.Submitter` without ``await``."""
+
+    def __init__(self, sync: SyncClient, options: JobOptions) -> None:
+        self.sync = sync
+        self.options = options
+
+    def submit(self, group: str, name: str, handler: str | None, func, /, *args, **kwargs) -> str:
+        """See :meth:`moi.client.Client.submit`."""
+        check_target(group, handler)
+        client = self.sync.client
+        [job_id] = self.sync._submit(
+            [client._prepare(group, handler, name, func, args, kwargs, self.options)]
+        )
+        return job_id
+
+    def submit_many(self, group: str, handler: str | None, calls: Iterable[tuple], /) -> list[str]:
+        """See :meth:`moi.client.Client.submit_many`."""
+        prepared = self.sync.client._prepare_calls(group, handler, calls, self.options)
+        return self.sync._submit(prepared) if prepared else []

@@ -39,7 +39,8 @@ _WRITE_FRAME = getattr(WebSocketProtocol13, "_write_frame", None)
 
 
 class MoiWebSocketHandler(WebSocketHandler):
-    """Pushes the group's job changes to one browser; takes ``remove`` and ``get``."""
+    """Pushes the group's job changes to one browser; takes ``get``, ``remove`` and
+    ``cancel``."""
 
     hub: Hub
     group: str
@@ -101,6 +102,8 @@ class MoiWebSocketHandler(WebSocketHandler):
                 await self.hub.resend(self)
             elif name == "remove":
                 await self.remove(value)
+            elif name == "cancel":
+                await self.cancel(value)
         except ClientError as error:
             self.send(action("error", str(error)))
         except Exception as error:  # Redis failed us: the client's view may be stale
@@ -112,6 +115,15 @@ class MoiWebSocketHandler(WebSocketHandler):
         if strangers:
             shown = ", ".join(strangers[:5]) + (" ..." if len(strangers) > 5 else "")
             raise ClientError(f"not jobs of yours: {shown}; nothing was removed")
+
+    async def cancel(self, ids: list[str]) -> None:
+        strangers, ended = await self.hub.cancel(self.group, ids)
+        if strangers:
+            shown = ", ".join(strangers[:5]) + (" ..." if len(strangers) > 5 else "")
+            raise ClientError(f"not jobs of yours: {shown}; nothing was cancelled")
+        if ended:
+            shown = ", ".join(ended[:5]) + (" ..." if len(ended) > 5 else "")
+            raise ClientError(f"already ended, left as they were: {shown}")
 
     def get_compression_options(self) -> None:
         """No compression: updates are small, and the same bytes go to every client."""

@@ -89,3 +89,48 @@ def tells_pid_then_blocks(redis_url, key, *, status_update, **kwargs):
     client = redis.Redis.from_url(redis_url, socket_timeout=None)
     released = client.blpop([key], timeout=120)
     return "released" if released else "never released"
+
+
+def tells_pid_then_sleeps(seconds, *, status_update, **kwargs):
+    """Set the status "pid N" (this engine's), then sleep ``seconds``, a little at a time."""
+    import time
+
+    status_update(f"pid {os.getpid()}")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    return "slept"
+
+
+def ignores_interrupts(seconds, *, status_update, **kwargs):
+    """Like :func:`tells_pid_then_sleeps`, but catches every KeyboardInterrupt."""
+    import contextlib
+    import time
+
+    status_update(f"pid {os.getpid()}")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(KeyboardInterrupt):
+            time.sleep(0.05)
+    return "ignored every interrupt"
+
+
+def marks_that_it_ran(redis_url, key, **kwargs):
+    """Set ``key`` in Redis: a test can tell whether the function was ever called."""
+    import redis
+
+    redis.Redis.from_url(redis_url).set(key, "ran")
+    return "ran"
+
+
+def pid(**kwargs):
+    return os.getpid()
+
+
+def dies_on_first_attempt(redis_url, key, **kwargs):
+    """Kill its own engine the first time it runs (counted in ``key``); then succeed."""
+    import redis
+
+    if redis.Redis.from_url(redis_url).incr(key) == 1:
+        os._exit(1)
+    return "second attempt"

@@ -144,6 +144,54 @@ async def test_remove_of_another_groups_job_is_refused(r, settings, subscribe):
 
 
 @run
+async def test_cancel_from_a_client_ends_the_job_for_every_tab(r, settings, subscribe):
+    ids = store_jobs(r, "ann", 2, status="Running")
+    cancels = subscribe("moi:cancels")
+    async with serve(settings.redis_url) as served:
+        ann1, ann2 = await served.connect("ann"), await served.connect("ann")
+        await ann1.snapshot()
+        await ann2.snapshot()
+        await ann1.send({"cancel": ids[0]})
+        for client in (ann1, ann2):
+            update = (await client.next())["update"]
+            assert (update["id"], update["status"]) == (ids[0], "Cancelled")
+            assert update["result"].startswith("Cancelled by ann at ")
+        assert cancels.next() == ("moi:cancels", {"cancel": ids[0]})  # for the engine that runs it
+        assert record.decode(r.get(ids[1]))["status"] == "Running"
+        ann1.close()
+        ann2.close()
+
+
+@run
+async def test_cancel_of_another_groups_job_is_refused(r, settings):
+    (ann_job,) = store_jobs(r, "ann", 1, status="Running")
+    (bob_job,) = store_jobs(r, "bob", 1, status="Running")
+    async with serve(settings.redis_url) as served:
+        bob = await served.connect("bob")
+        await bob.snapshot()
+        await bob.send({"cancel": [bob_job, ann_job]})
+        reply = await bob.next()
+        assert ann_job in reply["error"] and "nothing was cancelled" in reply["error"]
+        for job_id in (ann_job, bob_job):
+            assert record.decode(r.get(job_id))["status"] == "Running"
+        bob.close()
+
+
+@run
+async def test_cancel_of_an_ended_job_says_so_and_changes_nothing(r, settings):
+    (done,) = store_jobs(r, "ann", 1, status="Success")
+    before = r.get(done)
+    async with serve(settings.redis_url) as served:
+        ann = await served.connect("ann")
+        await ann.snapshot()
+        await ann.send({"cancel": done})
+        reply = await ann.next()
+        assert done in reply["error"] and "already ended" in reply["error"]
+        assert r.get(done) == before
+        ann.close()
+
+
+@run
 async def test_actions_published_by_any_program_reach_the_clients(r, settings):
     ids = store_jobs(r, "ann", 2)
     async with serve(settings.redis_url) as served:
@@ -184,6 +232,8 @@ BAD_MESSAGES = [
     ('{"remove": []}', "remove takes a job ID or a non-empty list"),
     ('{"remove": ["a", 5]}', "remove takes a job ID or a non-empty list"),
     ('{"remove": "no-such-job"}', "not jobs of yours: no-such-job"),
+    ('{"cancel": []}', "cancel takes a job ID or a non-empty list"),
+    ('{"cancel": "no-such-job"}', "not jobs of yours: no-such-job"),
     ('{"remove": "' + "x" * 70_000 + '"}', "message too large"),
     ('{"get": ' + "[" * 20_000 + "]" * 20_000 + "}", "nested too deeply"),
 ]
@@ -301,7 +351,7 @@ async def test_the_last_client_leaving_unsubscribes_its_group(r, settings):
         assert served.hub.subscriptions == 4  # the group and its three unfinished jobs
         client.close()
         await served.left()
-        assert r.pubsub_channels() == []  # Redis confirmed the unsubscribe
+        assert hub_channels(r) == []  # Redis confirmed the unsubscribe
         assert served.hub.subscriptions == 0
         assert served.hub.clients == {} and served.hub.job_groups == {}
 
@@ -332,10 +382,10 @@ async def test_a_job_is_followed_only_until_it_ends(r, settings):
         await client.until(final)
         await served.hub.settled()
         assert served.hub.job_groups == {}
-        assert r.pubsub_channels() == ["ann:pubsub"]
+        assert hub_channels(r) == ["ann:pubsub"]
         client.close()
         await served.left()
-        assert r.pubsub_channels() == []
+        assert hub_channels(r) == []
         assert job.get(job_id)["status"] == "Success"
 
 
@@ -479,7 +529,7 @@ async def test_a_failed_join_leaves_the_group_usable(r, settings):
         assert broken.conn.close_code == 1011
         broken.close()
         await served.left()
-        assert served.hub.clients == {} and r.pubsub_channels() == []
+        assert served.hub.clients == {} and hub_channels(r) == []
         r.delete("ann:jobs")
         client = await served.connect("ann")
         assert await client.next() == {"add": []}
@@ -580,3 +630,8 @@ def test_tornado_still_has_the_frame_writer_moi_uses():
     assert moi.websocket._WRITE_FRAME is WebSocketProtocol13._write_frame
     parameters = list(inspect.signature(WebSocketProtocol13._write_frame).parameters)
     assert parameters[:4] == ["self", "fin", "opcode", "data"]
+
+
+def hub_channels(r) -> list[str]:
+    """The channels someone listens on, but the engines' ``moi:cancels``."""
+    return sorted(c for c in r.pubsub_channels() if c != "moi:cancels")

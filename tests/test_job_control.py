@@ -1,0 +1,229 @@
+"""Job control on a real cluster: cancel, time limits, retries after an engine died.
+
+These tests end engines on purpose (a function that will not stop, a function that kills
+its engine), so they run on a cluster of their own that starts an engine again whenever
+one ends, as ``make run``'s does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import psutil
+import pytest
+
+from moi.embedded import LocalCluster
+from moi.exceptions import JobNotFound
+from moi.sync import SyncClient
+from tests import jobs
+from tests.conftest import Subscriber
+
+GRACE = 2
+
+
+@pytest.fixture(scope="module")
+def kept_cluster(tmp_path_factory):
+    local = LocalCluster(2, tmp_path_factory.mktemp("kept"), keep=True)
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="module")
+def client(settings, kept_cluster):
+    moi = SyncClient(
+        replace(settings, ipp_connection_file=kept_cluster.connection_file, cancel_grace=GRACE)
+    )
+    try:
+        moi.start()
+        yield moi
+    finally:
+        moi.close()
+
+
+@pytest.fixture
+def rc(client, redis_client):
+    redis_client.flushdb()
+    return redis_client
+
+
+def wait_for_status(client, rc, job_id, prefix, timeout=30):
+    """The job's info once its status starts with ``prefix`` (the sign it is running)."""
+    notices = Subscriber(rc, f"{job_id}:pubsub")
+    try:
+        deadline = time.monotonic() + timeout
+        while not str((info := client.get(job_id))["status"]).startswith(prefix):
+            notices.next(timeout=max(0.01, deadline - time.monotonic()))
+        return info
+    finally:
+        notices.close()
+
+
+def pid_of(info) -> int:
+    return int(info["status"].removeprefix("pid "))
+
+
+def occupy_engines(client, rc, count):
+    """Keep ``count`` engines busy until the returned function releases them."""
+    url = client.settings.redis_url
+    ids = [
+        client.submit("g", f"blocker {n}", None, jobs.blocks_until_released, url, "release")
+        for n in range(count)
+    ]
+    for job_id in ids:
+        wait_for_status(client, rc, job_id, "Waiting")
+
+    def release():
+        rc.rpush("release", *["go"] * count)
+        for job_id in ids:
+            assert client.wait(job_id, timeout=30)["status"] == "Success"
+
+    return release
+
+
+def test_a_queued_job_cancelled_never_runs(client, rc):
+    release = occupy_engines(client, rc, 2)
+    job_id = client.submit(
+        "g", "never", None, jobs.marks_that_it_ran, client.settings.redis_url, "ran"
+    )
+    assert client.get(job_id)["status"] == "Queued"
+
+    assert client.cancel(job_id, by="alice") is True
+
+    info = client.get(job_id)
+    assert info["status"] == "Cancelled"
+    assert info["result"].startswith("Cancelled by alice at ")
+    assert info["date_end"] is not None
+    assert rc.hget("moi:queued", job_id) is None
+    release()
+    client.drain(timeout=30)  # the cancelled task came back too: aborted, or skipped
+    assert rc.get("ran") is None
+    assert client.get(job_id)["status"] == "Cancelled"
+
+
+def test_a_running_job_cancelled_stops_and_its_engine_takes_the_next_job(client, rc):
+    release = occupy_engines(client, rc, 1)
+    job_id = client.submit("g", "sleeper", None, jobs.tells_pid_then_sleeps, 60)
+    engine = pid_of(wait_for_status(client, rc, job_id, "pid "))
+
+    assert client.cancel(job_id) is True
+
+    assert client.wait(job_id, timeout=2)["status"] == "Cancelled"
+    after = client.submit("g", "next", None, jobs.pid)
+    info = client.wait(after, timeout=10)  # the only free engine is the cancelled job's
+    assert info["status"] == "Success"
+    assert info["result"] == engine
+    assert client.get(job_id)["status"] == "Cancelled"
+    release()
+
+
+def test_a_job_that_ignores_the_interrupt_is_ended_and_its_engine_comes_back(
+    client, rc, kept_cluster
+):
+    job_id = client.submit("g", "stubborn", None, jobs.ignores_interrupts, 120)
+    engine = pid_of(wait_for_status(client, rc, job_id, "pid "))
+    replaced = kept_cluster.replaced
+
+    assert client.cancel(job_id) is True
+
+    assert client.get(job_id)["status"] == "Cancelled"
+    psutil.Process(engine).wait(timeout=GRACE + 20)  # ended once the grace is over
+    deadline = time.monotonic() + 60
+    while kept_cluster.replaced == replaced:  # the keeper's thread starts one again
+        assert time.monotonic() < deadline, "no engine was started again"
+        time.sleep(0.1)
+    both = [client.submit("g", f"after {n}", None, jobs.pid) for n in range(2)]
+    assert {client.wait(i, timeout=30)["status"] for i in both} == {"Success"}
+    assert client.get(job_id)["status"] == "Cancelled"
+
+
+def test_a_job_past_its_time_limit_ends_failed_with_the_reason(client, rc):
+    limited = client.with_options(time_limit=1)
+    job_id = limited.submit("g", "too long", None, jobs.tells_pid_then_sleeps, 60)
+
+    info = client.wait(job_id, timeout=10)
+
+    assert info["status"] == "Failed"
+    assert info["result"] == "time limit of 1 s exceeded"
+    assert info["time_limit"] == 1
+    after = client.submit("g", "next", None, jobs.double, 4)
+    assert client.wait(after, timeout=10)["result"] == 8
+
+
+def test_a_job_within_its_time_limit_succeeds(client, rc):
+    job_id = client.with_options(time_limit=30).submit("g", "quick", None, jobs.double, 2)
+    info = client.wait(job_id, timeout=30)
+    assert (info["status"], info["result"]) == ("Success", 4)
+
+
+def test_cancelling_an_ended_job_changes_nothing(client, rc):
+    job_id = client.submit("g", "done", None, jobs.double, 3)
+    before = client.wait(job_id, timeout=30)
+
+    assert client.cancel(job_id) is False
+
+    assert client.get(job_id) == before
+
+
+def test_cancelling_an_unknown_job_is_an_error(client, rc):
+    with pytest.raises(JobNotFound):
+        client.cancel("00000000-0000-4000-8000-000000000000")
+    with pytest.raises(JobNotFound):
+        client.cancel("not-a-job")
+
+
+def test_a_job_whose_engine_dies_runs_again_with_retries(client, rc):
+    url = client.settings.redis_url
+    job_id = client.with_options(retries=1).submit(
+        "g", "fragile", None, jobs.dies_on_first_attempt, url, "attempts"
+    )
+
+    info = client.wait(job_id, timeout=60)
+
+    assert (info["status"], info["result"]) == ("Success", "second attempt")
+    assert (info["attempt"], info["retries"]) == (2, 1)
+    assert rc.get("attempts") == "2"
+
+
+def test_a_job_whose_engine_dies_without_retries_ends_failed(client, rc):
+    url = client.settings.redis_url
+    job_id = client.submit("g", "fragile", None, jobs.dies_on_first_attempt, url, "attempts")
+
+    info = client.wait(job_id, timeout=60)
+
+    assert info["status"] == "Failed"
+    assert "engine running this job died" in info["result"]
+    assert info["attempt"] == 1
+    assert rc.get("attempts") == "1"
+
+
+def test_a_job_whose_function_raises_is_never_retried(client, rc):
+    job_id = client.with_options(retries=2).submit("g", "raises", None, jobs.raises, "no")
+    info = client.wait(job_id, timeout=30)
+    assert info["status"] == "Failed"
+    assert info["attempt"] == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"time_limit": -1}, ValueError),
+        ({"time_limit": "10"}, ValueError),
+        ({"retries": -1}, ValueError),
+        ({"retries": 1.5}, TypeError),
+    ],
+)
+def test_bad_options_are_refused_before_anything_is_stored(client, rc, options, error):
+    with pytest.raises(error):
+        client.with_options(**options)
+    assert rc.dbsize() == 0
+
+
+def test_a_function_may_have_keywords_named_like_the_options(client, rc):
+    job_id = client.with_options(time_limit=30).submit(
+        "g", "kw", None, jobs.returns, value={"time_limit": 5}
+    )
+    assert client.wait(job_id, timeout=30)["result"] == {"time_limit": 5}
