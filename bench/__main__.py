@@ -25,7 +25,7 @@ from pathlib import Path
 import ipyparallel
 import redis
 
-from bench import biglist, cost, dispatch, fanout, latency
+from bench import biglist, cancel, cost, dispatch, fanout, latency
 from bench.harness import REPO_ROOT, Bench, Options, log
 from bench.report import Figure, table, write_json
 
@@ -37,6 +37,7 @@ MEASUREMENTS: dict[str, Measure] = {
     "latency": latency.measure,
     "fanout": fanout.measure,
     "biglist": biglist.measure,
+    "cancel": cancel.measure,
 }
 
 RESULTS = REPO_ROOT / "bench" / "results"

@@ -20,3 +20,19 @@ def stamps(count, interval, status_update, **kwargs):
         status_update(f"stamp {time.time():.6f}")
     time.sleep(interval)
     return count
+
+
+def sleeps_until_interrupted(redis_url, key, status_update=None, **kwargs):
+    """Say it runs (a push to ``key``), then sleep in short steps until interrupted; as it
+    lets go, push the time to ``key:freed``."""
+    import time
+
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:  # before the push: the interrupt may come as soon as it is in Redis
+        client.rpush(key, "running")
+        while True:
+            time.sleep(0.01)
+    finally:
+        client.rpush(f"{key}:freed", repr(time.time()))

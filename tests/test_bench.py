@@ -46,6 +46,7 @@ FIGURES = {
     "biglist.websocket",
     "biglist.browser_render",
     "biglist.browser_lag_p99",
+    *(f"cancel.{what}.{stat}" for what in ("stored", "free") for stat in ("p50", "p99")),
 }
 BROWSER = {"biglist.browser_render", "biglist.browser_lag_p99"}
 ONE_SAMPLE = {"fanout.clients"}  # one step-up per run

@@ -227,3 +227,19 @@ def test_a_function_may_have_keywords_named_like_the_options(client, rc):
         "g", "kw", None, jobs.returns, value={"time_limit": 5}
     )
     assert client.wait(job_id, timeout=30)["result"] == {"time_limit": 5}
+
+
+def test_a_cancel_racing_the_end_of_a_job_never_changes_a_final_status(client, rc):
+    """Cancels sent while short jobs end: whichever is stored first stays, every time."""
+    ids = client.submit_many("g", None, [(f"quick {n}", jobs.double, n) for n in range(200)])
+    client.wait(ids[10], timeout=30)  # from here on, jobs end while they are cancelled
+    cancelled = {job_id: client.cancel(job_id) for job_id in ids}
+    client.drain(timeout=60)
+
+    for n, job_id in enumerate(ids):
+        info = client.get(job_id)
+        if cancelled[job_id]:
+            assert (info["status"], info["result"][:9]) == ("Cancelled", "Cancelled"), n
+        else:
+            assert (info["status"], info["result"]) == ("Success", n * 2), n
+    assert set(cancelled.values()) == {True, False}, "the race was not run: try more jobs"
