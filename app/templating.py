@@ -30,7 +30,9 @@ def environment(*, auto_reload: bool = False) -> jinja2.Environment:
     )
     env.filters.update(
         when=when,
+        iso=iso,
         duration=duration,
+        queued_time=queued_time,
         status_slug=status_slug,
         as_text=as_text,
         percent=percent,
@@ -57,12 +59,30 @@ def when(value: Any) -> str:
     return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if parsed else "—"
 
 
+def iso(value: Any) -> str:
+    """A date for a ``<time datetime>`` attribute (UTC, milliseconds), or empty."""
+    parsed = parse_date(value)
+    return parsed.astimezone(UTC).isoformat(timespec="milliseconds") if parsed else ""
+
+
 def duration(info: dict[str, Any], now: datetime | None = None) -> str:
     """How long the job ran, or has been running so far; a dash before it starts."""
-    start = parse_date(info.get("date_start"))
+    return elapsed(info.get("date_start"), info.get("date_end"), now)
+
+
+def queued_time(info: dict[str, Any], now: datetime | None = None) -> str:
+    """How long the job waited for an engine: until it started, or ended without
+    starting (cancelled while queued), or so far while it waits."""
+    until = info.get("date_start") or info.get("date_end")
+    return elapsed(info.get("date_created"), until, now)
+
+
+def elapsed(start_value: Any, end_value: Any, now: datetime | None = None) -> str:
+    """The time from one info date to another (or to now); a dash without the first."""
+    start = parse_date(start_value)
     if start is None:
         return "—"
-    end = parse_date(info.get("date_end")) or now or datetime.now(UTC)
+    end = parse_date(end_value) or now or datetime.now(UTC)
     seconds = max(0.0, (end - start).total_seconds())
     if seconds < 10:
         return f"{seconds:.2f} s"

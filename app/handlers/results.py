@@ -1,4 +1,5 @@
-"""Result pages, one per sample job, at the job's ``handler`` + ``/<job id>``.
+"""Result pages, one per sample job, at the job's ``handler`` + ``/<job id>``, and the
+Cancel button of a job's page, a POST to that page's URL + ``/cancel``.
 
 A job that does not exist, belongs to another user, or was made for another page is
 the same 404: the page must not tell anyone that someone else's job exists.
@@ -12,32 +13,64 @@ import tornado.web
 
 from app import charts
 from app.handlers.base import BaseHandler
+from app.handlers.forms import FormHandler
 from app.handlers.jobs import result_url
+from moi.exceptions import JobNotFound
 from moi.keys import is_job_id
 
 KINDS = ("hello", "countdown", "fail", "pi")
+CANCEL_MAX_BODY = 1024
+"""The cancel form holds the XSRF token only."""
+
+NOTICES = {
+    "ended": "This job had already ended; nothing was cancelled.",
+}
+"""Notices the cancel button may leave for the page it redirects to (``?notice=``)."""
+
+
+async def find_job(handler: BaseHandler, kind: str, job_id: str) -> dict[str, Any]:
+    """The signed-in user's job for the page of ``kind``; else a 404, whatever the reason."""
+    if not is_job_id(job_id):
+        raise tornado.web.HTTPError(404)
+    job = await handler.application.moi.get(job_id)
+    if job is None or job.get("group") != handler.current_user:
+        raise tornado.web.HTTPError(404)
+    if job.get("handler") != result_url(kind):
+        raise tornado.web.HTTPError(404)
+    return job
 
 
 class ResultHandler(BaseHandler):
     @tornado.web.authenticated
     async def get(self, kind: str, job_id: str) -> None:
-        job = await self.find_job(kind, job_id)
+        job = await find_job(self, kind, job_id)
         extra: dict[str, Any] = {}
         if kind == "pi" and job.get("status") == "Success":
             extra = {"picture": charts.pi_picture(job.get("result")), "chart": charts}
-        self.render(f"results/{kind}.html", job=job, **extra)
+        notice = NOTICES.get(self.get_query_argument("notice", ""))
+        self.render(f"results/{kind}.html", job=job, notice=notice, **extra)
 
-    async def find_job(self, kind: str, job_id: str) -> dict[str, Any]:
-        if not is_job_id(job_id):
-            raise tornado.web.HTTPError(404)
-        job = await self.application.moi.get(job_id)
-        if job is None or job.get("group") != self.current_user:
-            raise tornado.web.HTTPError(404)
-        if job.get("handler") != result_url(kind):
-            raise tornado.web.HTTPError(404)
-        return job
+
+class CancelHandler(FormHandler):
+    """Cancel the job, then back to its page, which shows it ``Cancelled``.
+
+    A job that had already ended is left as it is, and its page says so.
+    """
+
+    max_body_bytes = CANCEL_MAX_BODY
+
+    @tornado.web.authenticated
+    async def post_form(self, kind: str, job_id: str) -> None:
+        await find_job(self, kind, job_id)
+        try:
+            cancelled = await self.application.moi.cancel(job_id, by=self.current_user)
+        except JobNotFound:  # expired or taken away since find_job read it
+            raise tornado.web.HTTPError(404) from None
+        page = f"{result_url(kind)}/{job_id}"
+        self.redirect(page if cancelled else f"{page}?notice=ended", status=303)
 
 
 routes = [
     (rf"/result/({'|'.join(KINDS)})/([^/]+)", ResultHandler),
+    (rf"/result/({'|'.join(KINDS)})/([^/]+)/cancel", CancelHandler),
 ]

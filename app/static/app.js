@@ -2,8 +2,11 @@
  * app.js: the demo's own page code, on top of moi.js and moi_list.js.
  *
  * The index page keeps the live job list (#moi-joblist); a result page whose job is
- * still running (#job[data-final="false"]) follows that job and reloads itself when it
- * ends, so the server renders the result. Both show the socket's state in #moi-state.
+ * still running (#job[data-final="false"]) follows that job: its status, progress,
+ * start and live times, and reloads itself when the job ends, so the server renders
+ * the result. Both show the socket's state in #moi-state. Every job page shows its
+ * dates (<time datetime>, UTC as the server wrote them) in local time, with the UTC
+ * text as a tooltip; a finished job's page loads this file alone, without moi.js.
  * Job data goes into the page with textContent only.
  */
 (function () {
@@ -15,6 +18,7 @@
     reconnecting: "Reconnecting…",
     closed: "Offline",
   };
+  const LOCAL = { dateStyle: "medium", timeStyle: "medium" };
 
   /** Mirror the connection's state in the header's indicator. */
   function showState(conn) {
@@ -43,17 +47,80 @@
     });
   }
 
+  /** A <time> the server wrote in UTC, shown in local time; the UTC text becomes its tooltip. */
+  function localTime(time) {
+    const date = new Date(time.getAttribute("datetime"));
+    if (Number.isNaN(date.getTime())) return;
+    if (!time.title) time.title = time.textContent;
+    time.textContent = date.toLocaleString(undefined, LOCAL);
+  }
+
+  /** Fill a fact (<dd>) with a date from an info object, or a dash. */
+  function showDate(fact, value) {
+    const date = typeof value === "string" ? new Date(value) : null;
+    if (!date || Number.isNaN(date.getTime())) {
+      fact.textContent = "—";
+      return;
+    }
+    const time = document.createElement("time");
+    time.setAttribute("datetime", date.toISOString());
+    time.title = date.toISOString().slice(0, 19).replace("T", " ") + " UTC";
+    time.textContent = date.toLocaleString(undefined, LOCAL);
+    fact.replaceChildren(time);
+  }
+
+  /** Seconds as the server's pages write them, in whole seconds: "5 s", "2 min 5 s", "1 h 2 min". */
+  function elapsed(seconds) {
+    const whole = Math.max(0, Math.floor(seconds));
+    if (whole < 60) return whole + " s";
+    const [hours, minutes] = [Math.floor(whole / 3600), Math.floor(whole / 60) % 60];
+    return hours ? `${hours} h ${minutes} min` : `${minutes} min ${whole % 60} s`;
+  }
+
+  /** ms since the epoch of the <time> in a fact, or null if it shows none. */
+  function factDate(fact) {
+    const time = fact.querySelector("time[datetime]");
+    const ms = time ? Date.parse(time.getAttribute("datetime")) : NaN;
+    return Number.isNaN(ms) ? null : ms;
+  }
+
   function followJob(page) {
     const id = page.getAttribute("data-job-id");
     const status = document.getElementById("job-status");
     const progress = document.getElementById("job-progress");
     const percent = document.getElementById("job-percent");
+    const started = document.getElementById("job-started");
+    const queued = document.getElementById("job-queued");
+    const ran = document.getElementById("job-duration");
+    const created = factDate(document.getElementById("job-created"));
+    let start = factDate(started);
+    let leaving = false;
+
+    // One timer: time in queue until the job starts, then its run time, once a second.
+    const tick = () => {
+      const now = Date.now();
+      if (created !== null) queued.textContent = elapsed(((start ?? now) - created) / 1000);
+      ran.textContent = start === null ? "—" : elapsed((now - start) / 1000);
+    };
+    tick();
+    setInterval(tick, 1000);
+
+    const cancel = document.getElementById("job-cancel-form");
+    if (cancel) {
+      cancel.addEventListener("submit", () => {
+        leaving = true; // the POST brings the page back, Cancelled: no reload meanwhile
+        cancel.querySelector("button").disabled = true; // one click, one cancel
+      });
+    }
+
     const conn = new moi.Connection({ path: "/moi-ws/" });
     showState(conn);
     conn.on("update", (info) => {
-      if (!info || info.id !== id) return;
+      if (!info || info.id !== id || leaving) return;
       const text = String(info.status ?? "");
-      if (moi.isFinal(text)) {
+      // Ended, or sent again after its engine died: the server renders the new state.
+      const attempt = Number.isInteger(info.attempt) ? info.attempt : 1;
+      if (moi.isFinal(text) || String(attempt) !== page.getAttribute("data-attempt")) {
         conn.close();
         window.location.reload();
         return;
@@ -66,9 +133,17 @@
         progress.value = value;
         percent.textContent = Math.round(value * 100) + "%";
       }
+      const begun = typeof info.date_start === "string" ? Date.parse(info.date_start) : NaN;
+      const next = Number.isNaN(begun) ? null : begun;
+      if (next !== start) {
+        start = next;
+        showDate(started, info.date_start);
+        tick();
+      }
     });
   }
 
+  for (const time of document.querySelectorAll("#job time[datetime]")) localTime(time);
   const list = document.getElementById("moi-joblist");
   if (list) jobList(list);
   const page = document.getElementById("job");

@@ -4,11 +4,12 @@
  *   <script src="/static/moi.js"></script>
  *   const conn = new moi.Connection({path: "/moi-ws/"});
  *   conn.on("add", (ids) => ...);      // ids is always an array of strings
- *   conn.on("update", (info) => ...);  // one job's info object
+ *   conn.on("update", (info) => ...);  // one job's info object (a list is split, see below)
  *   conn.on("resync", () => ...);      // reopened after a drop: the next "add" is the full list
  *   conn.on("ended", () => ...);       // the server ended this session (close code 4401)
  *   conn.onState((state) => ...);      // "connecting" | "connected" | "reconnecting" | "closed"
  *   conn.remove(jobId);                // or an array of IDs
+ *   conn.cancel(jobId);                // or an array of IDs; the job's "update" says Cancelled
  *
  * One Connection owns one socket. After a drop it reconnects with doubling backoff and
  * jitter. The backoff starts over only once a socket has brought the server's list (its
@@ -18,7 +19,8 @@
  * open; beyond that, or after close(), they are dropped with a console warning. A server
  * that closes with SESSION_ENDED (4401: the user signed out) is not reconnected to: the
  * state goes "closed" and "ended" is emitted, for the page to go to its sign-in. Plain
- * ES2020, no dependencies; defines the global `moi`.
+ * ES2020, no dependencies; defines the global `moi`. An "update" that carries a list of
+ * info objects (PROTOCOL.md 1.1) reaches "update" listeners as one call per object.
  */
 (function (global) {
   "use strict";
@@ -139,9 +141,23 @@
 
     /** Ask the server to take job `ids` (an ID or an array of IDs) out of the group. */
     remove(ids) {
+      return this._sendIds("remove", ids);
+    }
+
+    /**
+     * Ask the server to stop job `ids` (an ID or an array of IDs). There is no direct
+     * reply on success: the job's "update" with status Cancelled follows. A job that has
+     * ended, or is not the group's, gets an "error" instead.
+     */
+    cancel(ids) {
+      return this._sendIds("cancel", ids);
+    }
+
+    /** Send `{action: ids}`: one ID as a string, an array as an array; nothing if empty. */
+    _sendIds(action, ids) {
       const list = toIds(ids);
       if (!list.length) return false;
-      return this.send("remove", Array.isArray(ids) ? list : list[0]);
+      return this.send(action, Array.isArray(ids) ? list : list[0]);
     }
 
     /**
@@ -233,7 +249,9 @@
         if (action === "error" && !this._handlers.get("error")?.size) {
           console.warn("moi: server refused a message:", value);
         }
-        this._emit(action, value);
+        // Since 1.1 one "update" may carry many jobs; listeners still get one each.
+        if (action === "update" && Array.isArray(value)) for (const info of value) this._emit(action, info);
+        else this._emit(action, value);
       }
     }
 

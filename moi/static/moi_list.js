@@ -17,6 +17,19 @@
  * Job data is written with textContent and setAttribute only, never parsed as HTML. A
  * job with no info yet gets a placeholder info object {id, name: id, status: "…",
  * pending: true}, passed to renderRow/compare too.
+ *
+ * A default row shows the job's name, its status badge, when it was submitted ("5 min
+ * ago", local date and time in a tooltip), how long it ran (ticking while it runs), its
+ * attempt if it was re-sent, a progress bar if it reports progress, a link to its page
+ * (`<handler>/<id>`), a Cancel button while it has not ended, and a Hide button. One
+ * timer for the whole list keeps the times fresh: every second while a row runs, every
+ * AGO_EVERY_MS otherwise, none while the list is empty.
+ *
+ * In any row, default or custom, a `.moi-job-cancel` element sends `cancel` for its job
+ * (the row gets `.moi-job-cancelling` until the job ends or the server refuses), and a
+ * `.moi-job-remove` element hides the job (`remove`: off the group's list, everywhere).
+ * Hiding a job that has not ended asks first, in a `<dialog class="moi-confirm">`:
+ * "Hide anyway", "Cancel the job" or "Keep".
  */
 (function (global) {
   "use strict";
@@ -30,6 +43,10 @@
   // waiting row (while they flow, the list is still coming in), HOLD_MAX_MS at most.
   const PLACEHOLDER_DELAY_MS = 500;
   const HOLD_MAX_MS = 5000;
+  // The times' one timer: running rows tick every TICK_MS, "5 min ago" texts are
+  // refreshed every AGO_EVERY_MS (also the timer's period when no row runs).
+  const TICK_MS = 1000;
+  const AGO_EVERY_MS = 15000;
   const now = () => (global.performance ? global.performance.now() : Date.now());
   const nextFrame = global.requestAnimationFrame
     ? (fn) => global.requestAnimationFrame(fn)
@@ -91,6 +108,7 @@
      * @param {Function} [options.renderRow] fn(info, rowElement) fills a row instead of the default
      * @param {Function} [options.compare] fn(infoA, infoB) sort order; default newest first
      * @param {string} [options.emptyText="No jobs yet."]
+     * @param {string} [options.locale] for dates and "5 min ago" in default rows; default the browser's
      */
     constructor(conn, options = {}) {
       const target = options.element || "#moi-joblist";
@@ -102,7 +120,7 @@
       // Ties broken by ID, so the order is total and rows never swap at random.
       this._cmp = (a, b) => compare(infoOf(a), infoOf(b)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
       this._rowTag = /^(UL|OL)$/.test(this.el.tagName) ? "li" : "div";
-      this._jobs = new Map(); // id -> entry {id, info, row, parts, alive, index, placeholder}
+      this._jobs = new Map(); // id -> entry {id, info, row, parts, alive, index, placeholder, times, cancelling}
       this._order = []; // entries whose rows are in the DOM, in DOM order
       this._dirty = new Set(); // entries with a row, to render again in the next frame
       this._waiting = new Set(); // entries with no row yet, in the order they came
@@ -117,17 +135,28 @@
       this._template = null;
       this._resyncing = false;
       this._destroyed = false;
+      this._locale = options.locale;
+      this._ticking = new Set(); // entries whose run time ticks (default rows of running jobs)
+      this._cancelling = new Set(); // entries whose cancel is on its way
+      this._clock = null; // the times' one interval timer
+      this._clockEvery = 0;
+      this._agoDue = 0;
+      this._dialog = null; // the Hide confirmation, made on first use
+      this._confirming = null; // the job ID it asks about
 
       this._empty = element(this._rowTag, "moi-empty");
       this._empty.textContent = options.emptyText ?? "No jobs yet.";
       this.el.replaceChildren(this._empty);
 
-      // One listener for all Remove buttons, custom rows included.
+      // One listener for the Cancel and Hide buttons of all rows, custom rows included.
       this._onClick = (event) => {
-        const button = event.target instanceof Element && event.target.closest(".moi-job-remove");
+        const button = event.target instanceof Element && event.target.closest(".moi-job-cancel, .moi-job-remove");
         const row = button && this.el.contains(button) && button.closest(".moi-job");
-        const id = row && row.getAttribute("data-job-id");
-        if (id && this._jobs.has(id)) this.conn.remove(id);
+        const entry = row && this._jobs.get(row.getAttribute("data-job-id"));
+        if (!entry) return;
+        if (button.matches(".moi-job-cancel")) this._cancel(entry);
+        else if (entry.info && moi.isFinal(entry.info.status)) this.conn.remove(entry.id);
+        else this._confirmHide(entry);
       };
       this.el.addEventListener("click", this._onClick);
 
@@ -138,6 +167,7 @@
         conn.on("remove", (ids) => this._remove(ids)),
         conn.on("update", (info) => this._update(info)),
         conn.on("resync", () => this._resync()),
+        conn.on("error", (message) => this._refused(message)),
         conn.onState(setState),
       ];
       // Created after the socket opened: the list sent on open went past us.
@@ -175,6 +205,8 @@
     destroy() {
       this._destroyed = true;
       clearTimeout(this._timer);
+      clearInterval(this._clock);
+      if (this._dialog) this._dialog.remove();
       for (const off of this._offs) off();
       this.el.removeEventListener("click", this._onClick);
       this.el.replaceChildren();
@@ -185,12 +217,97 @@
       this._waiting.clear();
       this._order = [];
       this._detach = [];
+      this._ticking.clear();
+      this._cancelling.clear();
     }
 
     _resync() {
       // Until the server's full list arrives, every row may be gone: let CSS show it.
       this._resyncing = true;
       this.el.classList.add("moi-resyncing");
+      this._stopCancelling(); // a cancel lost with the old socket must not leave its button off
+    }
+
+    /** The server refused a message: a cancel may have been refused, so re-enable them all. */
+    _refused(message) {
+      console.warn("moi.JobList: the server refused a message:", message);
+      this._stopCancelling();
+    }
+
+    _stopCancelling() {
+      for (const entry of this._cancelling) {
+        entry.cancelling = false;
+        if (entry.row) this._dirty.add(entry);
+      }
+      this._cancelling.clear();
+      this._schedule();
+    }
+
+    _cancel(entry) {
+      if (entry.cancelling || !this.conn.cancel(entry.id)) return;
+      entry.cancelling = true;
+      this._cancelling.add(entry);
+      if (entry.row) this._dirty.add(entry);
+      this._schedule();
+    }
+
+    /** Hide a job that has not ended only once the user has chosen to (see _confirmDialog). */
+    _confirmHide(entry) {
+      const info = infoOf(entry);
+      const name = nameOf(entry, info);
+      const dialog = this._confirmDialog();
+      if (!dialog) {
+        // No <dialog> here: a plain yes/no, without the choice to cancel.
+        if (global.confirm(`“${name}” has not ended. Hide it anyway? It keeps running.`)) this.conn.remove(entry.id);
+        return;
+      }
+      const state = info.status === "Queued" ? "is waiting for an engine" : "has not ended";
+      dialog.querySelector(".moi-confirm-text").textContent =
+        `“${name}” ${state}. Hiding only takes it off this list: the job goes on.`;
+      this._confirming = entry.id;
+      dialog.returnValue = "";
+      dialog.showModal();
+    }
+
+    /**
+     * The Hide confirmation: a modal <dialog> whose form (method="dialog") closes it
+     * with the chosen button's value; Escape closes it with none, which keeps the job.
+     * Null where <dialog> is not supported.
+     */
+    _confirmDialog() {
+      if (this._dialog) return this._dialog;
+      if (typeof global.HTMLDialogElement !== "function") return null;
+      const uid = "moi-confirm-" + ++dialogCount;
+      const dialog = element("dialog", "moi-confirm");
+      const form = document.createElement("form");
+      form.method = "dialog";
+      const title = element("h2", "moi-confirm-title");
+      title.id = uid + "-title";
+      title.textContent = "Hide a job that has not ended?";
+      const text = element("p", "moi-confirm-text");
+      text.id = uid + "-text";
+      const choices = element("div", "moi-confirm-choices");
+      for (const [value, label] of [["hide", "Hide anyway"], ["cancel", "Cancel the job"], ["keep", "Keep"]]) {
+        const button = element("button", "moi-confirm-" + value);
+        button.value = value;
+        button.textContent = label;
+        button.autofocus = value === "keep"; // the choice that changes nothing
+        choices.append(button);
+      }
+      form.append(title, text, choices);
+      dialog.append(form);
+      dialog.setAttribute("aria-labelledby", title.id);
+      dialog.setAttribute("aria-describedby", text.id);
+      dialog.addEventListener("close", () => {
+        if (dialog.open) return; // asked again before this event came: that question stands
+        const entry = this._jobs.get(this._confirming);
+        this._confirming = null;
+        if (!entry) return;
+        if (dialog.returnValue === "hide") this.conn.remove(entry.id);
+        else if (dialog.returnValue === "cancel") this._cancel(entry);
+      });
+      document.body.append(dialog);
+      return (this._dialog = dialog);
     }
 
     _add(ids) {
@@ -205,6 +322,8 @@
       for (const id of ids) {
         if (this._jobs.has(id)) continue;
         const entry = { id, info: null, row: null, parts: null, alive: true, index: -1, placeholder: null, added };
+        entry.times = null; // dates as ms, for the timer (default rows)
+        entry.cancelling = false; // its cancel is on its way
         this._jobs.set(id, entry);
         this._waiting.add(entry);
       }
@@ -222,6 +341,10 @@
       // Unknown IDs are ignored, so a late update cannot bring back a removed job.
       const entry = this._jobs.get(info.id);
       if (!entry) return;
+      if (entry.cancelling && moi.isFinal(info.status)) {
+        entry.cancelling = false;
+        this._cancelling.delete(entry);
+      }
       if (entry.row) {
         this._dirty.add(entry);
       } else if (!entry.info) {
@@ -238,6 +361,10 @@
       this._jobs.delete(id);
       entry.alive = false;
       this._dirty.delete(entry);
+      this._ticking.delete(entry);
+      this._cancelling.delete(entry);
+      // Hidden meanwhile (in another tab, say): nothing is left to ask about.
+      if (this._confirming === id && this._dialog.open) this._dialog.close();
       if (this._waiting.delete(entry) && entry.info) this._ready -= 1;
       if (entry.row) this._detach.push(entry.row);
     }
@@ -277,6 +404,30 @@
       if (this._waiting.size === 0) this._heldDue = Infinity;
       else if (this._ready === 0) this._wakeAt(this._heldDue);
       else this._wakeAt(Math.min(this._heldDue, this._placedAt + PLACEHOLDER_DELAY_MS));
+      this._setClock();
+    }
+
+    /**
+     * Run the one timer of the list's times at the period its rows need now: TICK_MS
+     * while some row's run time ticks, AGO_EVERY_MS while rows show "5 min ago", else
+     * not at all. Custom rows have no times, so they need none.
+     */
+    _setClock() {
+      const every = this._renderRow || !this._order.length ? 0 : this._ticking.size ? TICK_MS : AGO_EVERY_MS;
+      if (every === this._clockEvery) return;
+      clearInterval(this._clock);
+      this._clockEvery = every;
+      this._clock = every ? setInterval(() => this._tick(), every) : null;
+    }
+
+    /** Times only: the run time of running rows, and now and then every "5 min ago". */
+    _tick() {
+      const clock = Date.now();
+      const all = clock >= this._agoDue;
+      if (all) this._agoDue = clock + AGO_EVERY_MS - TICK_MS / 2;
+      for (const entry of all ? this._order : this._ticking) {
+        if (entry.parts) renderTimes(entry, clock, this._locale);
+      }
     }
 
     /**
@@ -348,9 +499,16 @@
       const row = entry.row;
       if (row.getAttribute("data-status") !== status) row.setAttribute("data-status", status);
       row.classList.toggle("moi-job-pending", !entry.info);
+      row.classList.toggle("moi-job-cancelling", !!entry.cancelling);
       try {
-        if (this._renderRow) this._renderRow(info, row);
-        else renderDefault(entry, info, status);
+        if (this._renderRow) {
+          this._renderRow(info, row);
+        } else {
+          renderDefault(entry, info, status, this._locale);
+          const times = entry.times;
+          if (times.start !== null && times.end === null && !times.final) this._ticking.add(entry);
+          else this._ticking.delete(entry);
+        }
       } catch (err) {
         console.error("moi.JobList: could not render job", entry.id, err);
       }
@@ -411,27 +569,42 @@
     return entry.placeholder;
   }
 
-  /** An empty default row: name, status badge, Remove button. */
+  /** The name a row shows: the job's own, or its ID if it has none. */
+  function nameOf(entry, info) {
+    return info.name == null || info.name === "" ? entry.id : String(info.name);
+  }
+
+  let dialogCount = 0; // for the IDs that label each list's confirmation dialog
+
+  /** An empty default row: name, status badge, times, Hide button; the rest comes as needed. */
   function defaultTemplate(tag) {
     const row = element(tag, "moi-job");
-    const button = element("button", "moi-job-remove");
-    button.type = "button";
-    button.textContent = "Remove";
-    row.append(element("span", "moi-job-name"), element("span", "moi-status"), button);
+    const times = element("span", "moi-job-times");
+    times.append(element("time", "moi-job-submitted"));
+    const actions = element("span", "moi-job-actions");
+    const hide = element("button", "moi-job-remove moi-job-hide");
+    hide.type = "button";
+    hide.textContent = "Hide";
+    actions.append(hide);
+    row.append(element("span", "moi-job-name"), element("span", "moi-status"), times, actions);
     return row;
   }
 
-  /** Name, status badge, progress bar, result link, Remove button; updated in place. */
-  function renderDefault(entry, info, status) {
+  /**
+   * Name, badge, times, attempt, progress bar, link, Cancel and Hide; updated in place.
+   * Sets `entry.times` (dates as ms, or null) for the list's timer.
+   */
+  function renderDefault(entry, info, status, locale) {
     const row = entry.row;
     let parts = entry.parts;
     if (!parts) {
       // The row is a clone of defaultTemplate().
-      const name = row.firstChild;
-      const badge = name.nextSibling;
-      parts = entry.parts = { name, badge, progress: null, link: null, button: badge.nextSibling };
+      const [name, badge, times, actions] = row.children;
+      const [submitted, hide] = [times.firstChild, actions.lastChild];
+      parts = entry.parts = { name, badge, times, actions, submitted, hide, created: undefined };
+      for (const key of ["ran", "attempt", "link", "cancel", "progress"]) parts[key] = null;
     }
-    const name = info.name == null || info.name === "" ? entry.id : String(info.name);
+    const name = nameOf(entry, info);
     setText(parts.name, name);
     setText(parts.badge, status);
     const pending = !entry.info;
@@ -439,36 +612,162 @@
     const slug = pending ? "pending" : moi.statusSlug(status);
     const badgeClass = "moi-status moi-status-" + slug + (final ? " moi-status-final" : "");
     if (parts.badge.className !== badgeClass) parts.badge.className = badgeClass;
-    const label = "Remove " + name;
-    if (parts.button.getAttribute("aria-label") !== label) parts.button.setAttribute("aria-label", label);
+    setAttr(parts.hide, "aria-label", "Hide " + name);
 
     const progress = info.progress;
-    if (typeof progress === "number" && Number.isFinite(progress)) {
-      if (!parts.progress) {
-        parts.progress = element("progress", "moi-progress");
-        parts.progress.max = 1;
-        row.insertBefore(parts.progress, parts.link || parts.button);
-      }
+    if (toggle(parts, "progress", typeof progress === "number" && Number.isFinite(progress), progressBar, row, null)) {
       parts.progress.value = Math.min(1, Math.max(0, progress));
-    } else if (parts.progress) {
-      parts.progress.remove();
-      parts.progress = null;
+      setAttr(parts.progress, "aria-label", name + " progress");
     }
 
-    const href = final ? resultHref(info.handler, entry.id) : null;
-    if (href) {
-      if (!parts.link) {
-        parts.link = element("a", "moi-job-link");
-        parts.link.textContent = "Result";
-        row.insertBefore(parts.link, parts.button);
-      }
-      if (parts.link.getAttribute("href") !== href) parts.link.setAttribute("href", href);
-    } else if (parts.link) {
-      parts.link.remove();
-      parts.link = null;
+    const href = pending ? null : resultHref(info.handler, entry.id);
+    if (toggle(parts, "link", href !== null, pageLink, parts.actions, parts.actions.firstChild)) {
+      setAttr(parts.link, "href", href);
+      setAttr(parts.link, "aria-label", "Open " + name);
     }
+    if (toggle(parts, "cancel", !pending && !final, cancelButton, parts.actions, parts.hide)) {
+      setAttr(parts.cancel, "aria-label", "Cancel " + name);
+      setText(parts.cancel, entry.cancelling ? "Cancelling…" : "Cancel");
+      parts.cancel.disabled = !!entry.cancelling;
+    }
+
+    entry.times = {
+      created: parseDate(info.date_created),
+      start: parseDate(info.date_start),
+      end: parseDate(info.date_end),
+      final,
+    };
+    renderTimes(entry, Date.now(), locale);
+    // attempt > 1: the job was sent again after its engine died.
+    const { attempt, retries } = info;
+    if (toggle(parts, "attempt", Number.isInteger(attempt) && attempt > 1, attemptText, parts.times, null)) {
+      const of = Number.isInteger(retries) && retries >= 0 ? " of " + (retries + 1) : "";
+      setText(parts.attempt, "attempt " + attempt + of);
+    }
+  }
+
+  /** "submitted 5 min ago" (local date and time in its title) and "ran 4.2 s" / "running 1:05". */
+  function renderTimes(entry, clock, locale) {
+    const { parts, times } = entry;
+    const { created, start, end, final } = times;
+    const submitted = parts.submitted;
+    if (parts.created !== created) {
+      parts.created = created;
+      if (created === null) {
+        submitted.removeAttribute("datetime");
+        submitted.removeAttribute("title");
+      } else {
+        submitted.setAttribute("datetime", new Date(created).toISOString());
+        submitted.setAttribute("title", "Submitted " + formatter("datetime", locale).format(created));
+      }
+    }
+    setText(submitted, created === null ? "" : "submitted " + formatAgo(created, clock, locale));
+    let ran = "";
+    if (start !== null && end !== null) ran = "ran " + formatDuration((end - start) / 1000);
+    else if (start !== null && !final) ran = "running " + formatDuration((clock - start) / 1000, true);
+    if (toggle(parts, "ran", ran !== "", ranText, parts.times, parts.attempt)) setText(parts.ran, ran);
+  }
+
+  /**
+   * Make sure `parts[key]` is in the row if `want` (made by `make`, put into `parent`
+   * before `before`), and gone if not. Returns `want`.
+   */
+  function toggle(parts, key, want, make, parent, before) {
+    if (want && !parts[key]) {
+      parts[key] = make();
+      parent.insertBefore(parts[key], before);
+    } else if (!want && parts[key]) {
+      parts[key].remove();
+      parts[key] = null;
+    }
+    return want;
+  }
+
+  function setAttr(el, name, value) {
+    if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+  }
+
+  function progressBar() {
+    const bar = element("progress", "moi-progress");
+    bar.max = 1;
+    return bar;
+  }
+
+  function pageLink() {
+    const link = element("a", "moi-job-link");
+    link.textContent = "Open";
+    return link;
+  }
+
+  function cancelButton() {
+    const button = element("button", "moi-job-cancel");
+    button.type = "button";
+    return button;
+  }
+
+  const ranText = () => element("span", "moi-job-ran");
+  const attemptText = () => element("span", "moi-job-attempt");
+
+  /** An info object's ISO 8601 date as ms since the epoch, or null. No zone means UTC, as on the server. */
+  function parseDate(value) {
+    if (typeof value !== "string" || value === "") return null;
+    const ms = Date.parse(/(Z|[+-]\d\d:?\d\d)$/i.test(value) ? value : value + "Z");
+    return Number.isFinite(ms) ? ms : null;
+  }
+
+  const formatters = new Map(); // "kind|locale" -> Intl formatter (making one is slow)
+
+  function formatter(kind, locale) {
+    const key = kind + "|" + (locale || "");
+    let found = formatters.get(key);
+    if (found === undefined) {
+      if (kind === "ago") {
+        const Relative = global.Intl && Intl.RelativeTimeFormat;
+        found = Relative ? new Relative(locale, { numeric: "auto" }) : null;
+      } else {
+        const style = kind === "date" ? { dateStyle: "medium" } : { dateStyle: "medium", timeStyle: "medium" };
+        found = new Intl.DateTimeFormat(locale, style);
+      }
+      formatters.set(key, found);
+    }
+    return found;
+  }
+
+  /**
+   * How long ago `then` was at `now` (both ms): "just now", "5 minutes ago", "3 hours
+   * ago", "yesterday", then "on <date>" after a week. A date ahead of `now` (the
+   * server's clock and the browser's differ) is "just now".
+   */
+  function formatAgo(then, now, locale) {
+    const seconds = (now - then) / 1000;
+    if (!(seconds >= 45)) return "just now";
+    if (seconds >= 7 * 86400) return "on " + formatter("date", locale).format(then);
+    const [unit, size] = seconds < 3600 ? ["minute", 60] : seconds < 86400 ? ["hour", 3600] : ["day", 86400];
+    const count = Math.max(1, Math.floor(seconds / size));
+    const relative = formatter("ago", locale);
+    if (relative) return relative.format(-count, unit);
+    if (unit === "day" && count === 1) return "yesterday";
+    return `${count} ${unit}${count === 1 ? "" : "s"} ago`;
+  }
+
+  /**
+   * A run time: "<0.01 s", "0.05 s", "4.2 s", "42 s", "1:05", "1:02:03". `live` (a job still
+   * running, shown once a second) gives whole seconds only.
+   */
+  function formatDuration(seconds, live = false) {
+    const s = Math.max(0, seconds);
+    if (!live && s < 0.01) return "<0.01 s";
+    if (!live && s < 1) return s.toFixed(2) + " s";
+    if (!live && s < 10) return s.toFixed(1) + " s";
+    const whole = Math.floor(s);
+    if (whole < 60) return whole + " s";
+    const pad = (n) => String(n).padStart(2, "0");
+    const [h, m, sec] = [Math.floor(whole / 3600), Math.floor(whole / 60) % 60, whole % 60];
+    return h ? `${h}:${pad(m)}:${pad(sec)}` : `${m}:${pad(sec)}`;
   }
 
   moi.JobList = JobList;
   moi.JobList.newestFirst = newestFirst;
+  moi.JobList.formatAgo = formatAgo;
+  moi.JobList.formatDuration = formatDuration;
 })(typeof window !== "undefined" ? window : globalThis);

@@ -136,3 +136,53 @@ def test_a_job_is_only_shown_on_its_own_page(auth):
 def test_an_uppercase_job_id_is_not_found(auth):
     info = run(auth, "hello", name="Ann")
     assert auth.get(f"/result/hello/{info['id'].upper()}").status == 404
+
+
+def test_the_cancel_button_ends_a_running_job_cancelled(auth, r, settings):
+    key = f"release-{uuid.uuid4()}"
+    job_id = submit(
+        "alice",
+        "Waiting job",
+        "/result/hello",
+        test_jobs.blocks_until_released,
+        settings.redis_url,
+        key,
+    )
+    page_url = f"/result/hello/{job_id}"
+    try:
+        wait_for_status(r, job_id, "Waiting")
+        page = auth.get(page_url).text
+        assert re.search(
+            rf'<form id="job-cancel-form"[^>]* method="post" action="{page_url}/cancel"', page
+        )
+        response = auth.post(f"{page_url}/cancel")
+        assert (response.status, response.location) == (303, page_url)
+        page = auth.get(page_url).text
+    finally:
+        r.rpush(key, "go")
+    assert text_of(page, "job-status") == "Cancelled"
+    assert 'id="job-cancelled"' in page
+    assert 'id="job-cancel-form"' not in page
+    assert "alice" in text_of(page, "job-cancel-note")
+    assert wait(job_id, timeout=30)["status"] == "Cancelled"
+
+
+def test_cancelling_an_ended_job_changes_nothing_and_the_page_says_so(auth):
+    info = run(auth, "hello", name="Ann")
+    response = auth.post(f"/result/hello/{info['id']}/cancel")
+    assert (response.status, response.location) == (303, f"/result/hello/{info['id']}?notice=ended")
+    page = auth.get(response.location).text
+    assert text_of(page, "notice") == "This job had already ended; nothing was cancelled."
+    assert text_of(page, "job-status") == "Success"
+    assert 'id="job-cancel-form"' not in page
+
+
+def test_only_the_owner_cancels_on_the_jobs_own_page_by_post_with_the_xsrf_token(auth, other):
+    info = run(auth, "hello", name="Ann")
+    cancel = f"/result/hello/{info['id']}/cancel"
+    assert other.post(cancel).status == 404
+    assert auth.post(f"/result/pi/{info['id']}/cancel").status == 404
+    assert auth.post(f"/result/hello/{uuid.uuid4()}/cancel").status == 404
+    assert auth.post("/result/hello/not-a-job/cancel").status == 404
+    assert auth.get(cancel).status == 405
+    assert auth.post(cancel, xsrf=False).status == 403

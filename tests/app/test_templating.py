@@ -4,7 +4,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.templating import as_text, duration, environment, percent, status_slug, thousands, when
+from app.templating import (
+    as_text,
+    duration,
+    environment,
+    iso,
+    percent,
+    queued_time,
+    status_slug,
+    thousands,
+    when,
+)
 
 
 def test_autoescape_is_on():
@@ -44,6 +54,43 @@ def test_duration(start, end, shown):
 def test_duration_of_a_running_job_counts_to_now():
     now = datetime(2024, 5, 1, 9, 30, 3, tzinfo=UTC)
     assert duration({"date_start": "2024-05-01T09:30:00+00:00"}, now=now) == "3.00 s"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("2024-05-01T09:30:12.345678+00:00", "2024-05-01T09:30:12.345+00:00"),
+        ("2024-05-01T11:30:12+02:00", "2024-05-01T09:30:12.000+00:00"),
+        ("2024-05-01T09:30:12", "2024-05-01T09:30:12.000+00:00"),
+        (None, ""),
+        ("soon", ""),
+    ],
+)
+def test_iso_is_a_valid_datetime_attribute(value, shown):
+    assert iso(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("info", "shown"),
+    [
+        (
+            {
+                "date_created": "2024-05-01T09:30:00+00:00",
+                "date_start": "2024-05-01T09:30:02.5+00:00",
+            },
+            "2.50 s",
+        ),
+        # Cancelled before it started: it waited until it ended.
+        (
+            {"date_created": "2024-05-01T09:30:00+00:00", "date_end": "2024-05-01T09:31:00+00:00"},
+            "1 min 0 s",
+        ),
+        ({"date_created": "2024-05-01T09:30:00+00:00"}, "5.00 s"),  # still waiting
+        ({}, "—"),
+    ],
+)
+def test_queued_time(info, shown):
+    assert queued_time(info, now=datetime(2024, 5, 1, 9, 30, 5, tzinfo=UTC)) == shown
 
 
 @pytest.mark.parametrize(

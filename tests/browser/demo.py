@@ -26,7 +26,7 @@ PASSWORD = "browser-test-password"
 WAIT = 20
 """Seconds any one page state may take to appear (a hello job takes well under one)."""
 
-FINAL = ("Success", "Failed")
+FINAL = ("Success", "Failed", "Cancelled")
 _usernames = itertools.count(1)
 
 JOBS_JS = """
@@ -34,6 +34,7 @@ return Array.from(document.querySelectorAll('#moi-joblist .moi-job'), (row) => {
   const progress = row.querySelector('progress.moi-progress');
   const link = row.querySelector('a.moi-job-link');
   const name = row.querySelector('.moi-job-name');
+  const text = (selector) => row.querySelector(selector)?.textContent ?? null;
   return {
     id: row.getAttribute('data-job-id'),
     status: row.getAttribute('data-status'),
@@ -41,6 +42,9 @@ return Array.from(document.querySelectorAll('#moi-joblist .moi-job'), (row) => {
     name: name ? name.textContent : null,
     progress: progress ? progress.value : null,
     href: link ? link.getAttribute('href') : null,
+    cancel: text('button.moi-job-cancel'),
+    submitted: text('time.moi-job-submitted'),
+    ran: text('.moi-job-ran'),
   };
 });
 """
@@ -82,7 +86,8 @@ def list_state(driver: WebDriver) -> str | None:
 
 
 def jobs(driver: WebDriver) -> list[dict[str, Any]]:
-    """The rows of ``#moi-joblist`` as they are now: id, status, pending, name, progress, href.
+    """The rows of ``#moi-joblist`` as they are now: id, status, pending, name, progress, href,
+    and the texts of the Cancel button, the submitted time and the run time (None if absent).
 
     ``pending`` is true while a row has no info yet (its ID and status "…" are shown).
     """

@@ -17,7 +17,7 @@ def signed_in(app, browser):
 
 
 def open_result(driver, job_id: str, href: str) -> None:
-    """Follow the row's result link, as a person would click it."""
+    """Follow the row's link to the job's page, as a person would click it."""
     demo.row(driver, job_id).find_element(By.CSS_SELECTOR, "a.moi-job-link").click()
     demo.wait(
         driver,
@@ -27,7 +27,7 @@ def open_result(driver, job_id: str, href: str) -> None:
     assert driver.find_element(By.ID, "job").get_attribute("data-job-id") == job_id
 
 
-def test_hello_row_turns_success_live_and_links_to_its_result(app, browser):
+def test_hello_row_turns_success_live_and_links_to_its_page(app, browser):
     driver, _user = signed_in(app, browser)
     # Two countdowns keep both engines busy, so the hello job waits and its row is seen
     # before it ends.
@@ -37,7 +37,7 @@ def test_hello_row_turns_success_live_and_links_to_its_result(app, browser):
     job_id = demo.submit(driver, "hello", "name", "Ada")
     first = demo.job(driver, job_id)
     assert first["status"] in ("Queued", "Running", "Saying hello"), first
-    assert first["href"] is None, "a job that has not ended has no result link"
+    assert first["href"] == f"/result/hello/{job_id}", "a job links to its page before it ends"
     demo.record_rows(driver)
 
     done = demo.wait_status(driver, job_id, *demo.FINAL)
@@ -97,17 +97,19 @@ def test_batch_of_twenty_shows_twenty_rows_that_all_succeed(app, browser):
     assert len(rows_in_dom) == 20
 
 
-def test_removed_job_disappears_and_stays_gone_after_reload(app, browser, r):
+def test_hidden_job_disappears_and_stays_gone_after_reload(app, browser, r):
     driver, user = signed_in(app, browser)
     kept = demo.submit(driver, "hello", "name", "Kept")
-    removed = demo.submit(driver, "hello", "name", "Removed")
+    hidden = demo.submit(driver, "hello", "name", "Hidden")
     demo.wait_status(driver, kept, "Success")
-    demo.wait_status(driver, removed, "Success")
+    demo.wait_status(driver, hidden, "Success")
 
-    demo.row(driver, removed).find_element(By.CSS_SELECTOR, "button.moi-job-remove").click()
-    demo.wait(driver, lambda d: demo.job(d, removed) is None, f"row {removed} to disappear")
-    assert demo.job(driver, kept) is not None, "Remove took away the other row too"
-    assert not r.sismember(keys.group_jobs_key(user), removed)
+    button = demo.row(driver, hidden).find_element(By.CSS_SELECTOR, "button.moi-job-remove")
+    assert (button.text, button.get_attribute("aria-label")) == ("Hide", "Hide Hello Hidden")
+    button.click()  # an ended job: no question asked
+    demo.wait(driver, lambda d: demo.job(d, hidden) is None, f"row {hidden} to disappear")
+    assert demo.job(driver, kept) is not None, "Hide took away the other row too"
+    assert not r.sismember(keys.group_jobs_key(user), hidden)
 
     driver.refresh()
     demo.wait_connected(driver)

@@ -122,6 +122,18 @@ def test_add_and_remove_values_become_arrays_of_string_ids(page):
     assert log == [["add", ["a"]], ["add", ["b", "c"]], ["remove", []]]
 
 
+def test_an_update_with_a_list_reaches_listeners_as_one_call_per_job(page):
+    log = page.run(
+        """
+        t.connected();
+        t.socket.deliver({update: [{id: "a"}, {id: "b"}]});
+        t.socket.deliver({update: {id: "c"}});
+        return t.log.filter(([kind]) => kind === "update");
+        """
+    )
+    assert log == [["update", {"id": "a"}], ["update", {"id": "b"}], ["update", {"id": "c"}]]
+
+
 def test_messages_that_are_not_json_objects_are_ignored_with_a_warning(page):
     seen = page.run(
         """
@@ -234,6 +246,21 @@ def test_remove_with_no_string_id_sends_nothing(page):
         """
     )
     assert seen == {"results": [False, False, False], "sent": []}
+
+
+def test_cancel_sends_one_id_or_a_list_and_nothing_without_a_string_id(page):
+    seen = page.run(
+        """
+        const conn = t.connected();
+        const results = [conn.cancel("a"), conn.cancel(["b", 5, "c"]), conn.cancel([]),
+                         conn.cancel(null)];
+        return {results, sent: t.socket.sent};
+        """
+    )
+    assert seen == {
+        "results": [True, True, False, False],
+        "sent": [{"cancel": "a"}, {"cancel": ["b", "c"]}],
+    }
 
 
 def test_a_drop_reconnects_after_a_doubling_backoff_with_jitter(page):

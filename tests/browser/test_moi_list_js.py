@@ -8,6 +8,8 @@ waits on the page's state. Rows are read back as plain data with ``t.rows()``.
 from __future__ import annotations
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
 
 PLACEHOLDER_DELAY_MS = 500
 
@@ -52,6 +54,7 @@ def test_each_job_gets_one_row_with_its_id_status_name_and_badge(page):
             {"id": "a", "status": "Queued", "date_created": "2026-01-01T00:00:02"},
             {"id": "b", "name": "", "status": "Running 50%"},
         ],
+        {"locale": "en-US"},
     )
     assert rows == [
         {
@@ -62,8 +65,8 @@ def test_each_job_gets_one_row_with_its_id_status_name_and_badge(page):
             "name": "job a",
             "badge": "moi-status moi-status-queued",
             "progress": None,
-            "href": None,
-            "text": "job aQueuedRemove",
+            "href": "/result/demo/a",
+            "text": "job aQueuedsubmitted on Jan 1, 2026OpenCancelHide",
         },
         {
             "id": "b",
@@ -73,8 +76,8 @@ def test_each_job_gets_one_row_with_its_id_status_name_and_badge(page):
             "name": "b",  # no name: the ID stands in
             "badge": "moi-status moi-status-running-50-",
             "progress": None,
-            "href": None,
-            "text": "bRunning 50%Remove",
+            "href": "/result/demo/b",
+            "text": "bRunning 50%submitted on Jan 1, 2026OpenCancelHide",
         },
     ]
 
@@ -242,7 +245,7 @@ def test_an_update_that_changes_the_order_moves_the_same_row(page):
     assert seen == {"before": ["a", "b", "c"], "after": ["c", "a", "b"], "same": ["a", "b", "c"]}
 
 
-def test_only_a_final_job_links_to_its_result_page(page):
+def test_every_job_links_to_its_page_running_or_not(page):
     rows = feed(
         page,
         ["run", "ok", "bad", "a b"],
@@ -254,7 +257,7 @@ def test_only_a_final_job_links_to_its_result_page(page):
         ],
     )
     assert [(row["id"], row["href"]) for row in rows] == [
-        ("run", None),
+        ("run", "/result/demo/run"),
         ("ok", "/result/demo/ok"),
         ("bad", "/result/demo/bad"),
         ("a b", "/result/demo/a%20b"),
@@ -277,8 +280,8 @@ def test_only_a_final_job_links_to_its_result_page(page):
     ],
 )
 def test_no_result_link_for_a_handler_that_is_not_a_same_origin_path(page, handler):
-    rows = feed(page, ["j"], [{"id": "j", "status": "Success", "handler": handler}])
-    assert [(row["id"], row["status"], row["href"]) for row in rows] == [("j", "Success", None)]
+    rows = feed(page, ["j"], [{"id": "j", "status": "Running", "handler": handler}])
+    assert [(row["id"], row["status"], row["href"]) for row in rows] == [("j", "Running", None)]
 
 
 def test_a_link_goes_when_its_handler_turns_bad(page):
@@ -314,20 +317,159 @@ def test_the_progress_bar_shows_progress_clamped_to_0_1_and_goes_without_it(page
     assert values == [0.25, 1, 0, None, 0.5, None]
 
 
-def test_the_remove_button_asks_the_server_to_remove_its_job(page):
+def test_hide_on_an_ended_job_asks_the_server_to_remove_it_at_once(page):
     seen = feed(
         page,
         ["a", "b"],
-        [{"id": "a", "name": "Alpha"}, {"id": "b"}],
+        [{"id": "a", "name": "Alpha", "status": "Success"}, {"id": "b"}],
         then="""
         const button = t.row("a").querySelector(".moi-job-remove");
         button.click();
-        return {label: button.getAttribute("aria-label"), sent: t.socket.sent, ids: t.ids()};
+        return {label: button.getAttribute("aria-label"), text: button.textContent,
+                sent: t.socket.sent, ids: t.ids(), dialog: t.dialog()};
         """,
     )
-    assert seen["label"] == "Remove Alpha"
+    assert (seen["label"], seen["text"]) == ("Hide Alpha", "Hide")
     assert seen["sent"][-1] == {"remove": "a"}
     assert seen["ids"] == ["a", "b"], "the row stays until the server's remove"
+    assert seen["dialog"] is None
+
+
+def test_hide_on_a_job_that_has_not_ended_asks_first(page):
+    asked = feed(
+        page,
+        ["a"],
+        [{"id": "a", "name": "Alpha", "status": "3 s to go"}],
+        then="""
+        t.socket.sent = [];
+        t.row("a").querySelector(".moi-job-remove").click();
+        return {dialog: t.dialog(), sent: t.socket.sent.length};
+        """,
+    )
+    assert asked["sent"] == 0
+    assert asked["dialog"] == {
+        "open": True,
+        "text": "“Alpha” has not ended. Hiding only takes it off this list: the job goes on.",
+        "choices": ["Hide anyway", "Cancel the job", "Keep"],
+        "focused": "Keep",
+    }
+    # Count the dialog's close events, heard after the list's own listener has acted.
+    page.run(
+        "t.closes = 0;"
+        "document.querySelector('dialog.moi-confirm').addEventListener('close', () => t.closes++);"
+    )
+    sent = {}
+    for number, choice in enumerate(("Keep", "Cancel the job", "Hide anyway"), 1):
+        if number > 1:
+            page.run("t.row('a').querySelector('.moi-job-remove').click();")
+        page.run("t.socket.sent = []; t.choose(arguments[0]);", choice)
+        page.wait(
+            f"t.closes === {number} && !t.dialog().open", f"the dialog to close on {choice!r}"
+        )
+        sent[choice] = page.run("return t.socket.sent;")
+    assert sent == {
+        "Keep": [],
+        "Cancel the job": [{"cancel": "a"}],
+        "Hide anyway": [{"remove": "a"}],
+    }
+
+
+def test_escape_keeps_the_job_and_a_job_hidden_elsewhere_closes_the_question(page):
+    text = feed(
+        page,
+        ["a"],
+        [{"id": "a", "status": "Queued"}],
+        then="""
+        t.socket.sent = [];
+        t.row("a").querySelector(".moi-job-remove").click();
+        return t.dialog().text;
+        """,
+    )
+    assert (
+        text
+        == "“job a” is waiting for an engine. Hiding only takes it off this list: the job goes on."
+    )
+    ActionChains(page.driver).send_keys(Keys.ESCAPE).perform()
+    page.wait("!t.dialog().open", "Escape to close the dialog")
+    page.run("t.row('a').querySelector('.moi-job-remove').click();")
+    assert page.run("return t.dialog().open;")
+    page.run("t.socket.deliver({remove: 'a'}); t.jobList.flush();")
+    page.wait("!t.dialog().open", "the question to go with its job")
+    assert page.run("return t.socket.sent;") == []
+
+
+def test_a_cancel_button_on_each_job_that_has_not_ended(page):
+    statuses = ["Queued", "Running", "3 s to go", "Success", "Failed", "Cancelled"]
+    infos = [{"id": s, "status": s, "name": f"Job {s}"} for s in statuses]
+    seen = feed(page, statuses, infos, then="return t.ids().map((id) => [id, t.parts(id).cancel]);")
+    assert dict(seen) == {
+        s: {"text": "Cancel", "aria-label": f"Cancel Job {s}", "disabled": False}
+        if s in ("Queued", "Running", "3 s to go")
+        else None
+        for s in statuses
+    }
+
+
+def test_cancel_sends_cancel_and_waits_for_the_jobs_end_or_a_refusal(page):
+    seen = feed(
+        page,
+        ["a", "b"],
+        [{"id": "a", "status": "Running"}, {"id": "b", "status": "Queued"}],
+        then="""
+        const states = () => ["a", "b"].map((id) =>
+          [t.parts(id).cancel, t.row(id).classList.contains("moi-job-cancelling")]);
+        const cancel = (id) => t.row(id).querySelector(".moi-job-cancel").click();
+        t.socket.sent = [];
+        cancel("a");
+        cancel("a");  // disabled now: no second message
+        cancel("b");
+        list.flush();
+        const sent = t.socket.sent.slice();
+        const cancelling = states();
+        t.socket.deliver({update: t.info("a", {status: "Cancelled"})});
+        t.socket.deliver({error: "b has already ended; it was left as it is"});
+        list.flush();
+        return {sent, cancelling, after: states()};
+        """,
+    )
+    assert seen["sent"] == [{"cancel": "a"}, {"cancel": "b"}]
+    busy = {"text": "Cancelling…", "aria-label": "Cancel job {}", "disabled": True}
+    assert seen["cancelling"] == [
+        [{**busy, "aria-label": "Cancel job a"}, True],
+        [{**busy, "aria-label": "Cancel job b"}, True],
+    ]
+    assert seen["after"] == [
+        [None, False],  # Cancelled: final, no button
+        [{"text": "Cancel", "aria-label": "Cancel job b", "disabled": False}, False],
+    ]
+
+
+def test_custom_rows_get_cancel_and_hide_from_their_classes(page):
+    sent = page.run(
+        """
+        t.connected();
+        const list = t.list({renderRow(info, row) {
+          if (!row.firstChild) {
+            for (const name of ["moi-job-cancel", "moi-job-remove"]) {
+              const button = document.createElement("button");
+              button.className = name;
+              row.append(button);
+            }
+          }
+        }});
+        t.socket.deliver({add: ["a", "b"]});
+        t.socket.deliver({update: t.info("a")});
+        t.socket.deliver({update: t.info("b", {status: "Failed"})});
+        list.flush();
+        t.socket.sent = [];
+        t.row("a").querySelector(".moi-job-cancel").click();
+        t.row("b").querySelector(".moi-job-remove").click();
+        list.flush();
+        const cancelling = t.row("a").classList.contains("moi-job-cancelling");
+        return {sent: t.socket.sent, cancelling};
+        """
+    )
+    assert sent == {"sent": [{"cancel": "a"}, {"remove": "b"}], "cancelling": True}
 
 
 def test_a_remove_takes_the_row_away_and_a_late_update_does_not_bring_it_back(page):
@@ -343,6 +485,207 @@ def test_a_remove_takes_the_row_away_and_a_late_update_does_not_bring_it_back(pa
         """,
     )
     assert seen == {"ids": ["b"], "has": False, "size": 1}
+
+
+TIMES = """
+const now = Date.now();
+const iso = (ms) => new Date(now - ms).toISOString();
+t.connected();
+const list = t.list({locale: "en-US"});
+const jobs = {
+  queued: {status: "Queued", date_created: iso(90e3)},
+  running: {date_created: iso(6e3), date_start: iso(5.5e3)},
+  done: {status: "Success", date_created: iso(3 * 3600e3), date_start: iso(3 * 3600e3),
+         date_end: new Date(now - 3 * 3600e3 + 4210).toISOString()},
+  again: {status: "Queued", attempt: 2, retries: 1, date_created: iso(0)},
+  micro: {status: "Cancelled", date_created: "2026-11-30T11:21:08.123456+00:00"},
+  naive: {status: "Failed", date_created: "2026-11-30T11:21:08"},
+  none: {status: "Queued", date_created: null},
+};
+t.socket.deliver({add: Object.keys(jobs)});
+for (const [id, info] of Object.entries(jobs)) t.socket.deliver({update: t.info(id, info)});
+list.flush();
+"""
+
+
+def test_a_row_shows_when_its_job_was_submitted_and_how_long_it_ran(page):
+    parts = page.run(
+        TIMES + "return Object.fromEntries(Object.keys(jobs).map((id) => [id, t.parts(id)]));"
+    )
+    texts = {
+        job: (
+            p["submitted"]["text"],
+            p["ran"] and p["ran"]["text"],
+            p["attempt"] and p["attempt"]["text"],
+        )
+        for job, p in parts.items()
+    }
+    assert texts["queued"] == ("submitted 1 minute ago", None, None)
+    assert texts["running"] == ("submitted just now", "running 5 s", None)
+    assert texts["done"] == ("submitted 3 hours ago", "ran 4.2 s", None)
+    assert texts["again"] == ("submitted just now", None, "attempt 2 of 2")
+    assert texts["none"] == ("", None, None)
+    micro = parts["micro"]["submitted"]
+    assert micro["datetime"] == "2026-11-30T11:21:08.123Z"
+    # The tooltip is the local date and time; a date without a zone is UTC, as on the server.
+    assert micro["title"].startswith("Submitted Nov 30, 2026, ")
+    assert parts["naive"]["submitted"]["datetime"] == "2026-11-30T11:21:08.000Z"
+    assert parts["none"]["submitted"]["datetime"] is None
+
+
+def test_a_row_links_to_its_page_and_labels_its_controls_with_the_job_name(page):
+    parts = feed(
+        page,
+        ["a"],
+        [{"id": "a", "name": "Countdown", "progress": 0.5}],
+        then="return t.parts('a');",
+    )
+    assert parts["link"] == {
+        "text": "Open",
+        "href": "/result/demo/a",
+        "aria-label": "Open Countdown",
+    }
+    assert parts["cancel"]["aria-label"] == "Cancel Countdown"
+    assert parts["hide"]["aria-label"] == "Hide Countdown"
+    assert parts["progress"]["aria-label"] == "Countdown progress"
+
+
+def test_one_timer_ticks_the_running_rows_and_stops_when_no_row_needs_it(page):
+    seen = page.run(
+        """
+        t.intervals.install();
+        const realNow = Date.now;
+        let clock = realNow();
+        Date.now = () => clock;
+        const iso = (ms) => new Date(clock - ms).toISOString();
+        const texts = () => ["a", "b", "c"].map((id) => {
+          const p = t.parts(id);
+          return [p.submitted.text, p.ran && p.ran.text];
+        });
+        try {
+          t.connected();
+          const list = t.list({locale: "en-US"});
+          const seen = {empty: t.intervals.periods()};
+          t.socket.deliver({add: ["a", "b", "c"]});
+          for (const id of ["a", "b"]) {
+            const info = t.info(id, {date_created: iso(6e3), date_start: iso(5.5e3)});
+            t.socket.deliver({update: info});
+          }
+          t.socket.deliver({update: t.info("c", {status: "Success", date_created: iso(6e3),
+                                                 date_start: iso(5.5e3), date_end: iso(3e3)})});
+          list.flush();
+          seen.running = {periods: t.intervals.periods(), texts: texts()};
+          clock += 60e3;
+          t.intervals.tick();
+          seen.ticked = texts();
+          t.socket.deliver({update: t.info("a", {status: "Success", date_created: iso(66e3),
+                                                 date_start: iso(65.5e3), date_end: iso(1e3)})});
+          list.flush();
+          seen.oneRunning = t.intervals.periods();
+          t.socket.deliver({update: t.info("b", {status: "Cancelled", date_created: iso(66e3),
+                                                 date_start: iso(65.5e3), date_end: iso(0)})});
+          list.flush();
+          seen.noneRunning = t.intervals.periods();
+          clock += 3600e3;
+          t.intervals.tick();
+          seen.later = texts();
+          t.socket.deliver({remove: ["a", "b", "c"]});
+          list.flush();
+          seen.gone = t.intervals.periods();
+          seen.made = t.intervals.made;
+          return seen;
+        } finally {
+          Date.now = realNow;
+        }
+        """
+    )
+    assert seen["empty"] == []
+    assert seen["running"] == {
+        "periods": [1000],  # one timer for both running rows
+        "texts": [
+            ["submitted just now", "running 5 s"],
+            ["submitted just now", "running 5 s"],
+            ["submitted just now", "ran 2.5 s"],
+        ],
+    }
+    assert seen["ticked"] == [
+        ["submitted 1 minute ago", "running 1:05"],
+        ["submitted 1 minute ago", "running 1:05"],
+        ["submitted 1 minute ago", "ran 2.5 s"],
+    ]
+    assert seen["oneRunning"] == [1000]
+    assert seen["noneRunning"] == [15000], "with no row running, only the ago texts need it"
+    assert seen["later"] == [
+        ["submitted 1 hour ago", "ran 1:04"],
+        ["submitted 1 hour ago", "ran 1:05"],
+        ["submitted 1 hour ago", "ran 2.5 s"],
+    ]
+    assert seen["gone"] == []
+    assert seen["made"] == 2
+
+
+def test_custom_rows_start_no_timer(page):
+    periods = page.run(
+        """
+        t.intervals.install();
+        t.connected();
+        const list = t.list({renderRow(info, row) { row.textContent = info.name; }});
+        t.socket.deliver({add: ["a"]});
+        t.socket.deliver({update: t.info("a", {date_start: new Date().toISOString()})});
+        list.flush();
+        return t.intervals.periods();
+        """
+    )
+    assert periods == []
+
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (-30, "just now"),  # the browser's clock is behind the server's
+        (0, "just now"),
+        (44, "just now"),
+        (45, "1 minute ago"),
+        (150, "2 minutes ago"),
+        (59 * MINUTE + 59, "59 minutes ago"),
+        (HOUR, "1 hour ago"),
+        (3 * HOUR + 10 * MINUTE, "3 hours ago"),
+        (DAY + 2 * HOUR, "yesterday"),
+        (3 * DAY, "3 days ago"),
+        (10 * DAY, "on Nov 20, 2026"),
+    ],
+)
+def test_format_ago(page, seconds, shown):
+    now = "Date.UTC(2026, 10, 30, 12)"
+    ago = page.run(
+        f"return moi.JobList.formatAgo({now} - arguments[0] * 1000, {now}, 'en-US');", seconds
+    )
+    assert ago == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "live", "shown"),
+    [
+        (-3, False, "<0.01 s"),
+        (0.004, False, "<0.01 s"),
+        (0.034, False, "0.03 s"),
+        (4.21, False, "4.2 s"),
+        (42.7, False, "42 s"),
+        (65, False, "1:05"),
+        (3723.4, False, "1:02:03"),
+        (0.4, True, "0 s"),
+        (5.9, True, "5 s"),
+        (65.2, True, "1:05"),
+    ],
+)
+def test_format_duration(page, seconds, live, shown):
+    assert (
+        page.run("return moi.JobList.formatDuration(arguments[0], arguments[1]);", seconds, live)
+        == shown
+    )
 
 
 def test_custom_render_row_and_compare(page):
@@ -370,7 +713,7 @@ def test_custom_render_row_and_compare(page):
         const rows = [...list.el.children].map((row) => [row.tagName, row.className,
           row.getAttribute("data-job-id"), row.getAttribute("data-status"),
           row.firstChild.textContent]);
-        t.row("z1", "#other").querySelector(".moi-job-remove").click();
+        t.row("z2", "#other").querySelector(".moi-job-remove").click();  // Success: at once
         return {empty, rows, sent: t.socket.sent.slice(-1)};
         """
     )
@@ -379,7 +722,7 @@ def test_custom_render_row_and_compare(page):
         ["DIV", "moi-job", "z2", "Success", "alpha: Success"],
         ["DIV", "moi-job", "z1", "Running", "beta: Running"],
     ]
-    assert seen["sent"] == [{"remove": "z1"}]
+    assert seen["sent"] == [{"remove": "z2"}]
 
 
 def test_job_data_is_written_as_text_never_as_markup(page):
@@ -396,7 +739,7 @@ def test_job_data_is_written_as_text_never_as_markup(page):
                 pwned: window.pwned === true};
         """,
     )
-    assert seen["tags"] == ["SPAN", "SPAN", "BUTTON"]
+    assert seen["tags"] == ["SPAN", "SPAN", "SPAN", "TIME", "SPAN", "A", "BUTTON", "BUTTON"]
     assert seen["pwned"] is False
     [row] = seen["rows"]
     assert (row["id"], row["name"], row["status"]) == (job_id, name, status)

@@ -1,8 +1,8 @@
 /*
  * Harness for the unit tests of moi.js and moi_list.js (tests/browser/test_moi_js.py,
  * test_moi_list_js.py). Everything is on `window.t`: a fake WebSocket that the test opens, feeds and drops by
- * hand, timers the test fires by hand, a log of what the connection reported, and short
- * readers of the list's rows. The page is loaded afresh for each test.
+ * hand, timers and interval timers the test fires by hand, a log of what the connection
+ * reported, and short readers of the list's rows. The page is loaded afresh for each test.
  */
 (function () {
   "use strict";
@@ -78,6 +78,28 @@
     },
   };
 
+  /** setInterval/clearInterval replaced by a table the test reads and ticks by hand. */
+  const intervals = {
+    active: new Map(), // id -> {fn, ms}
+    made: 0, // how many setInterval calls there were
+    install() {
+      window.setInterval = (fn, ms = 0) => {
+        intervals.made += 1;
+        const id = 100000 + intervals.made;
+        intervals.active.set(id, { fn, ms });
+        return id;
+      };
+      window.clearInterval = (id) => intervals.active.delete(id);
+    },
+    /** The periods of the running interval timers. */
+    periods() {
+      return [...intervals.active.values()].map((timer) => timer.ms);
+    },
+    tick() {
+      for (const timer of [...intervals.active.values()]) timer.fn();
+    },
+  };
+
   /** What moi wrote with console.warn and console.error; still written to the console too. */
   const consoleSeen = { warn: [], error: [] };
   for (const level of ["warn", "error"]) {
@@ -91,6 +113,7 @@
   const t = {
     FakeSocket,
     timers,
+    intervals,
     console: consoleSeen,
     log: [], // [kind, value] in the order the connection reported them
     conn: null,
@@ -151,6 +174,46 @@
         href: row.querySelector("a.moi-job-link")?.getAttribute("href") ?? null,
         text: row.textContent,
       }));
+    },
+
+    /** The parts of a default row beyond rows(): times, attempt, link, buttons, labels. */
+    parts(id, selector = "#list") {
+      const row = t.row(id, selector);
+      const part = (sel, ...attrs) => {
+        const el = row.querySelector(sel);
+        if (!el) return null;
+        const found = { text: el.textContent };
+        for (const attr of attrs) found[attr] = el.getAttribute(attr);
+        if ("disabled" in el) found.disabled = el.disabled;
+        return found;
+      };
+      return {
+        submitted: part("time.moi-job-submitted", "datetime", "title"),
+        ran: part(".moi-job-ran"),
+        attempt: part(".moi-job-attempt"),
+        link: part("a.moi-job-link", "href", "aria-label"),
+        cancel: part("button.moi-job-cancel", "aria-label"),
+        hide: part("button.moi-job-remove", "aria-label"),
+        progress: part("progress.moi-progress", "aria-label"),
+      };
+    },
+
+    /** The Hide confirmation dialog, as plain data (null if none was made). */
+    dialog() {
+      const dialog = document.querySelector("dialog.moi-confirm");
+      if (!dialog) return null;
+      return {
+        open: dialog.open,
+        text: dialog.querySelector(".moi-confirm-text").textContent,
+        choices: [...dialog.querySelectorAll("button")].map((b) => b.textContent),
+        focused: document.activeElement ? document.activeElement.textContent : null,
+      };
+    },
+
+    /** Choose a button of the open Hide confirmation by its text. */
+    choose(label) {
+      const buttons = [...document.querySelectorAll("dialog.moi-confirm[open] button")];
+      buttons.find((b) => b.textContent === label).click();
     },
 
     ids(selector = "#list") {
