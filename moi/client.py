@@ -24,7 +24,6 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import ipyparallel as ipp
@@ -33,7 +32,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from moi import controller, groupset, keys, record, runner
+from moi import controller, events, groupset, keys, record, runner
 from moi.config import Settings
 from moi.dispatch import Dispatcher, SendError
 from moi.exceptions import JobNotFound
@@ -290,7 +289,7 @@ class Client:
             raise error.error from None
         self._watch(prepared, futures)
         self.note_sent(sent_tasks(prepared, futures))
-        log_submitted(prepared)
+        events.submitted(prepared)
         return [info["id"] for info, _ in prepared]
 
     def note_sent(self, tasks: dict[str, str]) -> None:
@@ -339,7 +338,7 @@ class Client:
         self.outstanding.discard(job_id)
         if error is None:
             self._resend.pop(job_id, None)
-            log_ended(info, future.result())
+            events.ended(info, future.result())
             if self.outstanding:
                 return
         loop = self._loop
@@ -391,8 +390,7 @@ class Client:
             f"the failure of job {job_id}",
         )
         if failed:
-            reason = (message.strip().splitlines() or [""])[-1]
-            log.info("moi job %s of group %s ended Failed: %s", job_id, group or "?", reason)
+            events.failed(job_id, group, message)
         return failed
 
     def _spawn(self, coroutine) -> None:
@@ -505,7 +503,7 @@ class Client:
             if not await self.redis.exists(keys.job_key(job_id)):
                 raise JobNotFound(job_id)
             return False
-        log.info("moi job %s cancelled%s", job_id, f" by {by}" if by else "")
+        events.cancelled(job_id, by)
         if task:
             self._spawn(self.dispatcher.abort([task]))
         return True
@@ -550,43 +548,6 @@ class Submitter:
 def is_engine_death(error: BaseException) -> bool:
     """Whether a task failed because its engine died (the job may then be sent again)."""
     return isinstance(error, ipp.RemoteError) and error.ename == "EngineError"
-
-
-def log_submitted(prepared: list[Prepared]) -> None:
-    if not log.isEnabledFor(logging.INFO):
-        return
-    if len(prepared) > 3:
-        first = prepared[0][0]
-        log.info("moi submitted %d jobs of group %s", len(prepared), first["group"])
-        return
-    for info, _ in prepared:
-        log.info("moi job %s (%s) of group %s submitted", info["id"], info["name"], info["group"])
-
-
-def log_ended(info: dict[str, Any], outcome: object) -> None:
-    """Log how a job ended, from what :func:`moi.runner.run_job` returned."""
-    if not log.isEnabledFor(logging.INFO) or not isinstance(outcome, dict):
-        return
-    status = outcome.get("status")
-    if status is None:
-        return  # cancelled while queued: logged where it was cancelled
-    ran = seconds_between(outcome.get("date_start"), outcome.get("date_end"))
-    queued = seconds_between(info.get("date_created"), outcome.get("date_start"))
-    log.info(
-        "moi job %s of group %s ended %s (queued %s, ran %s)",
-        info["id"],
-        info["group"],
-        status,
-        "?" if queued is None else f"{queued:.2f} s",
-        "?" if ran is None else f"{ran:.2f} s",
-    )
-
-
-def seconds_between(start: object, end: object) -> float | None:
-    try:
-        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-    except (TypeError, ValueError):
-        return None
 
 
 def sent_tasks(prepared: list[Prepared], futures: list[Future]) -> dict[str, str]:

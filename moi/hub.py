@@ -31,7 +31,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from moi import groupset, keys, record
+from moi import events, groupset, keys, metrics, record
 from moi.keys import is_job_id
 from moi.messages import action, group_actions, normalise_ids, stored_info, update_message
 from moi.retry import TRANSIENT
@@ -196,6 +196,7 @@ class Feed:
         await self.hub._untrack(self.group, done)
 
     def broadcast(self, data: bytes) -> None:
+        metrics.MESSAGES.inc(len(self.clients))
         for client in list(self.clients):
             client.send(data)
 
@@ -226,6 +227,7 @@ class Hub:
         self._closing = False
         self._restarter: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
+        metrics.HUBS.hubs.add(self)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -340,7 +342,7 @@ class Hub:
         ended = [i for i in ids if not await writer.end(i, Status.CANCELLED, message)]
         for job_id in ids:
             if job_id not in ended:
-                log.info("moi job %s of group %s cancelled", job_id, group)
+                events.cancelled(job_id, group)
         return [], ended
 
     async def _strangers(self, group: str, ids: list[str]) -> list[str]:
@@ -404,6 +406,7 @@ class Hub:
     def _on_message(self, channel: str, data: str, by_pattern: bool) -> None:
         """Route one pub/sub message; runs in the subscription's reader, never blocks."""
         # Both kinds of channel are "<name>:pubsub": a group's, or a job's by its ID.
+        metrics.NOTICES.inc()
         name = channel.removesuffix(keys.CHANNEL_SUFFIX)
         if by_pattern:
             if not is_job_id(name):  # a job's notice matters only where it is followed
@@ -457,6 +460,7 @@ class Hub:
         while True:
             try:
                 await self._start()
+                metrics.RECONNECTS.inc()
                 break
             except (OSError, aioredis.RedisError) as error:
                 log.warning("moi hub cannot reach Redis (%s); retrying in %g s", error, delay)
@@ -564,3 +568,4 @@ class Hub:
             reverse=True,
         )
         client.send_all([action("add", present), *(update_message(raws[i]) for i in present)])
+        metrics.MESSAGES.inc(1 + len(present))

@@ -27,7 +27,7 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 
-from moi import controller, keys, record
+from moi import controller, keys, metrics, record
 from moi.config import Settings
 from moi.dispatch import Dispatcher
 from moi.retry import TRANSIENT
@@ -128,6 +128,8 @@ class Reaper:
         """One round; the IDs of the jobs it ended."""
         ended = await self.reap_lapsed()
         ended += await self.reap_queued()
+        if ended:
+            metrics.ENDED.labels(Status.FAILED.value).inc(len(ended))
         return ended
 
     async def reap_lapsed(self) -> list[str]:

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import redis
 
-from moi import config, record
-from moi.client import Client, JobOptions, Prepared, check_target, log_submitted, sent_tasks
+from moi import config, events, record
+from moi.client import Client, JobOptions, Prepared, check_target, sent_tasks
 from moi.dispatch import SendError
 from moi.retry import durably
 
@@ -92,7 +92,7 @@ class SyncClient:
             raise error.error from None
         self.client._watch(prepared, futures)
         self._record_sent(sent_tasks(prepared, futures))
-        log_submitted(prepared)
+        events.submitted(prepared)
         return [info["id"] for info, _ in prepared]
 
     def _record_sent(self, tasks: dict[str, str]) -> None:

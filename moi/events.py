@@ -1,0 +1,73 @@
+"""What moi counts (:mod:`moi.metrics`) and logs about each job's life, in one place.
+
+The lines go to the ``moi`` loggers at INFO, with the job's ID and group, so a server's
+console tells what is happening (``make run`` shows them). Nothing here does I/O beyond
+logging, and it imports neither Redis nor the cluster: the hub uses it too.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from moi import metrics
+from moi.status import Status
+
+log = logging.getLogger("moi.jobs")
+
+
+def submitted(prepared: list[tuple[dict[str, Any], bytes]]) -> None:
+    """Count and log jobs just sent."""
+    metrics.SUBMITTED.inc(len(prepared))
+    if not log.isEnabledFor(logging.INFO):
+        return
+    if len(prepared) > 3:
+        first = prepared[0][0]
+        log.info("moi submitted %d jobs of group %s", len(prepared), first["group"])
+        return
+    for info, _ in prepared:
+        log.info("moi job %s (%s) of group %s submitted", info["id"], info["name"], info["group"])
+
+
+def cancelled(job_id: str, by: str | None) -> None:
+    """Count and log a cancel that ended a job (where it was asked for, whoever runs it)."""
+    metrics.CANCELLED.inc()
+    metrics.ended(Status.CANCELLED.value)
+    log.info("moi job %s cancelled%s", job_id, f" by {by}" if by else "")
+
+
+def ended(info: dict[str, Any], outcome: object) -> None:
+    """Count and log how a job ended, from what :func:`moi.runner.run_job` returned."""
+    if not isinstance(outcome, dict):
+        return
+    status = outcome.get("status")
+    if status is None or status == Status.CANCELLED.value:
+        return  # counted and logged where it was cancelled
+    ran = seconds_between(outcome.get("date_start"), outcome.get("date_end"))
+    queued = seconds_between(info.get("date_created"), outcome.get("date_start"))
+    metrics.ended(status, queued, ran)
+    if not log.isEnabledFor(logging.INFO):
+        return
+    log.info(
+        "moi job %s of group %s ended %s (queued %s, ran %s)",
+        info["id"],
+        info["group"],
+        status,
+        "?" if queued is None else f"{queued:.2f} s",
+        "?" if ran is None else f"{ran:.2f} s",
+    )
+
+
+def seconds_between(start: object, end: object) -> float | None:
+    try:
+        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+def failed(job_id: str, group: str, message: str) -> None:
+    """Count and log a job this process ended ``Failed`` (its engine could not)."""
+    metrics.ended(Status.FAILED.value)
+    reason = (message.strip().splitlines() or [""])[-1]
+    log.info("moi job %s of group %s ended Failed: %s", job_id, group or "?", reason)
