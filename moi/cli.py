@@ -1,20 +1,38 @@
 """The ``moi`` command line (also ``python -m moi``).
 
-Built on click (Pallets' command-line toolkit, the one Flask uses): commands, options,
-help pages and exit codes come from it, not from hand-written parsing.
+Built on click (Pallets' command-line toolkit, the one Flask uses) for commands, options,
+help pages and exit codes, and on rich (:mod:`moi.terminal`) for tables and live progress
+bars. Output that goes to a pipe is plain, ``--json`` is for programs, and every error a
+user can cause (a bad MODULE:FUNC, an unknown job, Redis or the cluster away) is one line
+on stderr and a non-zero exit, with no traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import json
 import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import click
+import redis
 import redis.asyncio as aioredis
+from rich.console import Console
 
-from moi import config
-from moi.exceptions import ConfigError
+from moi import config, controller, keys
+from moi.client import NO_USER_GROUP, Client, JobOptions
+from moi.exceptions import ConfigError, JobNotFound, MoiError
 from moi.reaper import Reaper
+from moi.status import is_final
+from moi.terminal import Watcher, print_job, print_jobs
+
+T = TypeVar("T")
+GROUP_ENV = "MOI_GROUP"
+INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
 
 
 @click.group()
@@ -27,11 +45,321 @@ from moi.reaper import Reaper
 @click.pass_context
 def main(context: click.Context, config_file: str | None) -> None:
     """Run and watch moi jobs from a terminal."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.INFO)
     try:
         context.obj = config.load(config_file)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
+
+
+def run(settings: config.Settings, work: Callable[[Client], Awaitable[T]]) -> T:
+    """``work(client)`` on a fresh event loop, with a client closed afterwards; the errors a
+    user can cause become one line and exit 1. Ctrl-C stops only this command."""
+
+    async def with_client() -> T:
+        client = Client(settings)
+        try:
+            return await work(client)
+        finally:
+            await client.aclose()
+
+    try:
+        return asyncio.run(with_client())
+    except KeyboardInterrupt:
+        click.echo("Stopped; the jobs go on.", err=True)
+        sys.exit(INTERRUPTED)
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+        raise click.ClickException(f"cannot reach Redis at {settings.redis_url}: {error}") from None
+    except MoiError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def console() -> Console:
+    return Console(soft_wrap=True)
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+# -- submit --------------------------------------------------------------------------------
+
+
+def load_function(target: str) -> Callable:
+    """The function ``MODULE:FUNC`` names, imported here as the engines will import it."""
+    module_name, _, name = target.partition(":")
+    if not module_name or not name:
+        raise click.ClickException(f"{target!r} must be MODULE:FUNC, e.g. mypackage.jobs:double")
+    sys.path.insert(0, os.getcwd())  # as `python -m` does: modules of this directory
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:
+        raise click.ClickException(
+            f"cannot import {module_name!r} here ({type(error).__name__}: {error}); "
+            "the module must be importable here and on the engines"
+        ) from None
+    func = getattr(module, name, None)
+    if not callable(func):
+        raise click.ClickException(f"{module_name!r} has no function {name!r}")
+    return func
+
+
+def parse_value(text: str) -> Any:
+    """JSON where it parses (``3``, ``true``, ``[1, 2]``, ``"x"``), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_keywords(pairs: tuple[str, ...]) -> dict[str, Any]:
+    keywords = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key.isidentifier():
+            raise click.ClickException(f"--kw {pair!r} is not KEY=VALUE")
+        keywords[key] = parse_value(value)
+    return keywords
+
+
+@main.command()
+@click.argument("target", metavar="MODULE:FUNC")
+@click.argument("args", nargs=-1)
+@click.option(
+    "--group",
+    envvar=GROUP_ENV,
+    default=NO_USER_GROUP,
+    show_default=True,
+    help=f"The job's group (a user, in a web app); also ${GROUP_ENV}.",
+)
+@click.option("--name", help="The job's name (default: FUNC).")
+@click.option("--kw", "keywords", multiple=True, metavar="KEY=VALUE", help="A keyword argument.")
+@click.option("--time-limit", type=float, help="Seconds the job may run (0: no limit).")
+@click.option("--retries", type=int, default=0, help="Runs more if its engine dies.")
+@click.option("--watch", "watch_it", is_flag=True, help="Then watch it until it ends.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job's info object as JSON.")
+@click.pass_obj
+def submit(
+    settings: config.Settings,
+    target: str,
+    args: tuple[str, ...],
+    group: str,
+    name: str | None,
+    keywords: tuple[str, ...],
+    time_limit: float | None,
+    retries: int,
+    watch_it: bool,
+    as_json: bool,
+) -> None:
+    """Run MODULE:FUNC(ARG ...) on the cluster as a job; print its ID.
+
+    Each ARG and --kw value is JSON where it parses (3, true, [1, 2]), else a string.
+    """
+    func = load_function(target)
+    kwargs = parse_keywords(keywords)
+    try:
+        options = JobOptions(time_limit, retries)
+    except (TypeError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    values = [parse_value(arg) for arg in args]
+    job_name = name or target.partition(":")[2]
+
+    async def work(client: Client) -> int:
+        await client.start(reap=False)
+        submitter = client.with_options(time_limit=options.time_limit, retries=options.retries)
+        job_id = await submitter.submit(group, job_name, None, func, *values, **kwargs)
+        await client.flush()  # the reaper can ask the cluster about it from now on
+        if as_json:
+            print_json(await client.get(job_id))
+        else:
+            click.echo(job_id)
+        return await watch_jobs(client, [job_id]) if watch_it else 0
+
+    sys.exit(run(settings, work))
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def matches(info: dict[str, Any], status: str | None) -> bool:
+    if status is None:
+        return True
+    if status == "active":
+        return not is_final(info.get("status"))
+    return str(info.get("status", "")).lower() == status.lower()
+
+
+@main.command()
+@click.argument("group")
+@click.option("--status", help="Only jobs with this status (or 'active': not ended).")
+@click.option("--json", "as_json", is_flag=True, help="The info objects, as a JSON list.")
+@click.pass_obj
+def jobs(settings: config.Settings, group: str, status: str | None, as_json: bool) -> None:
+    """List a group's jobs, oldest first."""
+    infos = [info for info in run(settings, lambda c: c.jobs(group)) if matches(info, status)]
+    if as_json:
+        print_json(infos)
+    else:
+        print_jobs(console(), infos)
+
+
+@main.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="The info object as JSON.")
+@click.pass_obj
+def show(settings: config.Settings, job_id: str, as_json: bool) -> None:
+    """Show one job: its info object, then its result or traceback."""
+
+    async def work(client: Client) -> dict[str, Any]:
+        info = await client.get(job_id)
+        if info is None:
+            raise JobNotFound(job_id)
+        return info
+
+    info = run(settings, work)
+    if as_json:
+        print_json(info)
+    else:
+        print_job(console(), info)
+
+
+async def watch_jobs(client: Client, ids: list[str]) -> int:
+    """Show the jobs live until all have ended; the exit status :meth:`Watcher.exit_code`.
+
+    Subscribes to every job's channel before reading them, so no change falls between.
+    """
+    async with client.redis.pubsub() as pubsub:
+        channels = [keys.job_channel(job_id) for job_id in ids]
+        await pubsub.subscribe(*channels)
+        for _ in channels:
+            confirmed = await pubsub.get_message(timeout=10)
+            if confirmed is None or confirmed["type"] != "subscribe":
+                raise MoiError(f"Redis did not confirm the subscription: {confirmed!r}")
+        with Watcher(console()) as watcher:
+            for job_id in ids:
+                info = await client.get(job_id)
+                if info is None:
+                    raise JobNotFound(job_id)
+                watcher.show(info)
+            while not watcher.done:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                if message is not None:
+                    job_id = message["channel"].removesuffix(keys.CHANNEL_SUFFIX)
+                    info = await client.get(job_id)
+                    if info is not None:
+                        watcher.show(info)
+        return watcher.exit_code()
+
+
+@main.command()
+@click.argument("job_ids", nargs=-1)
+@click.option("--group", help="Watch the group's jobs that have not ended.")
+@click.pass_obj
+def watch(settings: config.Settings, job_ids: tuple[str, ...], group: str | None) -> None:
+    """Show jobs live (status and progress) until they end; Ctrl-C stops watching only.
+
+    Exit status: 0 if every job succeeded, 1 if any failed, else 2 if any was cancelled.
+    """
+    if bool(job_ids) == bool(group):
+        raise click.UsageError("give JOB_ID ... or --group G")
+
+    async def work(client: Client) -> int:
+        ids = list(job_ids)
+        if group:
+            ids = [info["id"] for info in await client.jobs(group) if matches(info, "active")]
+            if not ids:
+                click.echo(f"group {group!r} has no job that has not ended", err=True)
+                return 0
+        return await watch_jobs(client, ids)
+
+    sys.exit(run(settings, work))
+
+
+# -- changing -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@click.pass_obj
+def cancel(settings: config.Settings, job_ids: tuple[str, ...]) -> None:
+    """Stop jobs: a queued one never runs, a running one is interrupted on its engine."""
+
+    async def work(client: Client) -> int:
+        code = 0
+        for job_id in job_ids:
+            try:
+                done = await client.cancel(job_id, by=os.environ.get("USER") or None)
+            except JobNotFound as error:
+                click.echo(f"moi: {error}", err=True)
+                code = 1
+                continue
+            click.echo(f"{job_id} {'cancelled' if done else 'had already ended; left as it was'}")
+        return code
+
+    sys.exit(run(settings, work))
+
+
+@main.command()
+@click.argument("group")
+@click.argument("job_ids", nargs=-1, required=True)
+@click.pass_obj
+def remove(settings: config.Settings, group: str, job_ids: tuple[str, ...]) -> None:
+    """Take jobs off a group's list (they go on running; their records stay until they
+    expire)."""
+    run(settings, lambda client: client.remove(group, list(job_ids)))
+    click.echo(f"{len(job_ids)} jobs taken off {group!r}")
+
+
+# -- operating ------------------------------------------------------------------------------
+
+
+async def gather_status(client: Client) -> dict[str, Any]:
+    """What ``moi status`` reports; raises if Redis cannot be reached."""
+    settings = client.settings
+    server = await client.redis.info("server")
+    report: dict[str, Any] = {
+        "redis": {"url": settings.redis_url, "version": server.get("redis_version")},
+        "jobs": {
+            "queued": await client.redis.hlen(keys.QUEUED),
+            "running": await client.redis.zcard(keys.LEASES),
+        },
+    }
+    why = await controller.reachable(settings)
+    if why is not None:
+        report["cluster"] = {"reachable": False, "why": why}
+        return report
+    await client.dispatcher.connect()
+    queues = await client.dispatcher.queue_status()
+    engines = {k: v for k, v in queues.items() if k != "unassigned"}
+    report["cluster"] = {
+        "reachable": True,
+        "engines": len(engines),
+        "busy": sum(1 for q in engines.values() if q.get("tasks") or q.get("queue")),
+        "running": sum(q.get("tasks", 0) for q in engines.values()),
+        "waiting": queues.get("unassigned", 0) + sum(q.get("queue", 0) for q in engines.values()),
+    }
+    return report
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.pass_obj
+def status(settings: config.Settings, as_json: bool) -> None:
+    """Is Redis reachable, how many engines are there and busy, how many jobs wait and run."""
+    report = run(settings, gather_status)
+    if as_json:
+        print_json(report)
+    else:
+        redis_part, jobs_part, cluster = report["redis"], report["jobs"], report["cluster"]
+        click.echo(f"redis    {redis_part['url']} (Redis {redis_part['version']})")
+        click.echo(f"jobs     {jobs_part['queued']} queued, {jobs_part['running']} running (Redis)")
+        if cluster["reachable"]:
+            click.echo(
+                f"cluster  {cluster['engines']} engines, {cluster['busy']} busy; "
+                f"{cluster['running']} tasks running, {cluster['waiting']} waiting (controller)"
+            )
+        else:
+            click.echo(f"cluster  unreachable: {cluster['why']}")
+    sys.exit(0 if report["cluster"]["reachable"] else 1)
 
 
 @main.command()
@@ -43,7 +371,13 @@ def reap(settings: config.Settings, once: bool) -> None:
     Every moi server does this already; run it where no server runs. Several may run at
     once: one reaps at a time.
     """
-    ended = asyncio.run(_reap(settings, once))
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.INFO)
+    try:
+        ended = asyncio.run(_reap(settings, once))
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED)
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+        raise click.ClickException(f"cannot reach Redis at {settings.redis_url}: {error}") from None
     if once:
         click.echo(f"{len(ended)} jobs ended")
 

@@ -89,6 +89,12 @@ class Dispatcher:
         """How many engines the controller has registered (none: jobs wait, queued)."""
         return await self.run(self._engines)
 
+    async def queue_status(self) -> dict[str, Any]:
+        """The controller's view of its engines' work (ipyparallel's ``queue_status``):
+        ``{engine ID: {"queue": waiting, "tasks": running, "completed": n}, "unassigned": n}``.
+        """
+        return await self.run(self._queue_status)
+
     async def send(self, packed: list[bytes]) -> list[Future]:
         """Send one task per packed job; their futures, in order.
 
@@ -181,6 +187,10 @@ class Dispatcher:
                 if len(history) > HISTORY_LIMIT:
                     del history[: -HISTORY_LIMIT // 2]
         return sent
+
+    def _queue_status(self) -> dict[str, Any]:
+        with self._lock:
+            return self._connect_locked().client.queue_status()
 
     def _engines(self) -> int:
         with self._lock:

@@ -134,3 +134,15 @@ def dies_on_first_attempt(redis_url, key, **kwargs):
     if redis.Redis.from_url(redis_url).incr(key) == 1:
         os._exit(1)
     return "second attempt"
+
+
+def progress_on_cue(redis_url, key, steps, *, status_update, **kwargs):
+    """Each step (status and progress) only after a push to ``key``; one more push ends it."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for step in range(1, steps + 1):
+        client.blpop([key], timeout=60)
+        status_update(f"step {step} of {steps}", progress=step / steps)
+    client.blpop([key], timeout=60)
+    return steps

@@ -1,0 +1,169 @@
+"""How the ``moi`` command shows jobs: rich tables and progress bars on a terminal, plain
+lines when its output goes to a pipe or a file.
+
+rich (Textualize's terminal library) draws the tables and live bars and tells whether
+the output is a terminal; nothing here draws by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from moi.status import Status, is_final
+
+COLUMNS = ("id", "name", "status", "submitted", "duration")
+
+
+def parse_date(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def duration(info: dict[str, Any], now: datetime | None = None) -> str:
+    """How long the job ran (or has run, while it runs): ``""`` before it started."""
+    start = parse_date(info.get("date_start"))
+    if start is None:
+        return ""
+    end = parse_date(info.get("date_end")) or now or datetime.now(UTC)
+    seconds = max(0.0, (end - start).total_seconds())
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+
+
+def submitted(info: dict[str, Any]) -> str:
+    """The submit time in this machine's local time, to the second."""
+    when = parse_date(info.get("date_created"))
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else ""
+
+
+def row(info: dict[str, Any]) -> list[str]:
+    return [
+        str(info.get("id", "")),
+        str(info.get("name", "")),
+        str(info.get("status", "")),
+        submitted(info),
+        duration(info),
+    ]
+
+
+def print_jobs(console: Console, infos: list[dict[str, Any]]) -> None:
+    """A table on a terminal; tab-separated lines with a header line in a pipe."""
+    if not console.is_terminal:
+        for values in [list(COLUMNS), *(row(info) for info in infos)]:
+            print("\t".join(value.replace("\t", " ") for value in values), file=console.file)
+        return
+    table = Table(box=None, header_style="bold")
+    for column in COLUMNS:  # a job ID is copied from here: never cut short
+        table.add_column(column, no_wrap=column in ("id", "submitted"))
+    for info in infos:
+        table.add_row(*row(info), style=status_style(info.get("status")))
+    console.print(table)
+
+
+def status_style(status: object) -> str:
+    return {
+        Status.SUCCESS.value: "green",
+        Status.FAILED.value: "red",
+        Status.CANCELLED.value: "dim",
+    }.get(str(status), "")
+
+
+def print_job(console: Console, info: dict[str, Any]) -> None:
+    """Every field of the info object, then the result: JSON, or a traceback as it is."""
+    fields = {k: v for k, v in info.items() if k != "result"}
+    width = max(map(len, fields))
+    for key, value in fields.items():
+        shown = "" if value is None else value if isinstance(value, str) else json.dumps(value)
+        console.out(f"{key:<{width}}  {shown}", highlight=False)
+    result = info.get("result")
+    if result is None:
+        return
+    console.out("", highlight=False)
+    if isinstance(result, str):
+        console.out(result.rstrip("\n"), highlight=False)  # a traceback reads as printed
+    else:
+        console.out(json.dumps(result, indent=2), highlight=False)
+
+
+class Watcher:
+    """Shows each watched job's status and progress until it ends.
+
+    A terminal gets one live bar per job; a pipe gets a line per change.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.infos: dict[str, dict[str, Any]] = {}
+        self._shown: dict[str, tuple] = {}
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+        if console.is_terminal:
+            self._progress = Progress(
+                TextColumn("{task.fields[name]}", style="bold"),
+                BarColumn(),
+                TextColumn("{task.fields[status]}"),
+                console=console,
+            )
+
+    def __enter__(self) -> Watcher:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    @property
+    def done(self) -> bool:
+        return all(is_final(info.get("status")) for info in self.infos.values())
+
+    def show(self, info: dict[str, Any]) -> None:
+        job_id = info["id"]
+        self.infos[job_id] = info
+        status = str(info.get("status", ""))
+        progress = info.get("progress")
+        if not isinstance(progress, int | float):
+            progress = None
+        if is_final(status) and status == Status.SUCCESS.value:
+            progress = 1.0
+        state = (status, progress)
+        if self._shown.get(job_id) == state:
+            return
+        self._shown[job_id] = state
+        name = str(info.get("name", job_id))
+        if self._progress is None:
+            percent = "" if progress is None else f" {round(progress * 100)}%"
+            self.console.out(f"{job_id} {name}: {status}{percent}", highlight=False)
+            return
+        style = status_style(status)
+        shown = f"[{style}]{status}[/]" if style else status
+        if job_id not in self._tasks:
+            self._tasks[job_id] = self._progress.add_task(
+                name, total=1.0 if progress is not None else None, name=name, status=shown
+            )
+        task = self._tasks[job_id]
+        total = 1.0 if progress is not None or is_final(status) else None
+        self._progress.update(
+            task, total=total, completed=progress or 0.0, status=shown, refresh=True
+        )
+
+    def exit_code(self) -> int:
+        """0 if every job succeeded, 1 if any failed, else 2 if any was cancelled."""
+        statuses = {info.get("status") for info in self.infos.values()}
+        if Status.FAILED.value in statuses:
+            return 1
+        if Status.CANCELLED.value in statuses:
+            return 2
+        return 0

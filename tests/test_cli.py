@@ -1,0 +1,184 @@
+"""The installed ``moi`` command, run as a subprocess against the real Redis and cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from moi.embedded import free_port
+from tests import jobs
+
+ROOT = Path(__file__).resolve().parent.parent
+MOI = shutil.which("moi", path=str(Path(sys.executable).parent)) or "moi"
+
+
+@pytest.fixture
+def ini(settings, tmp_path):
+    path = tmp_path / "moi.ini"
+    path.write_text(
+        f"[redis]\nurl = {settings.redis_url}\n"
+        f"[ipyparallel]\nconnection_file = {settings.ipp_connection_file}\n"
+    )
+    return path
+
+
+def moi(ini, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [MOI, "--config", str(ini), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in os.environ.items() if k != "MOI_GROUP"},
+    )
+
+
+@contextlib.contextmanager
+def started(ini, *args: str):
+    """``moi ARGS`` running, its output read line by line; stopped by PID afterwards."""
+    process = subprocess.Popen(
+        [MOI, "--config", str(ini), *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+
+
+def one_clear_line(done: subprocess.CompletedProcess) -> str:
+    """The error a user sees: one line on stderr, no traceback, and a non-zero exit."""
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_submit_and_watch_shows_progress_and_exits_0(r, ini, settings):
+    args = ["submit", "tests.jobs:progress_on_cue", settings.redis_url, "cue", "2"]
+    with started(ini, *args, "--group", "cli", "--watch") as watching:
+        job_id = watching.stdout.readline().strip()
+        seen = []
+        for expected in ("step 1 of 2 50%", "step 2 of 2 100%", "Success 100%"):
+            r.rpush("cue", "go")
+            while not seen or not seen[-1].endswith(expected):
+                seen.append(watching.stdout.readline().strip())
+        assert watching.wait(timeout=30) == 0
+    assert r.sismember("cli:jobs", job_id)
+    assert all(line.startswith(f"{job_id} progress_on_cue: ") for line in seen)
+
+
+def test_a_failing_job_exits_1(r, ini):
+    done = moi(ini, "submit", "tests.jobs:raises", "boom", "--watch")
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1].endswith(": Failed")
+
+
+def test_cancel_from_another_terminal_ends_the_watch_with_2(r, ini, moi_context):
+    job_id = moi(ini, "submit", "tests.jobs:tells_pid_then_sleeps", "60").stdout.strip()
+    with started(ini, "watch", job_id) as watcher:
+        for line in watcher.stdout:  # each change is a line: wait for the running one
+            if ": pid " in line:
+                break
+        cancelled = moi(ini, "cancel", job_id)
+        assert cancelled.stdout.strip() == f"{job_id} cancelled"
+        assert watcher.wait(timeout=30) == 2
+        assert watcher.stdout.read().strip().endswith(": Cancelled")
+    assert moi(ini, "cancel", job_id).stdout.strip().endswith("had already ended; left as it was")
+
+
+def test_json_output_parses(r, ini, moi_context):
+    job_id = moi_context.submit("cli", "double", None, jobs.double, 21)
+    moi_context.wait(job_id, timeout=30)
+
+    shown = json.loads(moi(ini, "show", job_id, "--json").stdout)
+    listed = json.loads(moi(ini, "jobs", "cli", "--json").stdout)
+    status = json.loads(moi(ini, "status", "--json").stdout)
+
+    assert (shown["id"], shown["result"]) == (job_id, 42)
+    assert [info["id"] for info in listed] == [job_id]
+    assert status["cluster"]["engines"] == 2 and status["redis"]["version"]
+
+
+def test_submit_takes_json_keywords_and_prints_json(r, ini, moi_context):
+    done = moi(ini, "submit", "tests.jobs:returns", "--kw", 'value={"a": [1, 2]}', "--json")
+    info = json.loads(done.stdout)
+    assert (info["group"], info["name"]) == ("no-user", "returns")
+    assert moi_context.wait(info["id"], timeout=30)["result"] == {"a": [1, 2]}
+
+
+def test_jobs_in_a_pipe_are_plain_tab_separated_lines(r, ini, moi_context):
+    ids = [moi_context.submit("cli", f"job {n}", None, jobs.double, n) for n in range(2)]
+    for job_id in ids:
+        moi_context.wait(job_id, timeout=30)
+
+    lines = moi(ini, "jobs", "cli").stdout.splitlines()
+
+    assert lines[0].split("\t") == ["id", "name", "status", "submitted", "duration"]
+    assert [line.split("\t")[:3] for line in lines[1:]] == [
+        [ids[0], "job 0", "Success"],
+        [ids[1], "job 1", "Success"],
+    ]
+    assert "\x1b[" not in "".join(lines)  # no colours in a pipe
+
+
+def test_show_prints_a_traceback_readably(r, ini, moi_context):
+    job_id = moi_context.submit("cli", "raises", None, jobs.raises, "boom")
+    moi_context.wait(job_id, timeout=30)
+    out = moi(ini, "show", job_id).stdout
+    assert re.search(r"^status +Failed$", out, re.MULTILINE)
+    assert out.rstrip().endswith("ValueError: boom")
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("submit", "no_such_module:func"), "cannot import 'no_such_module' here"),
+        (("submit", "tests.jobs:no_such_function"), "has no function 'no_such_function'"),
+        (("submit", "tests.jobs"), "must be MODULE:FUNC"),
+        (("show", "00000000-0000-4000-8000-000000000000"), "no job with ID"),
+        (("cancel", "not-a-job"), "no job with ID 'not-a-job'"),
+        (("submit", "tests.jobs:double", "--kw", "2"), "--kw '2' is not KEY=VALUE"),
+        (("submit", "tests.jobs:double", "--retries", "-1"), "retries must be from 0 to 100"),
+    ],
+)
+def test_bad_input_is_one_clear_line(r, ini, args, said):
+    assert said in one_clear_line(moi(ini, *args))
+
+
+def test_a_usage_error_says_how_to_use_the_command(ini):
+    done = moi(ini, "watch")
+    assert done.returncode == 2
+    assert "give JOB_ID ... or --group G" in done.stderr and "Usage: moi watch" in done.stderr
+
+
+def test_unreachable_redis_is_one_clear_line(tmp_path):
+    ini = tmp_path / "away.ini"
+    ini.write_text(f"[redis]\nurl = redis://127.0.0.1:{free_port()}/0\n")
+    for args in (("jobs", "g"), ("show", "00000000-0000-4000-8000-000000000000"), ("status",)):
+        assert "cannot reach Redis at redis://127.0.0.1:" in one_clear_line(moi(ini, *args))
+
+
+def test_a_missing_config_file_is_one_clear_line(tmp_path):
+    assert "does not exist" in one_clear_line(moi(tmp_path / "none.ini", "jobs", "g"))
+
+
+def test_python_dash_m_moi_is_the_same_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "moi", "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0 and "watch" in done.stdout and "submit" in done.stdout
