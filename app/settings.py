@@ -7,6 +7,7 @@ never disagree about which file was read.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -26,6 +27,18 @@ def host_names(text: str) -> tuple[str, ...]:
     if not names:
         raise ValueError("must name at least one host, or *")
     return names
+
+
+def networks(text: str) -> tuple[str, ...]:
+    """Addresses or networks (``10.0.0.0/8``), comma-separated; empty: none."""
+    found = []
+    for part in (p.strip() for p in text.split(",")):
+        if part:
+            try:
+                found.append(str(ipaddress.ip_network(part, strict=False)))
+            except ValueError:
+                raise ValueError(f"{part!r} is not an address or a network") from None
+    return tuple(found)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +80,20 @@ class AppSettings:
         "Host names the site answers to (the Host header, without the port), comma-separated; "
         "* answers to any. The listening host is always allowed.",
     )
+    metrics: bool = config.setting(
+        "app",
+        "metrics",
+        True,
+        config.boolean,
+        "Serve moi's Prometheus metrics at /metrics (to the addresses of metrics_from).",
+    )
+    metrics_from: tuple[str, ...] = config.setting(
+        "app",
+        "metrics_from",
+        ("127.0.0.1/32", "::1/128"),
+        networks,
+        "Addresses or networks (10.0.0.0/8) that may read /metrics, comma-separated.",
+    )
     debug: bool = config.setting(
         "app",
         "debug",
@@ -79,6 +106,14 @@ class AppSettings:
         """Whether a request's Host (without its port) is one this site answers to."""
         allowed = self.allowed_hosts
         return "*" in allowed or host_name.lower() in allowed or host_name == self.host
+
+    def allows_metrics(self, address: str) -> bool:
+        """Whether a request from ``address`` may read /metrics."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(net) for net in self.metrics_from)
 
     @property
     def var_path(self) -> Path:
