@@ -22,7 +22,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 run: install
-	$(BIN)/python -m app $(RUN_ARGS)
+	$(BIN)/python -m app $(if $(PORT),--port $(PORT)) $(RUN_ARGS)
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -103,6 +103,28 @@ async def start(app: Application) -> None:
         raise StartupError(f"cannot reach Redis at {url}: {first_line(error)}") from None
 
 
+def where_everything_is(
+    settings: Settings, app_settings: AppSettings, services: Services | None
+) -> str:
+    """The start-up lines: the site, and every server and file it uses, for diagnostics."""
+    private = services is not None and services.redis_server is not None
+    local = services is not None and services.cluster is not None
+    var = app_settings.var_path.resolve()
+    cluster = settings.ipp_connection_file or f"profile {settings.ipp_profile or 'default'!r}"
+    lines = [
+        f"moi demo running at {app_settings.url}  (Ctrl-C stops it)",
+        f"  Redis         {settings.redis_url}"
+        + (f"  (private; data in {var / 'redis'})" if private else ""),
+        f"  cluster       {cluster}"
+        + (f"  (local, {settings.engines} engine{'s' * (settings.engines != 1)})" if local else ""),
+        f"  var_dir       {var}",
+        f"  config        {settings.source or 'none: the defaults'}",
+    ]
+    if app_settings.metrics:
+        lines.append(f"  metrics       {app_settings.url}metrics")
+    return "\n".join(lines)
+
+
 async def serve(
     settings: Settings,
     app_settings: AppSettings,
@@ -125,7 +147,7 @@ async def serve(
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals.stop = lambda: loop.call_soon_threadsafe(stop.set)
-    print(f"moi demo running at {app_settings.url}  (Ctrl-C stops it)", flush=True)
+    print(where_everything_is(settings, app_settings, services), flush=True)
     try:
         await stop.wait()
     finally:

@@ -68,7 +68,6 @@ class Services:
                 self.redis_server.start()
                 self.watchdog.guard([self.redis_server.pid])
                 settings = dataclasses.replace(settings, redis_url=self.redis_server.url)
-                print(f"private Redis at {settings.redis_url} (data in {var / 'redis'})")
             check_redis(settings.redis_url)
             if uses_local_cluster(settings):
                 self.cluster = LocalCluster(settings.engines, var / "ipython", keep=True)

@@ -75,6 +75,12 @@ class AppProcess:
                 assert self.url in line
                 return
 
+    def next_line(self, timeout: float = 10) -> str:
+        line = self._lines.get(timeout=timeout)
+        assert line is not None, f"the app ended early:\n{self.stderr()}"
+        self.output.append(line)
+        return line
+
     def descendants(self) -> list[psutil.Process]:
         found = psutil.Process(self.process.pid).children(recursive=True)
         self.seen.update(p.pid for p in found)
@@ -161,12 +167,19 @@ def test_with_defaults_it_starts_redis_and_a_cluster_and_stops_them(launch, tmp_
     var = tmp_path / "var"
     app = launch(f"[ipyparallel]\nengines = 1\n[app]\nvar_dir = {var}\n")
     app.wait_ready()
+    said = dict(app.next_line().split(None, 1) for _ in range(5))  # where everything is
     children = app.descendants()
     commands = [" ".join(p.cmdline()) for p in children]
     assert any(p.name() == "redis-server" for p in children), commands
     assert any("ipyparallel.controller" in c for c in commands), commands
     assert sum(c.endswith("-m ipyparallel.engine") for c in commands) == 1, commands
     store = private_redis(app)
+    port = store.connection_pool.connection_kwargs["port"]
+    assert said["Redis"].startswith(f"redis://127.0.0.1:{port}/0  (private; data in {var}")
+    assert said["cluster"].startswith(str(var / "ipython" / "security" / "ipcontroller-"))
+    assert said["cluster"].endswith("-client.json  (local, 1 engine)\n")
+    assert said["var_dir"] == f"{var}\n"
+    assert said["metrics"] == f"{app.url}/metrics\n"
     alice = Client(app.url)
     try:
         info = submit_hello(alice, store, "Ann")
@@ -258,3 +271,15 @@ def test_a_bad_config_is_one_line(launch, tmp_path):
     app = launch("[app]\nport = eighty\n")
     line = one_line_error(app)
     assert str(tmp_path / "app.ini") in line and "[app] port" in line
+
+
+def test_make_run_takes_the_port_from_PORT():
+    dry = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "run", "PORT=9000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "-m app --port 9000" in dry.stdout
