@@ -114,6 +114,7 @@
       const target = options.element || "#moi-joblist";
       this.el = typeof target === "string" ? document.querySelector(target) : target;
       if (!this.el) throw new Error("moi.JobList: no element " + target);
+      this.el.classList.add("moi-joblist"); // what moi.css styles
       this.conn = conn;
       this._renderRow = options.renderRow || null;
       const compare = options.compare || newestFirst;
