@@ -20,7 +20,7 @@ import moi
 from app import settings as app_config
 from app import templating
 from app.accounts import Accounts
-from app.handlers import auth, jobs, results
+from app.handlers import account, api, auth, jobs, metrics, results
 from app.handlers.base import COOKIE_DAYS, USER_COOKIE, NotFoundHandler
 from app.handlers.live import LiveHandler
 from app.outage import Outage
@@ -57,6 +57,9 @@ class Application(tornado.web.Application):
             *auth.routes,
             *jobs.routes,
             *results.routes,
+            *api.routes,
+            *account.routes,
+            *metrics.routes(app_settings.metrics),
             (r"/moi-ws/", LiveHandler, {"hub": self.moi_hub}),
             (
                 rf"{MOI_STATIC_PREFIX}(.*)",

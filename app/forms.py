@@ -6,9 +6,37 @@ Each checker takes the raw text of one field and returns the clean value or rais
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+Value = TypeVar("Value")
+
 
 class FormError(ValueError):
     """A field's value was refused; the message is shown above the form as it is."""
+
+
+class FieldError(FormError):
+    """A :class:`FormError` that names its field, so the JSON API can say which it was."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = name
+
+
+def field(
+    fields: Mapping[str, str],
+    name: str,
+    check: Callable[..., Value],
+    *args: Any,
+    **kwargs: Any,
+) -> Value:
+    """``check(fields[name], *args, **kwargs)`` (a missing field is empty text); its
+    :class:`FormError` comes out as a :class:`FieldError` naming ``name``."""
+    try:
+        return check(fields.get(name, ""), *args, **kwargs)
+    except FormError as error:
+        raise FieldError(name, str(error)) from None
 
 
 def text(raw: str, label: str, *, max_length: int, required: bool = True) -> str:

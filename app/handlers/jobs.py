@@ -9,26 +9,25 @@ from __future__ import annotations
 
 import tornado.web
 
-from app import forms, jobs
+from app import forms, samples
 from app.handlers.base import RETRY_AFTER, BaseHandler, unavailable_service
 from app.handlers.forms import FormHandler
 from app.outage import REDIS_DOWN
+from app.samples import (
+    BATCH_MAX,
+    COUNTDOWN_MAX,
+    MESSAGE_MAX,
+    NAME_MAX,
+    PI_MAX,
+    PI_MIN,
+)
+from app.samples import result_url as result_url  # its old home: results.py imports it here
 from moi.exceptions import ClusterError
 
-NAME_MAX = 100
-MESSAGE_MAX = 200
-COUNTDOWN_MAX = 60
-PI_MIN, PI_MAX = 100, 2_000_000
-BATCH_MAX = 100
 JOB_FORM_MAX_BODY = 8 * 1024
 """Every job form is one short field: 8 KiB is far more than any needs."""
 ECHO_MAX = 1000
 """A refused form shows what was typed up to this length; a longer value is dropped."""
-
-
-def result_url(kind: str) -> str:
-    """A job's ``handler``: its result page is this plus ``/<job id>``."""
-    return f"/result/{kind}"
 
 
 def render_index(
@@ -108,62 +107,31 @@ class JobFormHandler(FormHandler):
         return self.get_body_argument(name, "")
 
     async def submit_jobs(self, user: str) -> None:
-        raise NotImplementedError
+        """Check the form's fields and submit its jobs (:mod:`app.samples`, which the
+        JSON API shares); :class:`app.forms.FormError` if a field is refused."""
+        sample = samples.SAMPLES[self.form]
+        fields = {name: self.field(name) for name in sample.fields}
+        await sample.submit(self.application.moi, user, fields)
 
 
 class HelloHandler(JobFormHandler):
     form = "hello"
 
-    async def submit_jobs(self, user: str) -> None:
-        name = forms.text(self.field("name"), "Name", max_length=NAME_MAX)
-        await self.application.moi.submit(
-            user, f"Hello {name}", result_url("hello"), jobs.hello, name
-        )
-
 
 class CountdownHandler(JobFormHandler):
     form = "countdown"
-
-    async def submit_jobs(self, user: str) -> None:
-        seconds = forms.whole_number(self.field("seconds"), "Seconds", low=1, high=COUNTDOWN_MAX)
-        await self.application.moi.submit(
-            user, f"Countdown from {seconds} s", result_url("countdown"), jobs.countdown, seconds
-        )
 
 
 class FailHandler(JobFormHandler):
     form = "fail"
 
-    async def submit_jobs(self, user: str) -> None:
-        message = forms.text(
-            self.field("message"), "Message", max_length=MESSAGE_MAX, required=False
-        )
-        message = message or "This job failed on purpose."
-        await self.application.moi.submit(
-            user, "Fail on purpose", result_url("fail"), jobs.fail, message
-        )
-
 
 class PiHandler(JobFormHandler):
     form = "pi"
 
-    async def submit_jobs(self, user: str) -> None:
-        samples = forms.whole_number(self.field("samples"), "Samples", low=PI_MIN, high=PI_MAX)
-        await self.application.moi.submit(
-            user, f"Pi from {samples:,} samples", result_url("pi"), jobs.pi, samples
-        )
-
 
 class BatchHandler(JobFormHandler):
     form = "batch"
-
-    async def submit_jobs(self, user: str) -> None:
-        count = forms.whole_number(self.field("count"), "Number of jobs", low=1, high=BATCH_MAX)
-        names = [f"batch {number} of {count}" for number in range(1, count + 1)]
-        calls = [(f"Hello {name}", jobs.hello, name) for name in names]
-        await self.application.moi.submit_many(
-            user, result_url("hello"), calls
-        )  # one Redis round trip for all
 
 
 routes = [

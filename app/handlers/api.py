@@ -1,0 +1,228 @@
+"""The JSON API under ``/api/``: my jobs, one job, submit, cancel, hide; my API tokens.
+
+The endpoints, their answers and curl examples are in app/README.md ("JSON API"); who
+may ask, the body and the errors are :mod:`app.handlers.apibase`'s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app import forms, samples
+from app.handlers.account import token_store
+from app.handlers.apibase import API_MAX_BODY, ApiError, ApiHandler
+from app.handlers.base import check_host
+from app.handlers.jobs import NOTICES
+from app.tokens import TokenError
+from moi.exceptions import ClusterError, JobNotFound
+from moi.keys import is_job_id
+from moi.status import is_final
+
+LIMIT_DEFAULT = 50
+LIMIT_MAX = 500
+OFFSET_MAX = 10**9
+ACTIVE, FINAL = "active", "final"
+"""``?status=`` words: jobs that have not ended, and those that have."""
+
+
+class JobApiHandler(ApiHandler):
+    """A handler of the job endpoints: finds the user's jobs."""
+
+    async def own_job(self, job_id: str) -> dict[str, Any]:
+        """The user's job ``job_id``; a 404 whatever the reason it is not (no such job,
+        or another user's), as the result pages do: nobody learns another's job exists."""
+        job = await self.application.moi.get(job_id) if is_job_id(job_id) else None
+        if job is None or job.get("group") != self.current_user:
+            raise ApiError(404, "No such job.")
+        return job
+
+    def page_url(self, job_id: str, job: dict[str, Any] | None) -> str | None:
+        """The address of the job's result page, if it has one. The host is one the site
+        answers to (:func:`app.handlers.base.check_host`), so the link is ours."""
+        handler = job.get("handler") if job else None
+        if not isinstance(handler, str) or not handler:
+            return None
+        return f"{self.request.protocol}://{self.request.host}{handler}/{job_id}"
+
+
+class JobsHandler(JobApiHandler):
+    async def get(self) -> None:
+        """My jobs, newest first: ``?status=`` (any of, repeated), ``limit``, ``offset``."""
+        errors: dict[str, str] = {}
+        limit = self.whole_argument("limit", LIMIT_DEFAULT, LIMIT_MAX, errors)
+        offset = self.whole_argument("offset", 0, OFFSET_MAX, errors)
+        if errors:
+            raise ApiError(400, "Bad paging parameters.", errors)
+        wanted = [status for status in self.get_query_arguments("status") if status]
+        infos = await self.application.moi.jobs(self.current_user)
+        infos.reverse()  # newest first
+        if wanted:
+            infos = [info for info in infos if _matches(info.get("status"), wanted)]
+        self.write_json(
+            {
+                "jobs": infos[offset : offset + limit],
+                "total": len(infos),
+                "limit": limit,
+                "offset": offset,
+            }
+        )
+
+    def whole_argument(self, name: str, default: int, high: int, errors: dict[str, str]) -> int:
+        """The query argument ``name``, a whole number from 0 to ``high``; a message in
+        ``errors`` if it is something else."""
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        text = raw.strip()
+        short = text.isascii() and text.isdigit() and len(text) <= len(str(high))
+        if short and int(text) <= high:
+            return int(text)
+        errors[name] = f"{name} must be a whole number from 0 to {high}."
+        return default
+
+    async def post(self) -> None:
+        """Submit a sample job: ``{"kind": "hello", "name": "Ann"}``, the form's fields."""
+        body = self.json_body()
+        kind = body.pop("kind", None)
+        sample = samples.SAMPLES.get(kind) if isinstance(kind, str) else None
+        if sample is None:
+            raise ApiError(
+                400,
+                f"Say which job to run: 'kind' is one of {', '.join(samples.SAMPLES)}.",
+                {"kind": "unknown kind" if kind is not None else "required"},
+            )
+        fields, errors = _form_fields(body, sample)
+        if errors:
+            raise ApiError(400, "Some fields were refused.", errors)
+        try:
+            job_ids = await sample.submit(self.application.moi, self.current_user, fields)
+        except forms.FieldError as error:
+            raise ApiError(400, str(error), {error.field: str(error)}) from None
+        made = []
+        for job_id in job_ids:
+            job = await self.application.moi.get(job_id)
+            made.append({"id": job_id, "url": self.page_url(job_id, job), "job": job})
+        if sample.many:
+            answer: dict[str, Any] = {"jobs": made}
+        else:
+            answer = made[0]
+            self.set_header("Location", f"/api/jobs/{job_ids[0]}")
+        if await self._no_engines():
+            answer["notice"] = NOTICES["no-engines"]
+        self.write_json(answer, 201)
+
+    async def _no_engines(self) -> bool:
+        try:
+            return await self.application.moi.engines() == 0
+        except ClusterError:  # lost just now: the jobs were taken, and the list tells
+            return False
+
+
+class JobHandler(JobApiHandler):
+    async def get(self, job_id: str) -> None:
+        """One of my jobs' info object."""
+        self.write_json(await self.own_job(job_id))
+
+    async def delete(self, job_id: str) -> None:
+        """Hide the job: off my list (every tab's, at once); it runs on if it runs."""
+        await self.own_job(job_id)
+        await self.application.moi.remove(self.current_user, [job_id])
+        self.set_status(204)
+
+
+class CancelHandler(JobApiHandler):
+    async def post(self, job_id: str) -> None:
+        """Cancel the job; ``cancelled`` is false if it had already ended."""
+        await self.own_job(job_id)
+        try:
+            cancelled = await self.application.moi.cancel(job_id, by=self.current_user)
+        except JobNotFound:  # expired or taken away since own_job read it
+            raise ApiError(404, "No such job.") from None
+        job = await self.own_job(job_id)
+        self.write_json({"id": job_id, "cancelled": cancelled, "job": job})
+
+
+class TokensHandler(ApiHandler):
+    async def get(self) -> None:
+        """My API tokens (never the tokens themselves: only their names and dates)."""
+        found = await token_store(self.application).for_user(self.current_user)
+        self.write_json({"tokens": [token.public() for token in found]})
+
+    async def post(self) -> None:
+        """A new token, ``{"name": "..."}``: the answer's ``token`` is its only showing."""
+        if self.via_token:
+            raise ApiError(
+                403,
+                "A token cannot make tokens (so a leaked one cannot outlive its revoking): "
+                "make them on the account page, or here with the session cookie.",
+            )
+        body = self.json_body()
+        name = body.get("name", "")
+        if not isinstance(name, str):
+            raise ApiError(400, "A token's name is text.", {"name": "must be text"})
+        try:
+            token, secret = await token_store(self.application).create(self.current_user, name)
+        except TokenError as error:
+            raise ApiError(400, str(error), {"name": str(error)}) from None
+        self.set_header("Location", f"/api/tokens/{token.id}")
+        self.write_json({**token.public(), "token": secret}, 201)
+
+
+class TokenHandler(ApiHandler):
+    async def delete(self, token_id: str) -> None:
+        """Revoke one of my tokens, at once (this one too, if it is the one sending)."""
+        if not await token_store(self.application).revoke(self.current_user, token_id):
+            raise ApiError(404, "No such token.")
+        self.set_status(204)
+
+
+class ApiNotFoundHandler(ApiHandler):
+    """Any other address under ``/api/``: a JSON 404, whoever asks."""
+
+    async def prepare(self) -> None:
+        self.request.connection.set_max_body_size(API_MAX_BODY)
+        check_host(self)
+        raise ApiError(404, "No such endpoint: see the JSON API section of app/README.md.")
+
+
+def _matches(status: object, wanted: list[str]) -> bool:
+    """Whether a job's status is one of ``wanted``: ``active`` (not ended), ``final``
+    (ended), or a status text, whatever its case."""
+    for word in wanted:
+        if word == ACTIVE and not is_final(status):
+            return True
+        if word == FINAL and is_final(status):
+            return True
+        if isinstance(status, str) and status.casefold() == word.casefold():
+            return True
+    return False
+
+
+def _form_fields(body: dict[str, Any], sample: samples.Sample) -> tuple[dict[str, str], dict]:
+    """The JSON fields as the form's text, and the fields refused before any check:
+    unknown ones, and values that are neither text nor a number."""
+    fields: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name, value in body.items():
+        if name not in sample.fields:
+            known = ", ".join(sample.fields)
+            errors[name] = f"unknown field (a {sample.kind} job takes: {known})"
+        elif value is None:
+            fields[name] = ""
+        elif isinstance(value, str):
+            fields[name] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            fields[name] = str(value)
+        else:
+            errors[name] = "must be text or a number"
+    return fields, errors
+
+
+routes = [
+    (r"/api/jobs", JobsHandler),
+    (r"/api/jobs/([^/]+)", JobHandler),
+    (r"/api/jobs/([^/]+)/cancel", CancelHandler),
+    (r"/api/tokens", TokensHandler),
+    (r"/api/tokens/([^/]+)", TokenHandler),
+    (r"/api(?:/.*)?", ApiNotFoundHandler),
+]

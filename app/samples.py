@@ -1,0 +1,95 @@
+"""The sample jobs as the site offers them: each kind's fields, their checks, its submission.
+
+The HTML forms (:mod:`app.handlers.jobs`) and the JSON API (:mod:`app.handlers.api`)
+both submit through here, so a field is checked the same way, with the same message,
+whichever way it arrives. A refused field raises :class:`app.forms.FieldError`, which
+names the field for the API and reads as the form's message on the page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping
+
+from app import forms, jobs
+from moi.client import Client
+
+NAME_MAX = 100
+MESSAGE_MAX = 200
+COUNTDOWN_MAX = 60
+PI_MIN, PI_MAX = 100, 2_000_000
+BATCH_MAX = 100
+
+Fields = Mapping[str, str]
+"""A submission's raw fields, by name, as text (what a form would have sent)."""
+
+
+def result_url(kind: str) -> str:
+    """A job's ``handler``: its result page is this plus ``/<job id>``."""
+    return f"/result/{kind}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One kind of sample job: the fields it takes, and what checks and submits them."""
+
+    kind: str
+    fields: tuple[str, ...]
+    """The names of its fields."""
+    submit: Callable[[Client, str, Fields], Awaitable[list[str]]]
+    """``submit(moi, user, fields)``: checks every field, then submits; the new job IDs."""
+    many: bool = False
+    """Whether it submits several jobs at once."""
+
+
+async def submit_hello(moi: Client, user: str, fields: Fields) -> list[str]:
+    name = forms.field(fields, "name", forms.text, "Name", max_length=NAME_MAX)
+    return [await moi.submit(user, f"Hello {name}", result_url("hello"), jobs.hello, name)]
+
+
+async def submit_countdown(moi: Client, user: str, fields: Fields) -> list[str]:
+    seconds = forms.field(
+        fields, "seconds", forms.whole_number, "Seconds", low=1, high=COUNTDOWN_MAX
+    )
+    job_id = await moi.submit(
+        user, f"Countdown from {seconds} s", result_url("countdown"), jobs.countdown, seconds
+    )
+    return [job_id]
+
+
+async def submit_fail(moi: Client, user: str, fields: Fields) -> list[str]:
+    message = forms.field(
+        fields, "message", forms.text, "Message", max_length=MESSAGE_MAX, required=False
+    )
+    message = message or "This job failed on purpose."
+    return [await moi.submit(user, "Fail on purpose", result_url("fail"), jobs.fail, message)]
+
+
+async def submit_pi(moi: Client, user: str, fields: Fields) -> list[str]:
+    samples = forms.field(fields, "samples", forms.whole_number, "Samples", low=PI_MIN, high=PI_MAX)
+    job_id = await moi.submit(
+        user, f"Pi from {samples:,} samples", result_url("pi"), jobs.pi, samples
+    )
+    return [job_id]
+
+
+async def submit_batch(moi: Client, user: str, fields: Fields) -> list[str]:
+    count = forms.field(
+        fields, "count", forms.whole_number, "Number of jobs", low=1, high=BATCH_MAX
+    )
+    names = [f"batch {number} of {count}" for number in range(1, count + 1)]
+    calls = [(f"Hello {name}", jobs.hello, name) for name in names]
+    return await moi.submit_many(user, result_url("hello"), calls)  # one Redis round trip
+
+
+SAMPLES = {
+    sample.kind: sample
+    for sample in (
+        Sample("hello", ("name",), submit_hello),
+        Sample("countdown", ("seconds",), submit_countdown),
+        Sample("pi", ("samples",), submit_pi),
+        Sample("batch", ("count",), submit_batch, many=True),
+        Sample("fail", ("message",), submit_fail),
+    )
+}
+"""Every kind a form or the API may submit, by name."""
