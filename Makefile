@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run bench clean
+.PHONY: install test lint run bench clean new-project
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ lint: install
 
 run: install
 	$(BIN)/python -m app $(if $(PORT),--port $(PORT)) $(RUN_ARGS)
+
+# make new-project DEST=../mysite PACKAGE=mysite TITLE="My Site"
+new-project: install
+	$(BIN)/python -m app.newproject "$(DEST)" --package "$(PACKAGE)" $(if $(TITLE),--title "$(TITLE)")
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
