@@ -39,17 +39,27 @@ def field(
         raise FieldError(name, str(error)) from None
 
 
-def text(raw: str, label: str, *, max_length: int, required: bool = True) -> str:
-    """Trimmed text of at most ``max_length`` characters, and not empty if ``required``."""
+def text(
+    raw: str, label: str, *, max_length: int, required: bool = True, multiline: bool = False
+) -> str:
+    """Trimmed text of at most ``max_length`` characters, and not empty if ``required``.
+
+    One line, unless ``multiline`` (a ``<textarea>``): then line breaks are kept, as
+    ``\n`` whatever the browser sent, and tabs too; other control characters never are.
+    """
     value = raw.strip()
+    if multiline:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     if required and not value:
         raise FormError(f"{label} is required.")
     if len(value) > max_length:
         raise FormError(
             f"{label} is at most {max_length} characters long (this one has {len(value)})."
         )
-    if not value.isprintable():
+    if not multiline and not value.isprintable():
         raise FormError(f"{label} must be plain text on one line.")
+    if multiline and not all(line.replace("\t", " ").isprintable() for line in value.split("\n")):
+        raise FormError(f"{label} must be plain text.")
     return value
 
 

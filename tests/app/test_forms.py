@@ -29,3 +29,19 @@ def test_whole_numbers(raw, expected):
 def test_only_plain_digits_count(raw):
     with pytest.raises(FormError, match="must be a whole number"):
         whole_number(raw, "N", low=1, high=1000)
+
+
+def test_multiline_text_keeps_its_lines_as_newlines():
+    raw = "  first line\r\n\tsecond\rthird  "
+    assert text(raw, "Notes", max_length=100, multiline=True) == "first line\n\tsecond\nthird"
+
+
+@pytest.mark.parametrize("raw", ["a\x00b", "bell\x07", "a\nb\x1bc"])
+def test_multiline_text_refuses_other_control_characters(raw):
+    with pytest.raises(FormError, match="Notes must be plain text."):
+        text(raw, "Notes", max_length=100, multiline=True)
+
+
+def test_one_line_text_still_refuses_line_breaks():
+    with pytest.raises(FormError, match="on one line"):
+        text("two\nlines", "Name", max_length=100)
