@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -51,6 +52,10 @@ SCRYPT_P = 1
 MAX_SCRYPT_N, MAX_SCRYPT_R, MAX_SCRYPT_P = 2**17, 16, 4
 
 _USERNAME_CHARS = re.compile(r"[a-z0-9_-]+")
+
+
+WRONG_LOGIN = "Wrong name or password."
+"""A refused sign-in, whether or not the name has an account: the words must not tell."""
 
 
 class AccountError(ValueError):
@@ -131,6 +136,13 @@ def password_matches(password: str, record: dict[str, Any]) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
+@functools.cache
+def _stand_in() -> dict[str, Any]:
+    """A hash of a password nobody knows, checked for a name with no account, so that a
+    sign-in to it takes as long as one to an account."""
+    return hash_password(secrets.token_urlsafe(32))
+
+
 def _decode(stored: str | None) -> dict[str, Any]:
     """A stored record, or an empty one (which matches no password) if it is unreadable."""
     try:
@@ -178,16 +190,20 @@ class Accounts:
         return None if stored is None else str(_decode(stored).get("id", ""))
 
     async def login(self, raw_name: str, password: str, address: str = "") -> tuple[str, str]:
-        """Check a login, registering a username seen for the first time (it is a demo).
+        """Check a sign-in to an existing account.
 
-        ``address`` is the client's, for throttling (:mod:`app.throttle`).
+        An unknown name gets the same words as a wrong password (:data:`WRONG_LOGIN`),
+        after the same work (a stand-in hash is checked), and counts against the
+        throttle the same way: neither the answer nor its time tells whether the
+        account exists. Accounts are made by :meth:`register` only, so a mistyped name
+        never makes one. ``address`` is the client's, for throttling (:mod:`app.throttle`).
 
         :returns: the username as stored, and its account's ID (:meth:`account_id`), which
             the session it opens names.
         :raises AccountError: with a message for the form.
         :raises Throttled: if this username or address must wait before trying again.
         """
-        name = check_username(raw_name)
+        name = check_username(raw_name)  # a malformed name has no account: safe to say why
         if not password:
             raise AccountError("Enter a password.")
         if len(password) > PASSWORD_MAX:
@@ -196,18 +212,43 @@ class Accounts:
         loop = asyncio.get_running_loop()
         stored = await self.client.hget(USERS_KEY, name)
         if stored is None:
-            await loop.run_in_executor(None, check_new_password, password, name)
-            await self.throttle.check_new_account(address)
-            record = await loop.run_in_executor(None, hash_password, password)
-            record["id"] = secrets.token_hex(16)
-            if await self.client.hsetnx(USERS_KEY, name, json.dumps(record)):
-                await self._signed_in(name)
-                return name, record["id"]
-            stored = await self.client.hget(USERS_KEY, name)  # someone else was quicker
-        record = _decode(stored)
-        if not await loop.run_in_executor(None, password_matches, password, record):
+            record = await loop.run_in_executor(None, _stand_in)
+        else:
+            record = _decode(stored)
+        matches = await loop.run_in_executor(None, password_matches, password, record)
+        if stored is None or not matches:
             await self.throttle.failed(name, address)
-            raise AccountError(f"Wrong password for {name}.")
+            raise AccountError(WRONG_LOGIN)
         await self.throttle.succeeded(name)
         await self._signed_in(name)
         return name, str(record.get("id", ""))
+
+    async def register(
+        self, raw_name: str, password: str, confirm: str, address: str = ""
+    ) -> tuple[str, str]:
+        """Make an account, from the create-account form.
+
+        Every attempt that passes the form's checks counts against the address's cap on
+        new accounts (:meth:`SignInThrottle.check_new_account`), a taken name too: this
+        form must say that a name is taken, so trying names here is capped as well.
+
+        :returns: the username as stored, and the new account's ID.
+        :raises AccountError: with a message for the form.
+        :raises Throttled: if this address made too many accounts lately.
+        """
+        name = check_username(raw_name)
+        if password != confirm:
+            raise AccountError("The two passwords differ: type the same password twice.")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, check_new_password, password, name)
+        await self.throttle.check_new_account(address)
+        taken = AccountError(f"The username {name} is taken: choose another, or sign in.")
+        if await self.client.hexists(USERS_KEY, name):
+            raise taken
+        record = await loop.run_in_executor(None, hash_password, password)
+        record["id"] = secrets.token_hex(16)
+        if not await self.client.hsetnx(USERS_KEY, name, json.dumps(record)):
+            raise taken  # someone else was quicker
+        await self.throttle.succeeded(name)  # guesses before it existed are not its owner's
+        await self._signed_in(name)
+        return name, record["id"]

@@ -7,7 +7,8 @@ locked until the window ends. A throttled attempt is refused before its password
 hashed, so guessing costs the server nothing either. The refusal says how long to wait
 and never whether the account exists.
 
-New accounts are counted per address over their own window, with a plain cap.
+Sign-ups are counted per address over their own window, with a plain cap; one refused
+for a taken name counts too, so trying names on the create-account form is capped.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class SignInThrottle:
         await self.client.delete(f"{PREFIX}:user:{username}")
 
     async def check_new_account(self, address: str) -> None:
-        """Count a registration from ``address``; :class:`Throttled` past the cap."""
+        """Count a sign-up from ``address``; :class:`Throttled` past the cap."""
         key = f"{PREFIX}:new:{address}"
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.set(key, 0, ex=NEW_ACCOUNTS_WINDOW, nx=True)  # the window starts once
@@ -117,7 +118,7 @@ class SignInThrottle:
             _, count, ttl = await pipe.execute()
         if count > NEW_ACCOUNTS_PER_ADDRESS:
             wait = max(int(ttl), 1)
-            message = f"Too many new accounts from your address. Try again in {_say(wait)}."
+            message = f"Too many sign-ups from your address. Try again in {_say(wait)}."
             raise Throttled(wait, message)
 
 

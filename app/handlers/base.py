@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import tornado.httputil
 import tornado.web
 from markupsafe import Markup
 
@@ -51,6 +52,9 @@ async def signed_in_user(handler: tornado.web.RequestHandler) -> str | None:
 
 class BaseHandler(tornado.web.RequestHandler):
     application: Application
+    signed_out_notice = "signed-out"
+    """The sign-in page's notice (``app.handlers.auth.NOTICES``) for a form of this
+    handler refused because no one is signed in."""
 
     async def prepare(self) -> None:
         check_host(self)
@@ -100,8 +104,13 @@ class BaseHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors get a page in the site's layout; tracebacks only in debug mode.
 
-        Redis or the cluster away is a 503 that says which, not a 500.
+        Redis or the cluster away is a 503 that says which, not a 500. A form refused
+        (403) with no one signed in, from a page whose session ended (signed out in
+        another tab, say), leads to the sign-in page and then back to that page.
         """
+        if status_code == 403 and self.request.method == "POST" and not self.current_user:
+            self.redirect(sign_in_again(self, self.signed_out_notice), status=303)
+            return
         error = kwargs.get("exc_info", (None, None, None))[1]
         unavailable = unavailable_service(error)
         if unavailable:
@@ -125,6 +134,16 @@ def check_host(handler: tornado.web.RequestHandler) -> None:
     and redirects built from it must not point at someone else's name."""
     if not handler.application.app_settings.allows_host(handler.request.host_name):
         raise tornado.web.HTTPError(400, reason="Unknown Host")
+
+
+def sign_in_again(handler: tornado.web.RequestHandler, notice: str) -> str:
+    """The sign-in page with ``notice``, whose ``next`` is the page the form was sent
+    from (its Referer, if that is on this site), else the index."""
+    referer = urlsplit(handler.request.headers.get("Referer", ""))
+    back = "/"
+    if referer.netloc == handler.request.host:
+        back = safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
+    return tornado.httputil.url_concat(handler.get_login_url(), {"next": back, "notice": notice})
 
 
 def unavailable_service(error: BaseException | None) -> str | None:

@@ -141,7 +141,20 @@ class Client:
         return self.request(path, data)
 
     def login(self, username: str, password: str = PASSWORD, **fields: str) -> Response:
-        return self.post("/login", username=username, password=password, **fields)
+        """Sign in; if that is refused, make the account on the create-account form, as a
+        new user would, and answer with that if it signed in (else with the refusal)."""
+        response = self.post("/login", username=username, password=password, **fields)
+        if response.status != 400:
+            return response
+        made = self.register(username, password, **fields)
+        return made if made.status == 303 else response
+
+    def register(
+        self, username: str, password: str = PASSWORD, confirm: str | None = None, **fields: str
+    ) -> Response:
+        """Send the create-account form (``confirm`` is the password typed again)."""
+        confirm = password if confirm is None else confirm
+        return self.post("/signup", username=username, password=password, confirm=confirm, **fields)
 
     def cookie(self, name: str) -> str | None:
         return next((c.value for c in self.jar if c.name == name), None)
@@ -196,8 +209,8 @@ def client(server) -> Client:
 
 @pytest.fixture
 def auth(client) -> Client:
-    """A client signed in as ``alice``."""
-    response = client.login("alice")
+    """A client signed in as ``alice``, a new account."""
+    response = client.register("alice")
     assert response.status == 303, response.text
     return client
 
@@ -206,7 +219,7 @@ def auth(client) -> Client:
 def other(server) -> Client:
     """A second client, signed in as ``bob``."""
     bob = Client(server.url)
-    assert bob.login("bob").status == 303
+    assert bob.register("bob").status == 303
     return bob
 
 

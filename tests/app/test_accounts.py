@@ -1,7 +1,11 @@
 """Password hashing and username rules (the login flow is tested in test_auth.py)."""
 
-import pytest
+import asyncio
 
+import pytest
+import redis.asyncio as aioredis
+
+from app import accounts
 from app.accounts import AccountError, check_username, hash_password, password_matches
 
 
@@ -40,3 +44,26 @@ def test_a_stored_record_with_absurd_costs_is_refused_without_hashing():
     assert password_matches("a good password", record) is True
     record["n"] = 2**30  # would take gigabytes and minutes to check
     assert password_matches("a good password", record) is False
+
+
+def test_signing_in_to_an_unknown_name_checks_a_hash_all_the_same(settings, r, monkeypatch):
+    """So the time an answer takes does not tell whether the account exists either."""
+    checked = []
+    real = accounts.password_matches
+    monkeypatch.setattr(
+        accounts,
+        "password_matches",
+        lambda word, record: checked.append(record) or real(word, record),
+    )
+
+    async def sign_in() -> None:
+        client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            with pytest.raises(AccountError, match=r"^Wrong name or password\.$"):
+                await accounts.Accounts(client).login("nobody", "a long password", "10.0.0.1")
+        finally:
+            await client.aclose()
+
+    asyncio.run(sign_in())
+    assert [record["kdf"] for record in checked] == ["scrypt"]
+    assert not r.exists(accounts.USERS_KEY)

@@ -1,9 +1,10 @@
-"""Signing in, registering on first sign-in, signing out, and what needs a login."""
+"""Signing in, creating an account, signing out, and what needs a login."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import urllib.parse
 import urllib.request
 import uuid
@@ -19,10 +20,18 @@ def test_login_page_renders_the_form(client):
     assert page.status == 200
     assert 'id="login-form"' in page.text
     assert 'name="_xsrf"' in page.text
+    assert 'href="/signup"' in page.text  # creating an account is a choice of its own
 
 
-def test_first_login_registers_with_a_salted_hash(client, r):
-    response = client.login("Alice")
+def test_signup_page_renders_the_form(client):
+    page = client.get("/signup")
+    assert page.status == 200
+    assert 'id="signup-form"' in page.text and 'id="signup-confirm"' in page.text
+    assert 'href="/login"' in page.text
+
+
+def test_creating_an_account_stores_a_salted_hash_and_signs_in(client, r):
+    response = client.register("Alice")
     assert response.status == 303
     assert response.location == "/"
     record = json.loads(r.hget(USERS_KEY, "alice"))
@@ -35,45 +44,84 @@ def test_first_login_registers_with_a_salted_hash(client, r):
 
 
 def test_same_password_gets_a_different_salt(client, r):
-    assert client.login("alice").status == 303
-    assert Client(client.base_url).login("bobby").status == 303
+    assert client.register("alice").status == 303
+    assert Client(client.base_url).register("bobby").status == 303
     alice, bobby = (json.loads(r.hget(USERS_KEY, name)) for name in ("alice", "bobby"))
     assert alice["salt"] != bobby["salt"]
     assert alice["hash"] != bobby["hash"]
 
 
-def test_returning_user_logs_in_with_the_right_password(client):
-    assert client.login("alice").status == 303
+def sign_in(client: Client, username: str, password: str = PASSWORD, **fields: str):
+    """The sign-in form alone (``Client.login`` would make a missing account)."""
+    return client.post("/login", username=username, password=password, **fields)
+
+
+def test_returning_user_signs_in_with_the_right_password(client):
+    assert client.register("alice").status == 303
     again = Client(client.base_url)
-    assert again.login("alice").status == 303
+    assert sign_in(again, "Alice").status == 303
     assert again.get("/").status == 200
 
 
-def test_wrong_password_is_refused_on_the_form(client):
-    assert client.login("alice").status == 303
-    stranger = Client(client.base_url)
-    response = stranger.login("alice", "not the password")
+def test_signing_in_never_makes_an_account(client, r):
+    response = sign_in(client, "newbie")
     assert response.status == 400
-    assert error_message(response.text, "login-error") == "Wrong password for alice."
-    assert stranger.cookie("user") is None
-    assert stranger.get("/").status == 302
+    assert error_message(response.text, "login-error") == "Wrong name or password."
+    assert not r.exists(USERS_KEY)
+    assert client.cookie("user") is None
+
+
+def test_a_wrong_password_and_an_unknown_name_get_the_same_answer(client):
+    assert Client(client.base_url).register("alice").status == 303
+    wrong = sign_in(client, "alice", "not the password")
+    unknown = sign_in(client, "alicf", "not the password")
+    assert wrong.status == unknown.status == 400
+    assert error_message(wrong.text, "login-error") == "Wrong name or password."
+    # The same page but for the name typed (and the XSRF token, masked anew each time).
+    assert without_xsrf(wrong.text).replace("alice", "alicf") == without_xsrf(unknown.text)
+    assert client.cookie("user") is None
+    assert client.get("/").status == 302
+
+
+def without_xsrf(page: str) -> str:
+    return re.sub(r'name="_xsrf" value="[^"]*"', "", page)
+
+
+USERNAME_MESSAGES = [
+    ("", "Enter a username."),
+    ("   ", "Enter a username."),
+    ("al", "A username is 3 to 32 characters long (this one has 2)."),
+    ("a" * 33, "A username is 3 to 32 characters long (this one has 33)."),
+    ("al ice", "A username may only contain letters a-z, digits, '-' and '_'."),
+    ("al:jobs", "A username may only contain letters a-z, digits, '-' and '_'."),
+    ("älice", "A username may only contain letters a-z, digits, '-' and '_'."),
+    ("<b>x</b>", "A username may only contain letters a-z, digits, '-' and '_'."),
+    ("1alice", "A username starts with a letter."),
+    ("_alice", "A username starts with a letter."),
+    ("no-user", "The username 'no-user' is reserved; choose another."),
+]
 
 
 @pytest.mark.parametrize(
     ("username", "password", "message"),
     [
-        ("", PASSWORD, "Enter a username."),
-        ("   ", PASSWORD, "Enter a username."),
-        ("al", PASSWORD, "A username is 3 to 32 characters long (this one has 2)."),
-        ("a" * 33, PASSWORD, "A username is 3 to 32 characters long (this one has 33)."),
-        ("al ice", PASSWORD, "A username may only contain letters a-z, digits, '-' and '_'."),
-        ("al:jobs", PASSWORD, "A username may only contain letters a-z, digits, '-' and '_'."),
-        ("älice", PASSWORD, "A username may only contain letters a-z, digits, '-' and '_'."),
-        ("<b>x</b>", PASSWORD, "A username may only contain letters a-z, digits, '-' and '_'."),
-        ("1alice", PASSWORD, "A username starts with a letter."),
-        ("_alice", PASSWORD, "A username starts with a letter."),
-        ("no-user", PASSWORD, "The username 'no-user' is reserved; choose another."),
+        *((name, PASSWORD, message) for name, message in USERNAME_MESSAGES),
         ("alice", "", "Enter a password."),
+        ("alice", "x" * 1025, "A password is at most 1024 characters long."),
+    ],
+)
+def test_sign_in_validation_messages(client, r, username, password, message):
+    response = sign_in(client, username, password)
+    assert response.status == 400
+    assert error_message(response.text, "login-error") == message
+    assert client.cookie("user") is None
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "message"),
+    [
+        *((name, PASSWORD, message) for name, message in USERNAME_MESSAGES),
+        ("alice", "", "Choose a password of at least 8 characters."),
         ("alice", "short", "Choose a password of at least 8 characters."),
         ("alice", "x" * 1025, "A password is at most 1024 characters long."),
         (
@@ -91,16 +139,38 @@ def test_wrong_password_is_refused_on_the_form(client):
         ("carolann", "carolann1", "This password is too easy to guess."),  # the name itself
     ],
 )
-def test_login_validation_messages(client, r, username, password, message):
-    response = client.login(username, password)
+def test_signup_validation_messages(client, r, username, password, message):
+    response = client.register(username, password)
     assert response.status == 400
-    assert error_message(response.text, "login-error").startswith(message)
+    assert error_message(response.text, "signup-error").startswith(message)
     assert not r.exists(USERS_KEY)
     assert client.cookie("user") is None
 
 
-def test_failed_login_keeps_the_username_escaped(client):
-    response = client.login("<b>x</b>")
+def test_signup_asks_for_the_same_password_twice(client, r):
+    response = client.register("alice", PASSWORD, confirm=PASSWORD + "!")
+    assert response.status == 400
+    assert error_message(response.text, "signup-error") == (
+        "The two passwords differ: type the same password twice."
+    )
+    assert not r.exists(USERS_KEY)
+
+
+def test_signup_refuses_a_taken_name_and_keeps_the_account(client, r):
+    assert Client(client.base_url).register("alice").status == 303
+    before = r.hget(USERS_KEY, "alice")
+    response = client.register("Alice", "another good password")
+    assert response.status == 400
+    assert error_message(response.text, "signup-error") == (
+        "The username alice is taken: choose another, or sign in."
+    )
+    assert r.hget(USERS_KEY, "alice") == before
+    assert client.cookie("user") is None
+
+
+@pytest.mark.parametrize("path", ["/login", "/signup"])
+def test_a_refused_form_keeps_the_username_escaped(client, path):
+    response = client.post(path, username="<b>x</b>", password=PASSWORD, confirm=PASSWORD)
     assert 'value="&lt;b&gt;x&lt;/b&gt;"' in response.text
     assert "<b>x</b>" not in response.text
 
@@ -137,16 +207,58 @@ def test_pages_redirect_to_login_when_logged_out(client, path):
 
 
 @pytest.mark.parametrize("path", ["/jobs/hello", "/jobs/countdown", "/jobs/pi"])
-def test_forms_refuse_posts_when_logged_out(client, r, path):
+def test_forms_posted_when_logged_out_lead_to_sign_in(client, r, path):
     response = client.post(path, name="x", seconds="1", samples="1000")
-    assert response.status == 403
+    assert response.status == 303
+    assert response.location == "/login?next=%2F&notice=signed-out"
     assert stored_keys(r) == []
+    page = client.get(response.location)
+    assert error_message(page.text, "notice") == (
+        "You were signed out, so that form was not sent. Sign in to go on."
+    )
+
+
+def test_a_stale_form_after_sign_out_leads_to_sign_in_then_back(auth, r):
+    tab = Client(auth.base_url)  # another tab: the same cookies
+    for cookie in auth.jar:
+        tab.jar.set_cookie(cookie)
+    assert auth.post("/logout").status == 303
+    page = f"{auth.base_url}/account"
+    stale = urllib.request.Request(
+        f"{auth.base_url}/account/tokens",
+        data=urllib.parse.urlencode({"name": "laptop", "_xsrf": tab.xsrf()}).encode(),
+        headers={"Referer": page},
+    )
+    response = tab.request_object(stale)
+    assert response.status == 303
+    assert response.location == "/login?next=%2Faccount&notice=signed-out"
+    assert r.keys("moi-app:token*") == []
+    back = sign_in(tab, "alice", next="/account")
+    assert back.status == 303 and back.location == "/account"
+
+
+def test_a_referer_from_elsewhere_is_not_followed(client):
+    request = urllib.request.Request(
+        f"{client.base_url}/jobs/hello",
+        data=urllib.parse.urlencode({"name": "x", "_xsrf": client.xsrf()}).encode(),
+        headers={"Referer": "https://evil.example/steal"},
+    )
+    assert client.request_object(request).location == "/login?next=%2F&notice=signed-out"
+
+
+def test_an_expired_sign_in_form_is_shown_again_with_a_notice(client):
+    response = client.post("/login", xsrf=False, username="alice", password=PASSWORD)
+    assert response.status == 303
+    assert response.location.startswith("/login?") and "notice=expired" in response.location
+    page = client.get(response.location)
+    assert error_message(page.text, "notice") == "That form had expired. Please send it again."
 
 
 @pytest.mark.parametrize(
     ("path", "fields"),
     [
         ("/login", {"username": "alice", "password": PASSWORD}),
+        ("/signup", {"username": "bob", "password": PASSWORD, "confirm": PASSWORD}),
         ("/logout", {}),
         ("/jobs/hello", {"name": "Ann"}),
         ("/jobs/countdown", {"seconds": "1"}),
@@ -183,8 +295,13 @@ def test_a_wrong_xsrf_token_is_refused(auth, r):
         ("", "/"),
     ],
 )
-def test_next_only_leads_to_this_site(client, target, landing):
-    response = client.login("alice", next=target)
+@pytest.mark.parametrize("form", ["login", "signup"])
+def test_next_only_leads_to_this_site(client, target, landing, form):
+    if form == "login":
+        assert Client(client.base_url).register("alice").status == 303
+        response = sign_in(client, "alice", next=target)
+    else:
+        response = client.register("alice", next=target)
     assert response.status == 303
     assert response.location == landing
 
@@ -193,6 +310,9 @@ def test_login_page_carries_next_through(client):
     redirect = client.get("/result/hello/x")
     page = client.get(redirect.location)
     assert 'name="next" value="/result/hello/x"' in page.text
+    assert 'href="/signup?next=/result/hello/x"' in page.text  # and so does creating an account
+    signup = client.get("/signup?next=/result/hello/x")
+    assert 'name="next" value="/result/hello/x"' in signup.text
 
 
 def test_logged_in_user_visiting_login_goes_on(auth):
@@ -210,6 +330,7 @@ def test_unknown_page_is_a_404_in_the_layout(auth):
 
 @pytest.mark.parametrize("proto", ["http", "https"])
 def test_the_login_cookie_is_http_only_and_secure_behind_tls(client, proto):
+    assert Client(client.base_url).register("alice").status == 303
     xsrf = client.xsrf()
     request = urllib.request.Request(
         client.base_url + "/login",

@@ -225,7 +225,7 @@ def test_accounts_jobs_and_sessions_survive_a_restart(launch, settings, tmp_path
     assert page.status == 200 and "Hello, Ann!" in page.text
     stranger = Client(second.url)
     refused = stranger.login("alice", "not the password")
-    assert error_message(refused.text, "login-error") == "Wrong password for alice."
+    assert error_message(refused.text, "login-error") == "Wrong name or password."
     assert second.stop() == 0
 
 

@@ -12,6 +12,11 @@ def guesses(client: Client, name: str, count: int) -> list[int]:
     return [client.login(name, f"wrong guess {n}").status for n in range(count)]
 
 
+def signed_in(client: Client, name: str, password: str) -> int:
+    """The sign-in form alone (``Client.login`` would make a missing account): its status."""
+    return client.post("/login", username=name, password=password).status
+
+
 def test_wrong_passwords_are_free_at_first_then_must_wait(server, r):
     owner = Client(server.url)
     assert owner.login("alice").status == 303
@@ -53,9 +58,30 @@ def test_a_good_sign_in_starts_the_names_count_again(server, r):
 
 def test_new_accounts_per_address_are_capped(server, r, monkeypatch):
     monkeypatch.setattr(throttle, "NEW_ACCOUNTS_PER_ADDRESS", 3)
-    made = [Client(server.url).login(f"user{n}").status for n in range(4)]
+    made = [Client(server.url).register(f"user{n}").status for n in range(4)]
     assert made == [303, 303, 303, 429]
     assert r.hlen("moi-app:users") == 3
+
+
+def test_trying_taken_names_counts_against_the_sign_up_cap(server, r, monkeypatch):
+    monkeypatch.setattr(throttle, "NEW_ACCOUNTS_PER_ADDRESS", 3)
+    assert Client(server.url).register("alice").status == 303
+    prober = Client(server.url)
+    assert [prober.register("alice").status for _ in range(3)] == [400, 400, 429]
+    refused = prober.register("alice")
+    assert error_message(refused.text, "signup-error").startswith("Too many sign-ups")
+
+
+def test_a_guess_at_an_unknown_name_counts_as_a_wrong_password(server, r):
+    assert Client(server.url).register("alice").status == 303
+    attacker = Client(server.url)
+    for name in ("alice", "nobody-here"):
+        assert signed_in(attacker, name, "a wrong password") == 400
+    counts = [
+        r.hget(f"{throttle.PREFIX}:user:{name}", "failures") for name in ("alice", "nobody-here")
+    ]
+    assert counts == ["1", "1"]
+    assert not r.hexists("moi-app:users", "nobody-here")
 
 
 @pytest.mark.parametrize(

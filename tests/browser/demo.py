@@ -22,11 +22,15 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser.chromium import Browser
+
 PASSWORD = "browser-test-password"
 WAIT = 20
 """Seconds any one page state may take to appear (a hello job takes well under one)."""
 
 FINAL = ("Success", "Failed", "Cancelled")
+REFUSED = r"/{path}\S* - Failed to load resource: the server responded with a status of 400"
+"""A console error Chromium logs for a refused form (``path``: its address), a pattern."""
 _usernames = itertools.count(1)
 
 JOBS_JS = """
@@ -94,8 +98,9 @@ def jobs(driver: WebDriver) -> list[dict[str, Any]]:
     return driver.execute_script(JOBS_JS)
 
 
-def login(driver: WebDriver, base_url: str, username: str, password: str = PASSWORD) -> None:
-    """Sign in (the first sign-in registers the user) and land on the index page."""
+def login(driver: Browser, base_url: str, username: str, password: str = PASSWORD) -> None:
+    """Sign in and land on the index page; a new user first makes the account on the
+    create-account form (:func:`signup`), as a person would."""
     driver.get(f"{base_url}/login")
     field = wait(driver, ec.element_to_be_clickable((By.ID, "login-username")), "the login form")
     field.send_keys(username)
@@ -106,9 +111,44 @@ def login(driver: WebDriver, base_url: str, username: str, password: str = PASSW
         lambda d: d.find_elements(By.ID, "login-error") or d.find_elements(By.ID, "hello-form"),
         f"the index page after signing in as {username!r}",
     )
-    errors = driver.find_elements(By.ID, "login-error")
-    assert not errors, f"login as {username!r} refused: {errors[0].text}"
+    if driver.find_elements(By.ID, "login-error"):
+        driver.allow_console_errors(REFUSED.format(path="login"))  # that 400, and only it
+        driver.find_element(By.ID, "signup-link").click()
+        signup(driver, username, password)
     assert driver.find_element(By.ID, "current-user").text == username
+
+
+def signup(driver: WebDriver, username: str, password: str = PASSWORD) -> None:
+    """Fill in the create-account form shown now, and land on the page it leads to."""
+    field = wait(driver, ec.element_to_be_clickable((By.ID, "signup-username")), "the form")
+    field.clear()
+    field.send_keys(username)
+    driver.find_element(By.ID, "signup-password").send_keys(password)
+    driver.find_element(By.ID, "signup-confirm").send_keys(password)
+    driver.find_element(By.ID, "signup-submit").click()
+    wait(
+        driver,
+        lambda d: d.find_elements(By.ID, "signup-error") or d.find_elements(By.ID, "current-user"),
+        f"a signed-in page after creating the account {username!r}",
+    )
+    errors = driver.find_elements(By.ID, "signup-error")
+    assert not errors, f"creating the account {username!r} was refused: {errors[0].text}"
+
+
+def viewport(driver: WebDriver, width: int, height: int, mobile: bool = False) -> None:
+    """Show pages at ``width`` × ``height`` CSS pixels (``mobile``: as a phone does, touch
+    and all), whatever size the headless window is. Lasts until the browser quits."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+    )
+    driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": mobile})
+
+
+def sign_out(driver: WebDriver) -> None:
+    """Press the header's Sign out button and land on the sign-in page."""
+    driver.find_element(By.CSS_SELECTOR, "#logout-form button[type=submit]").click()
+    wait(driver, lambda d: d.find_elements(By.ID, "login-form"), "the sign-in page")
 
 
 def wait_connected(driver: WebDriver) -> None:

@@ -1,0 +1,162 @@
+"""Screenshots of the demo with a mix of jobs, for the README and reviews.
+
+::
+
+    .venv/bin/python -m docs.screenshots      # or: .venv/bin/python docs/screenshots.py
+
+Starts the demo as ``make run`` does (``python -m app``, its own private Redis and local
+cluster) but on a temporary var dir and a free port, signs up a user in headless
+Chromium, submits jobs that end up running, queued, finished, failed and cancelled, and
+writes into ``docs/screenshots/``: the list (``list-desktop.png`` at 1280×900,
+``list-phone.png`` at 390×844), a running job's page (``job-desktop.png``,
+``job-phone.png``), a failed job's page and the create-account page on a phone
+(``failed-phone.png``, ``signup-phone.png``). The app is stopped by its
+PID with SIGINT, as Ctrl-C would, and the browser by :func:`tests.browser.chromium.stop`.
+Needs Chromium and chromedriver (``apt-get install chromium chromium-driver``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a file: the checkout's packages, as with -m
+    sys.path.insert(0, str(REPO))
+
+from selenium.webdriver.common.by import By  # noqa: E402
+
+from tests.browser import chromium, demo  # noqa: E402
+from tests.browser.appserver import READY_LINE, unused_port  # noqa: E402
+
+OUT = REPO / "docs" / "screenshots"
+DESKTOP = (1280, 900)
+PHONE = (390, 844)
+START_TIMEOUT = 180
+"""Seconds the demo may take to start its Redis and cluster on a slow machine."""
+STOP_TIMEOUT = 60
+
+
+def start_demo(folder: Path) -> tuple[subprocess.Popen, str]:
+    """``python -m app`` on a free port with its var dir in ``folder``; its process and URL."""
+    config = folder / "config.ini"
+    config.write_text(
+        f"[ipyparallel]\nengines = 2\n\n[app]\nhost = 127.0.0.1\nvar_dir = {folder / 'var'}\n",
+        encoding="utf-8",
+    )
+    port = unused_port()
+    log = folder / "app.log"
+    env = {key: value for key, value in os.environ.items() if key != "MOI_CONFIG"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "--config", str(config), "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=folder,
+            env=env,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while READY_LINE not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_demo(process)
+            raise SystemExit(f"the demo did not start:\n{log.read_text(errors='replace')}")
+        time.sleep(0.2)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def stop_demo(process: subprocess.Popen) -> None:
+    """SIGINT by PID, as Ctrl-C: the demo stops its Redis and cluster itself."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            print(f"the demo ignored SIGINT for {STOP_TIMEOUT} s and was killed", file=sys.stderr)
+
+
+def running(driver, job_id: str) -> dict | None:
+    found = demo.job(driver, job_id)
+    return found if found and found["status"].endswith(" s to go") else None
+
+
+def make_jobs(driver) -> str:
+    """Submit the mix, oldest first; the ID of a countdown left running."""
+    hello = demo.submit(driver, "hello", "name", "Ada")
+    pi = demo.submit(driver, "pi", "samples", "200000")
+    failed = demo.submit(driver, "fail", "message", "Out of coffee")
+    demo.wait_all(driver, [hello, pi, failed], *demo.FINAL, timeout=60)
+    cancelled = demo.submit(driver, "countdown", "seconds", "20")
+    demo.wait(driver, lambda d: running(d, cancelled), "a countdown to run")
+    demo.row(driver, cancelled).find_element(By.CSS_SELECTOR, ".moi-job-cancel").click()
+    demo.wait_status(driver, cancelled, "Cancelled")
+    long = demo.submit(driver, "countdown", "seconds", "60")
+    shorter = demo.submit(driver, "countdown", "seconds", "45")
+    for job_id in (long, shorter):
+        demo.wait(driver, lambda d, job_id=job_id: running(d, job_id), "the countdowns to run")
+    demo.submit(driver, "hello", "name", "Grace")  # both engines are busy: it waits, Queued
+    return long
+
+
+def shoot(driver, size: tuple[int, int], name: str) -> None:
+    demo.viewport(driver, *size, mobile=size == PHONE)
+    driver.refresh()
+    if driver.find_elements(By.ID, "moi-joblist"):
+        demo.wait_connected(driver)
+    time.sleep(1.5)  # a countdown tick or two: progress bars and "running" times move
+    OUT.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(OUT / f"{name}.png"))
+    print(f"wrote {(OUT / f'{name}.png').relative_to(REPO)}")
+
+
+def main() -> int:
+    missing = chromium.missing()
+    if missing:
+        print(f"needs {' and '.join(missing)}: {chromium.INSTALL_HINT}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="moi-screenshots-") as tmp:
+        folder = Path(tmp)
+        process, url = start_demo(folder)
+        driver = None
+        try:
+            driver = chromium.start(folder / "profile", folder / "chromedriver.log")
+            driver.get(f"{url}/signup")
+            shoot(driver, PHONE, "signup-phone")
+            demo.viewport(driver, *DESKTOP)
+            demo.login(driver, url, "ada")
+            demo.wait_connected(driver)
+            countdown = make_jobs(driver)
+            shoot(driver, DESKTOP, "list-desktop")
+            shoot(driver, PHONE, "list-phone")
+            driver.get(f"{url}/result/countdown/{countdown}")
+            shoot(driver, DESKTOP, "job-desktop")
+            shoot(driver, PHONE, "job-phone")
+            failed = next(job for job in demo_jobs(driver, url) if job["status"] == "Failed")
+            driver.get(f"{url}{failed['href']}")
+            shoot(driver, PHONE, "failed-phone")
+        finally:
+            if driver is not None:
+                chromium.stop(driver)
+            stop_demo(process)
+    return 0
+
+
+def demo_jobs(driver, url: str) -> list[dict]:
+    """The rows of the list, from the index page."""
+    driver.get(f"{url}/")
+    demo.wait_connected(driver)
+    demo.wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".moi-job-link"), "the rows")
+    return demo.jobs(driver)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
