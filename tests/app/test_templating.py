@@ -116,3 +116,25 @@ def test_percent(value, shown):
 
 def test_thousands():
     assert thousands(2_000_000) == "2,000,000"
+
+
+def job_form(**options) -> str:
+    """The job forms' macro, rendered alone with ``options``."""
+    env = environment()
+    env.globals["xsrf_form_html"] = lambda: ""
+    macro = env.from_string(
+        '{% from "jobs/form.html" import job_form with context %}'
+        '{{ job_form("notes", "Notes", "About", "text", "Text", **options) }}'
+    )
+    return macro.render(options=options, errors={}, values={"notes": {"text": "a\n<b>"}})
+
+
+def test_a_multiline_job_field_is_a_textarea_keeping_what_was_typed():
+    page = job_form(multiline=True, maxlength=500)
+    assert '<textarea id="notes-text" name="text" rows="4" maxlength="500">' in page
+    assert ">a\n&lt;b&gt;</textarea>" in page
+    assert "<input" not in page
+
+
+def test_a_one_line_job_field_is_an_input():
+    assert '<input id="notes-text" name="text" value="a\n&lt;b&gt;"' in job_form()
