@@ -24,6 +24,8 @@ TEMPLATE = Path(__file__).resolve().parent
 REPO = TEMPLATE.parent
 PRODUCT = "moi demo"
 KEY_PREFIX = "moi-app:"
+COPYING_SECTION = "## Starting a project from it\n"
+ADDING_SECTION = "### Adding a job"
 BRAND = 'moi <span class="brand-tag">demo</span>'
 TEXT_SUFFIXES = {".py", ".html", ".css", ".js", ".md", ".ini", ".txt", ".svg"}
 
@@ -99,6 +101,7 @@ def create(dest: Path, package: str, title: str) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     rewrite = rewriter(package, title)
     copy_tree(TEMPLATE, dest / package, rewrite)
+    own_readme(dest / package / "README.md")
     tests = dest / "tests"
     tests.mkdir()
     for name in TEST_FILES:
@@ -111,6 +114,17 @@ def create(dest: Path, package: str, title: str) -> Path:
     (dest / "README.md").write_text(README.format(package=package, title=title))
     (dest / ".gitignore").write_text(".venv/\nvar/\nconfig.ini\n__pycache__/\ntest-artifacts/\n")
     return dest
+
+
+def own_readme(path: Path) -> None:
+    """The copy's README without what only the template needs: how to copy it."""
+    text = path.read_text()
+    start = text.find(COPYING_SECTION)
+    rest = text.find(ADDING_SECTION, start)
+    if start >= 0 and rest >= 0:
+        text = text[:start] + "## " + text[rest + len("### ") :]
+    lines = [line for line in text.splitlines(keepends=True) if "newproject" not in line]
+    path.write_text("".join(lines))
 
 
 def pyproject(package: str, title: str) -> str:
