@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from moi import job as moi_job
+from moi.exceptions import JobNotFound
 from tests.browser import chromium
 from tests.browser.appserver import AppServer
 from tests.browser.unitpage import StaticServer, UnitPage
@@ -89,6 +91,17 @@ def serving(server: AppServer) -> Iterator[AppServer]:
     finally:
         code = server.stop()
     assert code in (0, None), f"the app exited with code {code} on SIGTERM:\n{server.log()}"
+
+
+@pytest.fixture
+def countdowns(r):
+    """IDs of the countdowns a test starts: each is cancelled at its end, ended or not, so
+    the next test has both engines."""
+    started: list[str] = []
+    yield started
+    for job_id in started:
+        with contextlib.suppress(JobNotFound):
+            moi_job.cancel(job_id)
 
 
 @pytest.fixture

@@ -8,13 +8,8 @@ visited is measured, and badges of every status besides those the list happens t
 
 from __future__ import annotations
 
-import contextlib
-
-import pytest
 from selenium.webdriver.common.by import By
 
-from moi import job as moi_job
-from moi.exceptions import JobNotFound
 from tests.browser import demo
 
 CONTRAST_JS = """
@@ -110,16 +105,6 @@ def low_contrast(driver) -> list[dict]:
 
 def check_page(driver, seen: dict[str, list[dict]]) -> None:
     seen[driver.current_url] = low_contrast(driver)
-
-
-@pytest.fixture
-def countdowns(r):
-    """Countdowns a test starts: cancelled at its end, so the next test has both engines."""
-    started: list[str] = []
-    yield started
-    for job_id in started:
-        with contextlib.suppress(JobNotFound):
-            moi_job.cancel(job_id)
 
 
 def test_every_text_and_badge_has_enough_contrast(app, browser, countdowns):

@@ -7,15 +7,11 @@ both engines free.
 
 from __future__ import annotations
 
-import contextlib
 import json
 
-import pytest
 from selenium.webdriver.common.by import By
 
-from moi import job as moi_job
 from moi import keys
-from moi.exceptions import JobNotFound
 from tests.browser import demo
 
 COUNTDOWN = "30"
@@ -23,16 +19,6 @@ COUNTDOWN = "30"
 NAME = f"Countdown from {COUNTDOWN} s"
 CANCELLED_WITHIN = 10
 """Seconds from a click on Cancel to the row saying so (the library's goal is 2)."""
-
-
-@pytest.fixture
-def countdowns(r):
-    """IDs of the countdowns a test starts: each is cancelled at its end, ended or not."""
-    started: list[str] = []
-    yield started
-    for job_id in started:
-        with contextlib.suppress(JobNotFound):
-            moi_job.cancel(job_id)
 
 
 def signed_in(app, browser, prefix: str = "u"):
