@@ -45,6 +45,8 @@ from moi.subscription import CONFIRM_TIMEOUT
 log = logging.getLogger(__name__)
 
 NO_USER_GROUP = "no-user"
+SENT_BATCH_DELAY = 0.05
+"""Seconds the record of sent tasks waits for more, so that one write carries many."""
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 Prepared = tuple[dict[str, Any], bytes]
@@ -295,19 +297,25 @@ class Client:
     def note_sent(self, tasks: dict[str, str]) -> None:
         """Record which task carries each job, so the reaper can ask the cluster about it.
 
-        Any thread. Written in the background, and coalesced: under load one write
-        carries the tasks of many submits, rather than a round trip each.
+        Any thread. Written in the background, and coalesced: the write waits
+        :data:`SENT_BATCH_DELAY` for more, so under load one round trip (and one wake of
+        the loop) carries the tasks of many submits. The reaper asks about a task only
+        once a lease length has passed, so the wait costs it nothing.
         """
         with self._unrecorded_lock:
             was_empty = not self._unrecorded
             self._unrecorded.update(tasks)
         if was_empty and tasks and self._loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to record
-                self._loop.call_soon_threadsafe(self._spawn, self._record_sent())
+                self._loop.call_soon_threadsafe(self._spawn, self._record_sent_soon())
 
     async def flush(self) -> None:
         """Store now what this client writes in the background (which task carries each
         sent job); a test or a script about to hand over to the reaper may want it done."""
+        await self._record_sent()
+
+    async def _record_sent_soon(self) -> None:
+        await asyncio.sleep(SENT_BATCH_DELAY)
         await self._record_sent()
 
     async def _record_sent(self) -> None:

@@ -19,7 +19,6 @@ import redis
 from moi import config, events, record
 from moi.client import Client, JobOptions, Prepared, check_target, sent_tasks
 from moi.dispatch import SendError
-from moi.retry import durably
 
 T = TypeVar("T")
 
@@ -31,7 +30,6 @@ class SyncClient:
         self.settings = settings if settings is not None else config.load()
         self.client = Client(self.settings)
         self._redis: redis.Redis | None = None  # for submits, made on the first
-        self._writer: record.Writer | None = None
         self._loop = asyncio.new_event_loop()
         self.client._loop = self._loop
         self._thread = threading.Thread(
@@ -77,7 +75,6 @@ class SyncClient:
         dispatcher.connect_now()  # before storing jobs a missing cluster never gets
         if self._redis is None:
             self._redis = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
-            self._writer = record.Writer(self._redis)
         with self._redis.pipeline(transaction=True) as pipe:
             record.create_many(pipe, [info for info, _ in prepared], self.settings.key_ttl)
             pipe.execute()
@@ -85,21 +82,15 @@ class SyncClient:
             futures = dispatcher.send_now([packed for _, packed in prepared])
         except SendError as error:
             self.client._watch(prepared[: len(error.sent)], error.sent)
-            self._record_sent(sent_tasks(prepared, error.sent))
+            self.client.note_sent(sent_tasks(prepared, error.sent))
             message = f"The job could not be sent to the cluster: {error.error!r}"
             for info, _ in prepared[len(error.sent) :]:
                 self._call(self.client._fail_durably(info["id"], message))
             raise error.error from None
         self.client._watch(prepared, futures)
-        self._record_sent(sent_tasks(prepared, futures))
+        self.client.note_sent(sent_tasks(prepared, futures))  # written in batches, on the loop
         events.submitted(prepared)
         return [info["id"] for info, _ in prepared]
-
-    def _record_sent(self, tasks: dict[str, str]) -> None:
-        """Here, not on the loop: a round trip costs this thread less than waking the loop's
-        (which waits for the GIL) would, per submit."""
-        if tasks:
-            durably(lambda: self._writer.sent(tasks), self.settings.write_retry, "the jobs' tasks")
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """See :meth:`moi.client.Client.get`."""
