@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 import click
 import redis
-import redis.asyncio as aioredis
 from rich.console import Console
 
 from moi import config, controller, keys
@@ -372,19 +371,13 @@ def reap(settings: config.Settings, once: bool) -> None:
     once: one reaps at a time.
     """
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.INFO)
-    try:
-        ended = asyncio.run(_reap(settings, once))
-    except KeyboardInterrupt:
-        sys.exit(INTERRUPTED)
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
-        raise click.ClickException(f"cannot reach Redis at {settings.redis_url}: {error}") from None
+    ended = run(settings, lambda client: _reap(client, once))
     if once:
         click.echo(f"{len(ended)} jobs ended")
 
 
-async def _reap(settings: config.Settings, once: bool) -> list[str]:
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    reaper = Reaper(client, settings)
+async def _reap(client: Client, once: bool) -> list[str]:
+    reaper = Reaper(client.redis, client.settings)
     try:
         if not once:
             await reaper.run()
@@ -394,4 +387,3 @@ async def _reap(settings: config.Settings, once: bool) -> list[str]:
         return await reaper.reap()
     finally:
         await reaper.close()
-        await client.aclose()

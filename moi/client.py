@@ -39,7 +39,7 @@ from moi.exceptions import JobNotFound
 from moi.messages import normalise_ids
 from moi.reaper import Reaper
 from moi.retry import durably_async
-from moi.status import Status, is_final
+from moi.status import is_final
 from moi.subscription import CONFIRM_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -222,9 +222,7 @@ class Client:
         :returns: the new job's ID.
         :raises TypeError, ValueError: for bad arguments, before anything is stored.
         """
-        check_target(group, handler)
-        [job_id] = await self._submit([self._prepare(group, handler, name, func, args, kwargs)])
-        return job_id
+        return await self.with_options().submit(group, name, handler, func, *args, **kwargs)
 
     async def submit_many(
         self, group: str, handler: str | None, calls: Iterable[tuple], /
@@ -237,8 +235,7 @@ class Client:
         :returns: the new jobs' IDs, in the order of ``calls``.
         :raises TypeError, ValueError: for any bad call, before anything is stored.
         """
-        prepared = self._prepare_calls(group, handler, calls)
-        return await self._submit(prepared) if prepared else []
+        return await self.with_options().submit_many(group, handler, calls)
 
     def _prepare_calls(
         self,
@@ -374,18 +371,14 @@ class Client:
         if again is None:
             await self._fail_durably(job_id, message, info["group"])
             return
-        log.info(
-            "moi job %s of group %s is sent again: its engine died (attempt %d of %d)",
-            job_id,
-            info["group"],
-            again["attempt"],
-            again["retries"] + 1,
-        )
+        events.retried(again)
         prepared = [(again, runner.repack(packed, again))]
         try:
             futures = await self.dispatcher.send([prepared[0][1]])
         except SendError as error:
-            await self._fail_durably(job_id, f"{message} It could not be sent again: {error}")
+            await self._fail_durably(
+                job_id, f"{message} It could not be sent again: {error}", info["group"]
+            )
             return
         self._watch(prepared, futures)
         self.note_sent(sent_tasks(prepared, futures))
@@ -415,6 +408,16 @@ class Client:
         if not keys.is_job_id(job_id):
             return None
         return record.decode(await self.redis.get(keys.job_key(job_id)))
+
+    async def get_many(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
+        """The info objects of ``job_ids``, in their order (None for one not stored): one
+        MGET, whatever their number."""
+        if not job_ids:
+            return []
+        ids = [job_id if keys.is_job_id(job_id) else None for job_id in job_ids]
+        raws = await self.redis.mget([keys.job_key(i) for i in ids if i is not None])
+        found = iter(raws)
+        return [record.decode(next(found)) if i is not None else None for i in ids]
 
     async def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Wait until the job has ended; return its final info object.
@@ -455,16 +458,9 @@ class Client:
         are left out, and taken out of the set.
         """
         ids = sorted(await self.redis.smembers(keys.group_jobs_key(group)))
-        if not ids:
-            return []
-        raws = await self.redis.mget([keys.job_key(i) for i in ids])
-        infos, expired = [], []
-        for job_id, raw in zip(ids, raws, strict=True):
-            info = record.decode(raw)
-            if info is None:
-                expired.append(job_id)
-            else:
-                infos.append(info)
+        found = await self.get_many(ids)
+        infos = [info for info in found if info is not None]
+        expired = [job_id for job_id, info in zip(ids, found, strict=True) if info is None]
         if expired:
             async with self.redis.pipeline(transaction=True) as pipe:
                 groupset.remove(pipe, group, expired, announce=False)
@@ -507,7 +503,7 @@ class Client:
         if not keys.is_job_id(job_id):
             raise JobNotFound(job_id)
         task = await self.redis.hget(keys.QUEUED, job_id)
-        if not await self.writer.end(job_id, Status.CANCELLED, record.cancel_message(by)):
+        if not await self.writer.cancel(job_id, by):
             if not await self.redis.exists(keys.job_key(job_id)):
                 raise JobNotFound(job_id)
             return False

@@ -66,6 +66,17 @@ def seconds_between(start: object, end: object) -> float | None:
         return None
 
 
+def retried(info: dict[str, Any]) -> None:
+    """Log a job sent again because its engine died (``info`` is its next attempt's)."""
+    log.info(
+        "moi job %s of group %s is sent again: its engine died (attempt %d of %d)",
+        info["id"],
+        info["group"],
+        info["attempt"],
+        info["retries"] + 1,
+    )
+
+
 def failed(job_id: str, group: str, message: str) -> None:
     """Count and log a job this process ended ``Failed`` (its engine could not)."""
     metrics.ended(Status.FAILED.value)

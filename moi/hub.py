@@ -35,7 +35,7 @@ from moi import events, groupset, keys, metrics, record
 from moi.keys import is_job_id
 from moi.messages import action, group_actions, normalise_ids, stored_info, update_message
 from moi.retry import TRANSIENT
-from moi.status import Status, is_final
+from moi.status import is_final
 from moi.subscription import Subscription
 
 log = logging.getLogger(__name__)
@@ -219,6 +219,7 @@ class Hub:
         self.listening = asyncio.Event()
         """Set while the hub hears every group's actions (after start, or a first client)."""
         self._redis: aioredis.Redis | None = None
+        self._writer: record.AsyncWriter | None = None
         self._subscription: Subscription | None = None
         self._start_lock = asyncio.Lock()
         self._set_actions: list[tuple[str, str]] = []  # (group, message) heard by pattern
@@ -235,6 +236,12 @@ class Hub:
         if self._redis is None:
             self._redis = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
         return self._redis
+
+    def _job_writer(self) -> record.AsyncWriter:
+        """Writes that end jobs (a cancel), on :attr:`redis`; made once."""
+        if self._writer is None:
+            self._writer = record.AsyncWriter(self.redis)
+        return self._writer
 
     @property
     def clients(self) -> dict[str, set[Client]]:
@@ -337,9 +344,8 @@ class Hub:
         strangers = await self._strangers(group, ids)
         if strangers:
             return strangers, []
-        writer = record.AsyncWriter(self.redis)
-        message = record.cancel_message(group)
-        ended = [i for i in ids if not await writer.end(i, Status.CANCELLED, message)]
+        writer = self._job_writer()
+        ended = [i for i in ids if not await writer.cancel(i, group)]
         for job_id in ids:
             if job_id not in ended:
                 events.cancelled(job_id, group)
@@ -396,7 +402,7 @@ class Hub:
             self._subscription = None
         if self._redis is not None:
             await self._redis.aclose()
-            self._redis = None
+            self._redis, self._writer = None, None
         self.feeds.clear()
         self.job_groups.clear()
         self._closing = False

@@ -169,15 +169,11 @@ def queue_end(
 
     :returns: False, queuing nothing, if the job is not stored or has ended already.
     """
-    info = decode(raw)
-    if info is None or is_final(info.get("status")):
+    info = _open_job(raw)
+    if info is None:
         return False
     info.update(status=status.value, result=message, date_end=now())
-    pipe.multi()
-    pipe.set(keys.job_key(job_id), encode(info), keepttl=True)
-    pipe.zrem(keys.LEASES, job_id)
-    pipe.hdel(keys.QUEUED, job_id)
-    pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
+    _queue_rewrite(pipe, job_id, info, queued=False)
     if status is Status.CANCELLED:
         pipe.publish(keys.CANCELS, json.dumps({"cancel": job_id}))
     return True
@@ -190,20 +186,36 @@ def queue_retry(pipe: groupset.Pipeline, job_id: str, raw: str | bytes | None) -
     :returns: the job's new info, or None (queuing nothing) if it has ended or has used
         all its retries.
     """
-    info = decode(raw)
-    if info is None or is_final(info.get("status")):
+    info = _open_job(raw)
+    if info is None:
         return None
     attempt = int(info.get("attempt") or 1)
     if attempt > int(info.get("retries") or 0):
         return None
     info.update(status=Status.QUEUED.value, attempt=attempt + 1, date_start=None)
     info.pop("progress", None)
+    _queue_rewrite(pipe, job_id, info, queued=True)
+    return info
+
+
+def _open_job(raw: str | bytes | None) -> dict[str, Any] | None:
+    """The stored job ``raw`` if it is one that has not ended yet."""
+    info = decode(raw)
+    return None if info is None or is_final(info.get("status")) else info
+
+
+def _queue_rewrite(pipe: groupset.Pipeline, job_id: str, info: dict, *, queued: bool) -> None:
+    """Queue the transaction that stores ``info`` (keeping the record's TTL), drops the
+    job's lease, puts it in ``moi:queued`` (waiting again) or takes it out, and announces
+    the new status."""
     pipe.multi()
     pipe.set(keys.job_key(job_id), encode(info), keepttl=True)
     pipe.zrem(keys.LEASES, job_id)
-    pipe.hset(keys.QUEUED, job_id, "")
+    if queued:
+        pipe.hset(keys.QUEUED, job_id, "")
+    else:
+        pipe.hdel(keys.QUEUED, job_id)
     pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
-    return info
 
 
 class Writer:
@@ -289,6 +301,10 @@ class AsyncWriter:
     async def fail(self, job_id: str, message: str) -> bool:
         """See :meth:`Writer.fail`."""
         return await self.end(job_id, Status.FAILED, message)
+
+    async def cancel(self, job_id: str, by: str | None) -> bool:
+        """:meth:`end` the job ``Cancelled``, saying who cancelled it and when."""
+        return await self.end(job_id, Status.CANCELLED, cancel_message(by))
 
     async def retry(self, job_id: str) -> dict | None:
         """Put a job whose engine died back in the queue for its next attempt.

@@ -96,6 +96,10 @@ class SyncClient:
         """See :meth:`moi.client.Client.get`."""
         return self._call(self.client.get(job_id))
 
+    def get_many(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
+        """See :meth:`moi.client.Client.get_many`."""
+        return self._call(self.client.get_many(job_ids))
+
     def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
         """See :meth:`moi.client.Client.wait`."""
         return self._call(self.client.wait(job_id, timeout))
