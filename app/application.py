@@ -25,6 +25,7 @@ from app.handlers.base import COOKIE_DAYS, USER_COOKIE, NotFoundHandler
 from app.handlers.live import LiveHandler
 from app.outage import Outage
 from app.sessions import Sessions, Signouts
+from app.tokens import Tokens
 from moi.client import Client
 from moi.config import Settings
 from moi.hub import Hub
@@ -48,6 +49,7 @@ class Application(tornado.web.Application):
         self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
         self.accounts = Accounts(self.redis, app_settings.account_days)
         self.sessions = Sessions(self.redis, COOKIE_DAYS)
+        self.tokens = Tokens(self.redis, self.accounts)
         self.signouts = Signouts(settings.redis_url)
         self.redis_outage = Outage(self.redis)
         self.moi = Client(settings)

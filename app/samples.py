@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from app import forms, jobs
 from moi.client import Client
+from moi.exceptions import ClusterError
+from moi.keys import is_job_id
 
 NAME_MAX = 100
 MESSAGE_MAX = 200
@@ -22,6 +24,22 @@ BATCH_MAX = 100
 
 Fields = Mapping[str, str]
 """A submission's raw fields, by name, as text (what a form would have sent)."""
+
+
+async def user_job(moi: Client, user: str, job_id: str) -> dict | None:
+    """The job ``job_id`` if it is ``user``'s; else None, whatever the reason (no such
+    job, or another user's): pages and the API answer both with the same 404, so nobody
+    learns that someone else's job exists."""
+    job = await moi.get(job_id) if is_job_id(job_id) else None
+    return job if job is not None and job.get("group") == user else None
+
+
+async def no_engines(moi: Client) -> bool:
+    """Whether no engine is registered, so jobs just submitted wait ``Queued``."""
+    try:
+        return await moi.engines() == 0
+    except ClusterError:  # lost just now: the jobs were taken, and the list tells
+        return False
 
 
 def result_url(kind: str) -> str:

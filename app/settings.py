@@ -7,6 +7,7 @@ never disagree about which file was read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import os
 import secrets
@@ -39,6 +40,12 @@ def networks(text: str) -> tuple[str, ...]:
             except ValueError:
                 raise ValueError(f"{part!r} is not an address or a network") from None
     return tuple(found)
+
+
+@functools.cache
+def parsed_networks(texts: tuple[str, ...]) -> tuple[ipaddress._BaseNetwork, ...]:
+    """``texts`` (checked by :func:`networks`) as network objects, parsed once."""
+    return tuple(ipaddress.ip_network(text) for text in texts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +120,7 @@ class AppSettings:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
-        return any(ip in ipaddress.ip_network(net) for net in self.metrics_from)
+        return any(ip in net for net in parsed_networks(self.metrics_from))
 
     @property
     def var_path(self) -> Path:

@@ -12,10 +12,10 @@ import tornado.web
 
 from app.handlers.base import BaseHandler
 from app.handlers.forms import FormHandler
-from app.tokens import NAME_MAX, TOKENS_MAX, Token, TokenError, Tokens
+from app.tokens import NAME_MAX, TOKENS_MAX, Token, TokenError
 
 if TYPE_CHECKING:
-    from app.application import Application
+    pass
 
 ACCOUNT_FORM_MAX_BODY = 4 * 1024
 """A token's name and the XSRF token: a few hundred bytes."""
@@ -29,11 +29,6 @@ NOTICES = {
 """Notices a revoke may leave for the page it redirects to (``?notice=``)."""
 
 
-def token_store(application: Application) -> Tokens:
-    """The token store on the application's own Redis client (it keeps no state)."""
-    return Tokens(application.redis, application.accounts)
-
-
 async def render_account(
     handler: BaseHandler,
     *,
@@ -42,7 +37,7 @@ async def render_account(
     typed: str = "",
     notice: str | None = None,
 ) -> None:
-    tokens = await token_store(handler.application).for_user(handler.current_user)
+    tokens = await handler.application.tokens.for_user(handler.current_user)
     handler.set_header("Cache-Control", "no-store")
     handler.render(
         "account/index.html",
@@ -72,7 +67,7 @@ class TokenCreateHandler(FormHandler):
     async def post_form(self) -> None:
         name = self.get_body_argument("name", "")
         try:
-            made = await token_store(self.application).create(self.current_user, name)
+            made = await self.application.tokens.create(self.current_user, name)
         except TokenError as error:
             self.set_status(400)
             typed = name if len(name) <= ECHO_MAX else ""  # a flood is not echoed back
@@ -88,7 +83,7 @@ class TokenRevokeHandler(FormHandler):
 
     @tornado.web.authenticated
     async def post_form(self, token_id: str) -> None:
-        revoked = await token_store(self.application).revoke(self.current_user, token_id)
+        revoked = await self.application.tokens.revoke(self.current_user, token_id)
         self.redirect(f"/account?notice={'revoked' if revoked else 'gone'}", status=303)
 
 

@@ -9,13 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from app import forms, samples
-from app.handlers.account import token_store
-from app.handlers.apibase import API_MAX_BODY, ApiError, ApiHandler
-from app.handlers.base import check_host
+from app.handlers.apibase import ApiError, ApiHandler
 from app.handlers.jobs import NOTICES
 from app.tokens import TokenError
-from moi.exceptions import ClusterError, JobNotFound
-from moi.keys import is_job_id
+from moi.exceptions import JobNotFound
 from moi.status import is_final
 
 LIMIT_DEFAULT = 50
@@ -31,8 +28,8 @@ class JobApiHandler(ApiHandler):
     async def own_job(self, job_id: str) -> dict[str, Any]:
         """The user's job ``job_id``; a 404 whatever the reason it is not (no such job,
         or another user's), as the result pages do: nobody learns another's job exists."""
-        job = await self.application.moi.get(job_id) if is_job_id(job_id) else None
-        if job is None or job.get("group") != self.current_user:
+        job = await samples.user_job(self.application.moi, self.current_user, job_id)
+        if job is None:
             raise ApiError(404, "No such job.")
         return job
 
@@ -98,24 +95,19 @@ class JobsHandler(JobApiHandler):
             job_ids = await sample.submit(self.application.moi, self.current_user, fields)
         except forms.FieldError as error:
             raise ApiError(400, str(error), {error.field: str(error)}) from None
-        made = []
-        for job_id in job_ids:
-            job = await self.application.moi.get(job_id)
-            made.append({"id": job_id, "url": self.page_url(job_id, job), "job": job})
+        jobs = await self.application.moi.get_many(job_ids)  # one round trip for a batch
+        made = [
+            {"id": job_id, "url": self.page_url(job_id, job), "job": job}
+            for job_id, job in zip(job_ids, jobs, strict=True)
+        ]
         if sample.many:
             answer: dict[str, Any] = {"jobs": made}
         else:
             answer = made[0]
             self.set_header("Location", f"/api/jobs/{job_ids[0]}")
-        if await self._no_engines():
+        if await samples.no_engines(self.application.moi):
             answer["notice"] = NOTICES["no-engines"]
         self.write_json(answer, 201)
-
-    async def _no_engines(self) -> bool:
-        try:
-            return await self.application.moi.engines() == 0
-        except ClusterError:  # lost just now: the jobs were taken, and the list tells
-            return False
 
 
 class JobHandler(JobApiHandler):
@@ -145,7 +137,7 @@ class CancelHandler(JobApiHandler):
 class TokensHandler(ApiHandler):
     async def get(self) -> None:
         """My API tokens (never the tokens themselves: only their names and dates)."""
-        found = await token_store(self.application).for_user(self.current_user)
+        found = await self.application.tokens.for_user(self.current_user)
         self.write_json({"tokens": [token.public() for token in found]})
 
     async def post(self) -> None:
@@ -161,7 +153,7 @@ class TokensHandler(ApiHandler):
         if not isinstance(name, str):
             raise ApiError(400, "A token's name is text.", {"name": "must be text"})
         try:
-            token, secret = await token_store(self.application).create(self.current_user, name)
+            token, secret = await self.application.tokens.create(self.current_user, name)
         except TokenError as error:
             raise ApiError(400, str(error), {"name": str(error)}) from None
         self.set_header("Location", f"/api/tokens/{token.id}")
@@ -171,7 +163,7 @@ class TokensHandler(ApiHandler):
 class TokenHandler(ApiHandler):
     async def delete(self, token_id: str) -> None:
         """Revoke one of my tokens, at once (this one too, if it is the one sending)."""
-        if not await token_store(self.application).revoke(self.current_user, token_id):
+        if not await self.application.tokens.revoke(self.current_user, token_id):
             raise ApiError(404, "No such token.")
         self.set_status(204)
 
@@ -179,9 +171,7 @@ class TokenHandler(ApiHandler):
 class ApiNotFoundHandler(ApiHandler):
     """Any other address under ``/api/``: a JSON 404, whoever asks."""
 
-    async def prepare(self) -> None:
-        self.request.connection.set_max_body_size(API_MAX_BODY)
-        check_host(self)
+    async def find_user(self) -> str | None:  # after the body's limit and the Host check
         raise ApiError(404, "No such endpoint: see the JSON API section of app/README.md.")
 
 

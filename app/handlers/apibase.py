@@ -15,20 +15,13 @@ refuses one over :data:`API_MAX_BODY` from its ``Content-Length``, before readin
 
 from __future__ import annotations
 
-import http
 import json
 from typing import Any
 
 import tornado.web
 
-from app.handlers.account import token_store
-from app.handlers.base import (
-    RETRY_AFTER,
-    BaseHandler,
-    check_host,
-    signed_in_user,
-    unavailable_service,
-)
+from app.handlers.base import status_phrase
+from app.handlers.forms import StreamedBodyHandler
 
 API_MAX_BODY = 8 * 1024
 """As the job forms: every request body of the API is a small JSON object."""
@@ -51,39 +44,37 @@ class ApiError(tornado.web.HTTPError):
         self.headers = headers or {}
 
 
-@tornado.web.stream_request_body
-class ApiHandler(BaseHandler):
+class ApiHandler(StreamedBodyHandler):
     """Base of the API's handlers: who asks, the JSON body, errors as JSON."""
 
+    max_body_bytes = API_MAX_BODY
     via_token = False
     """Whether the request came with a Bearer token (else with the session cookie)."""
-    _xsrf_due = False  # Tornado asks check_xsrf_cookie before prepare: see prepare
-
-    def initialize(self) -> None:
-        self._chunks: list[bytes] = []
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
         self.set_header("Cache-Control", "no-store")  # answers are per user, and change
 
     async def prepare(self) -> None:
-        self.request.connection.set_max_body_size(API_MAX_BODY)  # before the body is read
-        check_host(self)
-        header = self.request.headers.get("Authorization")
-        if header is not None:
-            await self._token_user(header)
-        else:
-            self.current_user = await signed_in_user(self)
-            if not self.current_user:
-                raise ApiError(
-                    401,
-                    "Sign in, or send an API token as 'Authorization: Bearer <token>'.",
-                    headers={"WWW-Authenticate": REALM},
-                )
-            if self.request.method not in ("GET", "HEAD", "OPTIONS"):
-                self._check_xsrf()
+        await super().prepare()  # the body's limit, the Host, then find_user
+        if not self.current_user:
+            raise ApiError(
+                401,
+                "Sign in, or send an API token as 'Authorization: Bearer <token>'.",
+                headers={"WWW-Authenticate": REALM},
+            )
+        if not self.via_token and self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            self._check_xsrf()
 
-    async def _token_user(self, header: str) -> None:
+    async def find_user(self) -> str | None:
+        """The token's user if the request has an ``Authorization`` header, else the
+        session cookie's (as the pages read it)."""
+        header = self.request.headers.get("Authorization")
+        if header is None:
+            return await super().find_user()
+        return await self._token_user(header)
+
+    async def _token_user(self, header: str) -> str:
         scheme, _, secret = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise ApiError(
@@ -91,20 +82,19 @@ class ApiHandler(BaseHandler):
                 "Send an API token as 'Authorization: Bearer <token>'.",
                 headers={"WWW-Authenticate": REALM},
             )
-        token = await token_store(self.application).authenticate(secret.strip())
+        token = await self.application.tokens.authenticate(secret.strip())
         if token is None:
             raise ApiError(
                 401,
                 "This API token is not valid: it was revoked, or its account is gone.",
                 headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
             )
-        self.current_user = token.user
         self.via_token = True
+        return token.user
 
     def _check_xsrf(self) -> None:
-        self._xsrf_due = True
         try:
-            self.check_xsrf_cookie()
+            self.check_xsrf_now()
         except tornado.web.HTTPError:
             raise ApiError(
                 403,
@@ -112,16 +102,9 @@ class ApiHandler(BaseHandler):
                 "'X-XSRFToken' header (or use an API token).",
             ) from None
 
-    def check_xsrf_cookie(self) -> None:
-        if self._xsrf_due:  # only for the session cookie, once prepare knows it is that
-            super().check_xsrf_cookie()
-
-    def data_received(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
-
     def json_body(self) -> dict[str, Any]:
         """The request's body, a JSON object, or a 400/415 :class:`ApiError` saying why not."""
-        body = b"".join(self._chunks)
+        body = self.body_bytes()
         media_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
             raise ApiError(415, "Send a JSON object, with 'Content-Type: application/json'.")
@@ -137,7 +120,7 @@ class ApiHandler(BaseHandler):
         """Every error as JSON, in the same shape; Redis or the cluster away is a 503."""
         error = kwargs.get("exc_info", (None, None, None))[1]
         body: dict[str, Any] = {}
-        unavailable = unavailable_service(error)
+        unavailable = None if isinstance(error, ApiError) else self.mark_unavailable(error)
         if isinstance(error, ApiError):
             body["error"] = error.message
             if error.fields:
@@ -145,22 +128,13 @@ class ApiHandler(BaseHandler):
             for name, value in error.headers.items():
                 self.set_header(name, value)
         elif unavailable:
-            self.set_status(503)
-            self.set_header("Retry-After", str(RETRY_AFTER))
             body["error"] = f"{unavailable} at the moment. Try again in a moment."
         else:
             reason = error.reason if isinstance(error, tornado.web.HTTPError) else None
-            body["error"] = reason or _phrase(status_code)
+            body["error"] = reason or status_phrase(status_code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body))
 
     def write_json(self, value: dict[str, Any], status: int = 200) -> None:
         self.set_status(status)
         self.write(value)  # Tornado: application/json; charset=UTF-8
-
-
-def _phrase(status_code: int) -> str:
-    try:
-        return http.HTTPStatus(status_code).phrase
-    except ValueError:
-        return "Error"

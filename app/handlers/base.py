@@ -58,7 +58,12 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def prepare(self) -> None:
         check_host(self)
-        self.current_user = await signed_in_user(self)
+        self.current_user = await self.find_user()
+
+    async def find_user(self) -> str | None:
+        """Who is asking: the signed-in user of the session cookie (the API also takes a
+        token)."""
+        return await signed_in_user(self)
 
     def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
         """Every cookie of the site is Secure when the request came over TLS (a proxy's
@@ -112,21 +117,35 @@ class BaseHandler(tornado.web.RequestHandler):
             self.redirect(sign_in_again(self, self.signed_out_notice), status=303)
             return
         error = kwargs.get("exc_info", (None, None, None))[1]
-        unavailable = unavailable_service(error)
+        unavailable = self.mark_unavailable(error)
         if unavailable:
             status_code = 503
-            self.set_status(status_code)
-            self.set_header("Retry-After", str(RETRY_AFTER))
         elif self.settings.get("serve_traceback") and "exc_info" in kwargs:
             super().write_error(status_code, **kwargs)
             return
-        try:
-            title = http.HTTPStatus(status_code).phrase
-        except ValueError:
-            title = "Error"
         self.render(
-            "errors/error.html", status_code=status_code, title=title, unavailable=unavailable
+            "errors/error.html",
+            status_code=status_code,
+            title=status_phrase(status_code),
+            unavailable=unavailable,
         )
+
+    def mark_unavailable(self, error: BaseException | None) -> str | None:
+        """For an error of a service that is away (Redis, the cluster): answer 503 with
+        ``Retry-After``, and return the service's name for the message; else None."""
+        unavailable = unavailable_service(error)
+        if unavailable:
+            self.set_status(503)
+            self.set_header("Retry-After", str(RETRY_AFTER))
+        return unavailable
+
+
+def status_phrase(status_code: int) -> str:
+    """The standard name of an HTTP status ("Not Found"), or "Error" for another code."""
+    try:
+        return http.HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Error"
 
 
 def check_host(handler: tornado.web.RequestHandler) -> None:

@@ -7,7 +7,9 @@ way to have one limit per handler. A body over it is refused by Tornado with a b
 its bytes never read, so nothing of it is echoed back.
 
 Tornado checks the XSRF token before ``prepare``, when a streamed body has not arrived
-yet; so these handlers check it themselves, once the body is parsed, before ``post_form``.
+yet; so these handlers check it themselves (:meth:`StreamedBodyHandler.check_xsrf_now`),
+once they may: a form once its body is parsed, before ``post_form``; the JSON API once
+it knows the session cookie is what signs the request in.
 """
 
 from __future__ import annotations
@@ -22,27 +24,38 @@ SERVER_MAX_BODY = 64 * 1024
 
 
 @tornado.web.stream_request_body
-class FormHandler(BaseHandler):
-    """A handler whose POST body is a form of at most ``max_body_bytes``."""
+class StreamedBodyHandler(BaseHandler):
+    """A handler whose body is at most ``max_body_bytes``, refused before it is read."""
 
     max_body_bytes = SERVER_MAX_BODY
-    _parsed = False  # Tornado asks check_xsrf_cookie before prepare
+    _xsrf_due = False  # Tornado asks check_xsrf_cookie before prepare: see the docstring
 
     async def prepare(self) -> None:
         self._chunks: list[bytes] = []
-        if self.request.method == "POST":
-            self.request.connection.set_max_body_size(self.max_body_bytes)
+        self.request.connection.set_max_body_size(self.max_body_bytes)
         await super().prepare()
 
     def data_received(self, chunk: bytes) -> None:
         self._chunks.append(chunk)
 
+    def body_bytes(self) -> bytes:
+        return b"".join(self._chunks)
+
     def check_xsrf_cookie(self) -> None:
-        if self._parsed:  # not before the body is here: see the module's docstring
+        if self._xsrf_due:
             super().check_xsrf_cookie()
 
+    def check_xsrf_now(self) -> None:
+        """Check the XSRF token now that the request may be judged (see the docstring)."""
+        self._xsrf_due = True
+        self.check_xsrf_cookie()
+
+
+class FormHandler(StreamedBodyHandler):
+    """A handler whose POST body is a form of at most ``max_body_bytes``."""
+
     async def post(self, *args: str) -> None:
-        body = b"".join(self._chunks)
+        body = self.body_bytes()
         request = self.request
         tornado.httputil.parse_body_arguments(
             request.headers.get("Content-Type", ""),
@@ -53,9 +66,8 @@ class FormHandler(BaseHandler):
         )
         for name, values in request.body_arguments.items():
             request.arguments.setdefault(name, []).extend(values)
-        self._parsed = True
         if self.application.settings.get("xsrf_cookies"):
-            self.check_xsrf_cookie()
+            self.check_xsrf_now()
         await self.post_form(*args)
 
     async def post_form(self, *args: str) -> None:

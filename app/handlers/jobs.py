@@ -21,7 +21,6 @@ from app.samples import (
     PI_MAX,
     PI_MIN,
 )
-from app.samples import result_url as result_url  # its old home: results.py imports it here
 from moi.exceptions import ClusterError
 
 JOB_FORM_MAX_BODY = 8 * 1024
@@ -87,11 +86,8 @@ class JobFormHandler(FormHandler):
                 "Try again in a moment.",
             )
             return
-        try:
-            engines = await self.application.moi.engines()
-        except ClusterError:  # lost just now: the jobs were taken, and the list tells
-            engines = None
-        self.redirect("/?notice=no-engines" if engines == 0 else "/", status=303)
+        waiting = await samples.no_engines(self.application.moi)
+        self.redirect("/?notice=no-engines" if waiting else "/", status=303)
 
     def refuse(self, status: int, message: str) -> None:
         """The index again, with the form's message and what was typed in it."""

@@ -14,9 +14,8 @@ import tornado.web
 from app import charts
 from app.handlers.base import BaseHandler
 from app.handlers.forms import FormHandler
-from app.handlers.jobs import result_url
+from app.samples import result_url, user_job
 from moi.exceptions import JobNotFound
-from moi.keys import is_job_id
 
 KINDS = ("hello", "countdown", "fail", "pi")
 CANCEL_MAX_BODY = 1024
@@ -30,12 +29,8 @@ NOTICES = {
 
 async def find_job(handler: BaseHandler, kind: str, job_id: str) -> dict[str, Any]:
     """The signed-in user's job for the page of ``kind``; else a 404, whatever the reason."""
-    if not is_job_id(job_id):
-        raise tornado.web.HTTPError(404)
-    job = await handler.application.moi.get(job_id)
-    if job is None or job.get("group") != handler.current_user:
-        raise tornado.web.HTTPError(404)
-    if job.get("handler") != result_url(kind):
+    job = await user_job(handler.application.moi, handler.current_user, job_id)
+    if job is None or job.get("handler") != result_url(kind):
         raise tornado.web.HTTPError(404)
     return job
 
