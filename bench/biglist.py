@@ -1,7 +1,7 @@
 """5. Big job lists: a group of 10,000 finished jobs, read, sent and rendered.
 
-The jobs are stored directly, as an engine leaves them (one MULTI of
-:func:`moi.record.create`). Then:
+The jobs are stored directly, as an engine leaves them (one call of
+:meth:`moi.record.Writer.create`). Then:
 
 - ``moi.group.jobs()``, against one SMEMBERS + MGET of the same keys with redis-py;
 - a new websocket client of the group (in a :mod:`bench.loadgen` process), timed from
@@ -45,17 +45,16 @@ def sizes(options: Options) -> dict[str, Any]:
 
 
 def store(bench: Bench, count: int, status: str = "Success") -> list[dict]:
-    """``count`` jobs of :data:`GROUP`, stored in one MULTI and announced, as submit does."""
+    """``count`` jobs of :data:`GROUP`, stored in one script call and announced, as
+    ``submit_many`` does."""
     infos = []
-    with bench.redis.pipeline(transaction=True) as pipe:
-        for index in range(count):
-            info = record.new_info(GROUP, f"job {index}", "/result/bench")
-            info.update(status=status, result=index if status == "Success" else None)
-            if status == "Success":
-                info.update(date_start=info["date_created"], date_end=record.now())
-            record.create(pipe, info, TTL)
-            infos.append(info)
-        pipe.execute()
+    for index in range(count):
+        info = record.new_info(GROUP, f"job {index}", "/result/bench")
+        info.update(status=status, result=index if status == "Success" else None)
+        if status == "Success":
+            info.update(date_start=info["date_created"], date_end=record.now())
+        infos.append(info)
+    record.Writer(bench.redis).create(infos, TTL)
     return infos
 
 

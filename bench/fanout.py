@@ -145,10 +145,8 @@ def measure(bench: Bench, options: Options) -> list[Figure]:
     bench.start()
     info = record.new_info(GROUP, "fan-out", None)
     info.update(status="Running", date_start=record.now())
-    with bench.redis.pipeline(transaction=True) as pipe:
-        record.create(pipe, info, 0)
-        pipe.execute()
     writer = record.Writer(bench.redis)
+    writer.create([info], 0)
     per_step: dict[int, dict] = {}
     figures: list[Figure] = []
     held = relay_held = 0

@@ -156,11 +156,15 @@ class CpuMeter:
     """
 
     def __init__(self, bench: Bench) -> None:
-        controller, *engines = bench.cluster.pids()
+        # The cluster's PIDs: the controller first, then its children (the schedulers),
+        # then each engine and its nanny. Each process counts once, in one part.
+        controller, *others = bench.cluster.pids()
+        controller_part = _with_children([controller])
+        taken = {process.pid for process in controller_part}
         self._parts = {
             "client": [psutil.Process()],
-            "controller": _with_children([controller]),
-            "engines": _with_children(engines),
+            "controller": controller_part,
+            "engines": [psutil.Process(pid) for pid in dict.fromkeys(others) if pid not in taken],
             "redis": [psutil.Process(bench.redis_server.pid)],
         }
 

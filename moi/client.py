@@ -6,7 +6,7 @@ coroutine, so a Tornado handler awaits it and the loop keeps serving everyone el
 Scripts, command lines and tests use :class:`moi.sync.SyncClient`, the same calls
 without ``await``.
 
-``submit`` stores the job as ``Queued`` and announces it in one transaction, then hands
+``submit`` stores the job as ``Queued`` and announces it in one atomic step, then hands
 the call to the cluster (:mod:`moi.dispatch`). The engine reports every later change
 itself (:mod:`moi.runner`); this client only steps in when the engine cannot: it watches
 the task's future and ends the job ``Failed`` if the engine died or the task failed
@@ -227,7 +227,7 @@ class Client:
     async def submit_many(
         self, group: str, handler: str | None, calls: Iterable[tuple], /
     ) -> list[str]:
-        """Submit several jobs of ``group`` at once: one Redis transaction and one ``add``.
+        """Submit several jobs of ``group`` at once: one Redis script call and one ``add``.
 
         Each call is ``(name, func, *args)``, as :meth:`submit` takes them (wrap ``func`` in
         :func:`functools.partial` for keyword arguments).
@@ -271,12 +271,10 @@ class Client:
         return info, packed
 
     async def _submit(self, prepared: list[Prepared]) -> list[str]:
-        """Store the jobs as Queued and announce them (one transaction), then send them."""
+        """Store the jobs as Queued and announce them (one atomic step), then send them."""
         self._loop = asyncio.get_running_loop()
         await self.dispatcher.connect()  # before storing jobs a missing cluster never gets
-        async with self.redis.pipeline(transaction=True) as pipe:
-            record.create_many(pipe, [info for info, _ in prepared], self.settings.key_ttl)
-            await pipe.execute()
+        await self.writer.create([info for info, _ in prepared], self.settings.key_ttl)
         try:
             futures = await self.dispatcher.send([packed for _, packed in prepared])
         except SendError as error:

@@ -5,6 +5,7 @@ the same on both); the caller executes it (``pipe.execute()`` or ``await
 pipe.execute()``), usually together with other writes, so a set change and its notice
 are one transaction. The TTL rule: every ``add`` sets the set's TTL to ``ttl`` (when
 non-zero), so a group's set lives ``key_ttl`` past its newest job, like that job's record.
+:data:`LUA_ADD` is the same ``add`` for a Lua script (the one that creates jobs).
 """
 
 from __future__ import annotations
@@ -27,7 +28,26 @@ def add(pipe: Pipeline, group: str, ids: list[str], ttl: int, *, announce: bool 
     if ttl:
         pipe.expire(group_set, ttl)
     if announce:
-        pipe.publish(keys.group_channel(group), json.dumps({"add": ids}))
+        pipe.publish(keys.group_channel(group), add_notice(ids))
+
+
+LUA_ADD = """
+local function group_add(group_set, ids, ttl, channel, notice)
+    for _, id in ipairs(ids) do
+        redis.call('SADD', group_set, id)
+    end
+    if ttl > 0 then
+        redis.call('EXPIRE', group_set, ttl)
+    end
+    redis.call('PUBLISH', channel, notice)
+end
+"""
+"""Lua: :func:`add` with ``announce``, as a local function for a script to call."""
+
+
+def add_notice(ids: list[str]) -> str:
+    """The ``add`` message on a group's channel (PROTOCOL.md)."""
+    return json.dumps({"add": ids})
 
 
 def remove(pipe: Pipeline, group: str, ids: list[str], *, announce: bool = True) -> None:

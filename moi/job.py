@@ -35,7 +35,7 @@ def submit(group: str, name: str, handler: str | None, func, /, *args, **kwargs)
 
 
 def submit_many(group: str, handler: str | None, calls: Iterable[tuple], /) -> list[str]:
-    """Several jobs of ``group`` in one transaction; see :meth:`moi.client.Client.submit_many`."""
+    """Several jobs of ``group`` in one atomic write; see :meth:`moi.client.Client.submit_many`."""
     return context.default().submit_many(group, handler, calls)
 
 

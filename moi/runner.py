@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=8)
 def _writer(url: str) -> record.Writer:
-    return record.Writer(redis.Redis.from_url(url))
+    # One connection, not a pool: a pool checks its connection with a poll() per command,
+    # a sixth of a write's cost here. The engine's few threads take turns on it (a lock).
+    return record.Writer(redis.Redis.from_url(url, single_connection_client=True))
 
 
 _renewer = lease.Renewer()

@@ -2,7 +2,7 @@
 
 :class:`SyncClient` runs a :class:`moi.client.Client` on an event loop of its own, in a
 thread it owns, so the calls share one implementation. ``submit`` and ``submit_many``
-are the exception: they store and send in the calling thread (the same transaction and
+are the exception: they store and send in the calling thread (the same script and
 the same cluster call), since a hand-over per job costs a script's throughput. Never use
 it on an event loop: it blocks the calling thread (await the client there).
 """
@@ -29,7 +29,7 @@ class SyncClient:
     def __init__(self, settings: config.Settings | None = None) -> None:
         self.settings = settings if settings is not None else config.load()
         self.client = Client(self.settings)
-        self._redis: redis.Redis | None = None  # for submits, made on the first
+        self._writer: record.Writer | None = None  # for submits, made on the first
         self._loop = asyncio.new_event_loop()
         self.client._loop = self._loop
         self._thread = threading.Thread(
@@ -68,16 +68,15 @@ class SyncClient:
         """:meth:`moi.client.Client._submit` in the calling thread, as a script expects.
 
         Each hand-over to the client's loop thread waits for the GIL (about 0.5 ms a job
-        in ``make bench``), so the store and the send happen here: the same transaction
+        in ``make bench``), so the store and the send happen here: the same script
         and the same call, and the tasks are followed from ipyparallel's own thread.
         """
         dispatcher = self.client.dispatcher
         dispatcher.connect_now()  # before storing jobs a missing cluster never gets
-        if self._redis is None:
-            self._redis = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
-        with self._redis.pipeline(transaction=True) as pipe:
-            record.create_many(pipe, [info for info, _ in prepared], self.settings.key_ttl)
-            pipe.execute()
+        if self._writer is None:
+            url = self.settings.redis_url  # one connection: submitting threads take turns
+            self._writer = record.Writer(redis.Redis.from_url(url, single_connection_client=True))
+        self._writer.create([info for info, _ in prepared], self.settings.key_ttl)
         try:
             futures = dispatcher.send_now([packed for _, packed in prepared])
         except SendError as error:
@@ -138,8 +137,8 @@ class SyncClient:
             return
         try:
             self._call(self.client.aclose())
-            if self._redis is not None:
-                self._redis.close()
+            if self._writer is not None:
+                self._writer.client.close()
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()

@@ -12,15 +12,13 @@ from tests import jobs
 
 def store_jobs(r, group_name: str, count: int, status: str = "Success") -> list[str]:
     """Store ``count`` jobs of a group directly, as an engine would leave them."""
-    ids = []
-    with r.pipeline(transaction=True) as pipe:
-        for n in range(count):
-            info = record.new_info(group_name, f"job {n}", None)
-            info.update(status=status, result=n if status == "Success" else None)
-            record.create(pipe, info, ttl=3600)
-            ids.append(info["id"])
-        pipe.execute()
-    return ids
+    infos = []
+    for n in range(count):
+        info = record.new_info(group_name, f"job {n}", None)
+        info.update(status=status, result=n if status == "Success" else None)
+        infos.append(info)
+    record.Writer(r).create(infos, ttl=3600)
+    return [info["id"] for info in infos]
 
 
 def test_jobs_of_an_empty_group(r):

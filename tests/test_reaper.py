@@ -42,9 +42,7 @@ def store_queued(r, *, age: float, task: str) -> str:
     """A Queued job made ``age`` seconds ago, whose task is ``task`` ("" if never sent)."""
     info = record.new_info("ann", "old", None)
     info["date_created"] = (datetime.now(UTC) - timedelta(seconds=age)).isoformat()
-    with r.pipeline(transaction=True) as pipe:
-        record.create(pipe, info, 3600)
-        pipe.execute()
+    record.Writer(r).create([info], 3600)
     r.hset(keys.QUEUED, info["id"], task)
     return info["id"]
 
@@ -150,9 +148,7 @@ def test_a_submitted_job_leaves_no_entries_once_it_ends(r, moi_context):
 def test_moi_reap_once_ends_a_job_whose_lease_lapsed(r, settings, tmp_path):
     info = record.new_info("ann", "orphan", None)
     info["status"] = "Running"
-    with r.pipeline(transaction=True) as pipe:
-        record.create(pipe, info, 3600)
-        pipe.execute()
+    record.Writer(r).create([info], 3600)
     r.hdel(keys.QUEUED, info["id"])
     r.zadd(keys.LEASES, {info["id"]: 0})  # lapsed long ago
     ini = tmp_path / "moi.ini"

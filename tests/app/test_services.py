@@ -62,9 +62,7 @@ def test_the_private_redis_is_started_and_stopped(settings, tmp_path):
 def store(r, user: str, status: str) -> str:
     info = record.new_info(user, f"{status} job", "/result/hello")
     info["status"] = status
-    with r.pipeline(transaction=True) as pipe:
-        record.create(pipe, info, 60)
-        pipe.execute()
+    record.Writer(r).create([info], 60)
     return info["id"]
 
 
