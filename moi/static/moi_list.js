@@ -28,6 +28,8 @@
  * In any row, default or custom, a `.moi-job-cancel` element sends `cancel` for its job
  * (the row gets `.moi-job-cancelling` until the job ends or the server refuses), and a
  * `.moi-job-remove` element hides the job (`remove`: off the group's list, everywhere).
+ * A refused cancel (the job had ended meanwhile, say) gives the row `.moi-job-refused`
+ * for REFUSED_MS, and a default row shows why, in the server's words.
  * Hiding a job that has not ended asks first, in a `<dialog class="moi-confirm">`:
  * "Hide anyway", "Cancel the job" or "Keep".
  */
@@ -47,6 +49,8 @@
   // refreshed every AGO_EVERY_MS (also the timer's period when no row runs).
   const TICK_MS = 1000;
   const AGO_EVERY_MS = 15000;
+  // How long a row says that its cancel was refused.
+  const REFUSED_MS = 10000;
   const now = () => (global.performance ? global.performance.now() : Date.now());
   const nextFrame = global.requestAnimationFrame
     ? (fn) => global.requestAnimationFrame(fn)
@@ -121,7 +125,7 @@
       // Ties broken by ID, so the order is total and rows never swap at random.
       this._cmp = (a, b) => compare(infoOf(a), infoOf(b)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
       this._rowTag = /^(UL|OL)$/.test(this.el.tagName) ? "li" : "div";
-      this._jobs = new Map(); // id -> entry {id, info, row, parts, alive, index, placeholder, times, cancelling}
+      this._jobs = new Map(); // id -> entry {id, info, row, parts, alive, index, placeholder, times, cancelling, refused}
       this._order = []; // entries whose rows are in the DOM, in DOM order
       this._dirty = new Set(); // entries with a row, to render again in the next frame
       this._waiting = new Set(); // entries with no row yet, in the order they came
@@ -139,6 +143,8 @@
       this._locale = options.locale;
       this._ticking = new Set(); // entries whose run time ticks (default rows of running jobs)
       this._cancelling = new Set(); // entries whose cancel is on its way
+      this._refusedShown = new Set(); // entries that say their cancel was refused
+      this._refusedTimer = null; // takes those notes down
       this._clock = null; // the times' one interval timer
       this._clockEvery = 0;
       this._agoDue = 0;
@@ -206,6 +212,7 @@
     destroy() {
       this._destroyed = true;
       clearTimeout(this._timer);
+      clearTimeout(this._refusedTimer);
       clearInterval(this._clock);
       if (this._dialog) this._dialog.remove();
       for (const off of this._offs) off();
@@ -220,6 +227,7 @@
       this._detach = [];
       this._ticking.clear();
       this._cancelling.clear();
+      this._refusedShown.clear();
     }
 
     _resync() {
@@ -229,10 +237,31 @@
       this._stopCancelling(); // a cancel lost with the old socket must not leave its button off
     }
 
-    /** The server refused a message: a cancel may have been refused, so re-enable them all. */
+    /**
+     * The server refused a message. If cancels were on their way, that was one of them:
+     * their rows say so for REFUSED_MS, and their buttons work again.
+     */
     _refused(message) {
       console.warn("moi.JobList: the server refused a message:", message);
+      if (this._cancelling.size) {
+        for (const entry of this._cancelling) {
+          entry.refused = String(message);
+          this._refusedShown.add(entry);
+        }
+        clearTimeout(this._refusedTimer);
+        this._refusedTimer = setTimeout(() => this._takeDownRefused(), REFUSED_MS);
+      }
       this._stopCancelling();
+    }
+
+    _takeDownRefused() {
+      this._refusedTimer = null;
+      for (const entry of this._refusedShown) {
+        entry.refused = null;
+        if (entry.row) this._dirty.add(entry);
+      }
+      this._refusedShown.clear();
+      this._schedule();
     }
 
     _stopCancelling() {
@@ -247,6 +276,8 @@
     _cancel(entry) {
       if (entry.cancelling || !this.conn.cancel(entry.id)) return;
       entry.cancelling = true;
+      entry.refused = null; // asked again: the last refusal is old news
+      this._refusedShown.delete(entry);
       this._cancelling.add(entry);
       if (entry.row) this._dirty.add(entry);
       this._schedule();
@@ -325,6 +356,7 @@
         const entry = { id, info: null, row: null, parts: null, alive: true, index: -1, placeholder: null, added };
         entry.times = null; // dates as ms, for the timer (default rows)
         entry.cancelling = false; // its cancel is on its way
+        entry.refused = null; // the server's words on its last cancel, while the row says so
         this._jobs.set(id, entry);
         this._waiting.add(entry);
       }
@@ -364,6 +396,7 @@
       this._dirty.delete(entry);
       this._ticking.delete(entry);
       this._cancelling.delete(entry);
+      this._refusedShown.delete(entry);
       // Hidden meanwhile (in another tab, say): nothing is left to ask about.
       if (this._confirming === id && this._dialog.open) this._dialog.close();
       if (this._waiting.delete(entry) && entry.info) this._ready -= 1;
@@ -501,6 +534,7 @@
       if (row.getAttribute("data-status") !== status) row.setAttribute("data-status", status);
       row.classList.toggle("moi-job-pending", !entry.info);
       row.classList.toggle("moi-job-cancelling", !!entry.cancelling);
+      row.classList.toggle("moi-job-refused", !!entry.refused);
       try {
         if (this._renderRow) {
           this._renderRow(info, row);
@@ -603,7 +637,7 @@
       const [name, badge, times, actions] = row.children;
       const [submitted, hide] = [times.firstChild, actions.lastChild];
       parts = entry.parts = { name, badge, times, actions, submitted, hide, created: undefined };
-      for (const key of ["ran", "attempt", "link", "cancel", "progress"]) parts[key] = null;
+      for (const key of ["ran", "attempt", "link", "cancel", "progress", "refused"]) parts[key] = null;
     }
     const name = nameOf(entry, info);
     setText(parts.name, name);
@@ -616,7 +650,11 @@
     setAttr(parts.hide, "aria-label", "Hide " + name);
 
     const progress = info.progress;
-    if (toggle(parts, "progress", typeof progress === "number" && Number.isFinite(progress), progressBar, row, null)) {
+    if (toggle(parts, "refused", !!entry.refused, refusedNote, row, null)) {
+      // Most often the job ended just before the cancel came: say that, once the row knows.
+      setText(parts.refused, "Not cancelled: " + (final ? "it had already ended." : entry.refused));
+    }
+    if (toggle(parts, "progress", typeof progress === "number" && Number.isFinite(progress), progressBar, row, parts.refused)) {
       parts.progress.value = Math.min(1, Math.max(0, progress));
       setAttr(parts.progress, "aria-label", name + " progress");
     }
@@ -704,6 +742,13 @@
     const button = element("button", "moi-job-cancel");
     button.type = "button";
     return button;
+  }
+
+  /** Why a cancel was refused; an alert, so a screen reader says it when it appears. */
+  function refusedNote() {
+    const note = element("span", "moi-job-refused-note");
+    note.setAttribute("role", "alert");
+    return note;
   }
 
   const ranText = () => element("span", "moi-job-ran");

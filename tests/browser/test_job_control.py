@@ -157,6 +157,31 @@ def test_hide_on_a_running_job_asks_first(app, browser, r, countdowns):
     assert stored_status(r, other).endswith(" s to go"), "hidden, not stopped"
 
 
+def test_a_cancel_that_comes_after_the_job_ended_says_so_in_the_row(app, browser, r, countdowns):
+    driver, _user = signed_in(app, browser)
+    job_id = start_countdown(driver, countdowns)
+    # The job ends before the cancel arrives, and this tab has not heard of it yet: its
+    # end is stored without a notice (the countdown's next step is then refused).
+    ended = {**json.loads(r.get(keys.job_key(job_id))), "status": "Success", "result": 0}
+    r.set(keys.job_key(job_id), json.dumps(ended), keepttl=True)
+    try:
+        click(driver, job_id, "button.moi-job-cancel")
+        note = demo.wait(
+            driver,
+            lambda d: d.find_elements(
+                By.CSS_SELECTOR, f'[data-job-id="{job_id}"] .moi-job-refused-note'
+            ),
+            "the row to say the cancel was refused",
+        )[0]
+        assert note.text.startswith("Not cancelled: already ended"), note.text
+        assert note.get_attribute("role") == "alert"
+        cancel = demo.row(driver, job_id).find_element(By.CSS_SELECTOR, "button.moi-job-cancel")
+        assert cancel.is_enabled() and cancel.text == "Cancel", "the button works again"
+        assert stored_status(r, job_id) == "Success", "the refused cancel changed nothing"
+    finally:  # the countdown still runs on its engine: interrupt it, as a cancel would
+        r.publish(keys.CANCELS, json.dumps({"cancel": job_id}))
+
+
 def test_times_show_and_tick_while_the_job_runs(app, browser, countdowns):
     driver, _user = signed_in(app, browser)
     job_id = start_countdown(driver, countdowns)

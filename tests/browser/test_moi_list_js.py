@@ -444,6 +444,45 @@ def test_cancel_sends_cancel_and_waits_for_the_jobs_end_or_a_refusal(page):
     ]
 
 
+def test_a_refused_cancel_says_why_in_its_row_for_a_while(page):
+    seen = feed(
+        page,
+        ["a", "b"],
+        [{"id": "a", "status": "Running"}, {"id": "b", "status": "Running"}],
+        then="""
+        t.timers.install();
+        const note = (id) => [t.parts(id).refused, t.row(id).classList.contains("moi-job-refused")];
+        const cancel = (id) => t.row(id).querySelector(".moi-job-cancel").click();
+        cancel("b");
+        list.flush();
+        t.socket.deliver({error: "already ended, left as they were: b"});
+        list.flush();
+        const refused = {a: note("a"), b: note("b"), delays: t.timers.delays()};
+        t.timers.fire();
+        list.flush();
+        const later = note("b");
+        cancel("b");  // and a refusal shown again goes when the user asks again
+        t.socket.deliver({error: "no"});
+        list.flush();
+        const shown = note("b");
+        cancel("b");
+        list.flush();
+        const again = note("b");
+        t.socket.deliver({error: "already ended, left as they were: b"});
+        t.socket.deliver({update: t.info("b", {status: "Success"})});  // the end, just after
+        list.flush();
+        return {refused, later, shown, again, ended: note("b")};
+        """,
+    )
+    says = {"text": "Not cancelled: already ended, left as they were: b", "role": "alert"}
+    assert seen["refused"] == {"a": [None, False], "b": [says, True], "delays": [10000]}
+    assert seen["later"] == [None, False]
+    assert seen["shown"] == [{"text": "Not cancelled: no", "role": "alert"}, True]
+    assert seen["again"] == [None, False]
+    ended = {"text": "Not cancelled: it had already ended.", "role": "alert"}
+    assert seen["ended"] == [ended, True]
+
+
 def test_custom_rows_get_cancel_and_hide_from_their_classes(page):
     sent = page.run(
         """

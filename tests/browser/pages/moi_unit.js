@@ -195,6 +195,7 @@
         cancel: part("button.moi-job-cancel", "aria-label"),
         hide: part("button.moi-job-remove", "aria-label"),
         progress: part("progress.moi-progress", "aria-label"),
+        refused: part(".moi-job-refused-note", "role"),
       };
     },
 
