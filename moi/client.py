@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterable
@@ -26,7 +25,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-import ipyparallel as ipp
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -34,7 +32,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from moi import controller, events, groupset, keys, record, runner
 from moi.config import Settings
-from moi.dispatch import Dispatcher, SendError
+from moi.dispatch import Dispatcher, SendError, is_engine_death, task_failure_message
 from moi.exceptions import JobNotFound
 from moi.messages import normalise_ids
 from moi.reaper import Reaper
@@ -47,7 +45,6 @@ log = logging.getLogger(__name__)
 NO_USER_GROUP = "no-user"
 SENT_BATCH_DELAY = 0.05
 """Seconds the record of sent tasks waits for more, so that one write carries many."""
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 Prepared = tuple[dict[str, Any], bytes]
 
@@ -274,7 +271,9 @@ class Client:
         """Store the jobs as Queued and announce them (one atomic step), then send them."""
         self._loop = asyncio.get_running_loop()
         await self.dispatcher.connect()  # before storing jobs a missing cluster never gets
-        await self.writer.create([info for info, _ in prepared], self.settings.key_ttl)
+        await self.writer.create(
+            [info for info, _ in prepared], self.settings.key_ttl, calls_to_keep(prepared)
+        )
         try:
             futures = await self.dispatcher.send([packed for _, packed in prepared])
         except SendError as error:
@@ -356,18 +355,26 @@ class Client:
             if packed is not None and is_engine_death(error):
                 self._spawn(self._retry(info, packed, message))
             else:
-                self._spawn(self._fail_durably(info["id"], message, info["group"]))
+                # Only this attempt: if the reaper sent the job again, the next one goes on.
+                attempt = info.get("attempt", 1)
+                self._spawn(self._fail_durably(info["id"], message, info["group"], attempt))
         if not self.outstanding:
             self._drained.set()
 
     async def _retry(self, info: dict[str, Any], packed: bytes, message: str) -> None:
-        """Send a job whose engine died once more, if it has a retry left; else end it."""
-        job_id = info["id"]
+        """Send a job whose engine died once more, if it has a retry left; else end it.
+
+        Only if the job is still on the attempt that died: the reaper may have given that
+        engine up first and sent the job again itself.
+        """
+        job_id, attempt = info["id"], info.get("attempt", 1)
         again = await durably_async(
-            lambda: self.writer.retry(job_id), self.settings.write_retry, f"the retry of {job_id}"
+            lambda: self.writer.retry(job_id, attempt),
+            self.settings.write_retry,
+            f"the retry of {job_id}",
         )
         if again is None:
-            await self._fail_durably(job_id, message, info["group"])
+            await self._fail_durably(job_id, message, info["group"], attempt)
             return
         events.retried(again)
         prepared = [(again, runner.repack(packed, again))]
@@ -381,10 +388,13 @@ class Client:
         self._watch(prepared, futures)
         self.note_sent(sent_tasks(prepared, futures))
 
-    async def _fail_durably(self, job_id: str, message: str, group: str = "") -> bool:
-        """End the job ``Failed``, retrying while Redis is away (``write_retry`` s)."""
+    async def _fail_durably(
+        self, job_id: str, message: str, group: str = "", attempt: int | None = None
+    ) -> bool:
+        """End the job ``Failed`` (only while on ``attempt``, if given), retrying while
+        Redis is away (``write_retry`` s)."""
         failed = await durably_async(
-            lambda: self.writer.fail(job_id, message),
+            lambda: self.writer.fail(job_id, message, attempt),
             self.settings.write_retry,
             f"the failure of job {job_id}",
         )
@@ -547,9 +557,9 @@ class Submitter:
         return await self.client._submit(prepared) if prepared else []
 
 
-def is_engine_death(error: BaseException) -> bool:
-    """Whether a task failed because its engine died (the job may then be sent again)."""
-    return isinstance(error, ipp.RemoteError) and error.ename == "EngineError"
+def calls_to_keep(prepared: list[Prepared]) -> dict[str, bytes]:
+    """The packed call of each job that may be sent again, by job ID, for ``moi:calls``."""
+    return {info["id"]: packed for info, packed in prepared if info.get("retries")}
 
 
 def sent_tasks(prepared: list[Prepared], futures: list[Future]) -> dict[str, str]:
@@ -558,16 +568,6 @@ def sent_tasks(prepared: list[Prepared], futures: list[Future]) -> dict[str, str
         info["id"]: future.msg_ids[0]
         for (info, _), future in zip(prepared[: len(futures)], futures, strict=True)
     }
-
-
-def task_failure_message(error: BaseException) -> str:
-    """Why a task failed outside the job's function, for the job's ``result``."""
-    if isinstance(error, ipp.RemoteError) and error.ename == "EngineError":
-        return f"The engine running this job died before it finished. ({error.evalue})"
-    if isinstance(error, ipp.RemoteError):
-        # The engine's traceback, without the terminal colours IPython may have added.
-        return ANSI_ESCAPE.sub("", "\n".join(error.render_traceback())) or str(error)
-    return f"The job's task failed: {error!r}"
 
 
 def _log_failure(task: asyncio.Task) -> None:

@@ -32,6 +32,8 @@ HISTORY_LIMIT = 10_000
 UNKNOWN_TASK = re.compile(r"No such message: (\S+?)'?$")
 """The controller's answer about a task ID it does not know (ipyparallel's hub)."""
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
 
 class SendError(Exception):
     """``sent`` tasks went to the cluster before sending the next one failed with ``error``."""
@@ -224,3 +226,18 @@ class Dispatcher:
             # Outside the lock: closing joins ipyparallel's I/O thread, which may be
             # waiting for the lock in forget() at this moment.
             client.close()
+
+
+def is_engine_death(error: BaseException) -> bool:
+    """Whether a task failed because its engine died (the job may then be sent again)."""
+    return isinstance(error, ipp.RemoteError) and error.ename == "EngineError"
+
+
+def task_failure_message(error: BaseException) -> str:
+    """Why a task failed outside the job's function, for the job's ``result``."""
+    if isinstance(error, ipp.RemoteError) and error.ename == "EngineError":
+        return f"The engine running this job died before it finished. ({error.evalue})"
+    if isinstance(error, ipp.RemoteError):
+        # The engine's traceback, without the terminal colours IPython may have added.
+        return ANSI_ESCAPE.sub("", "\n".join(error.render_traceback())) or str(error)
+    return f"The job's task failed: {error!r}"

@@ -67,9 +67,10 @@ def seconds_between(start: object, end: object) -> float | None:
 
 
 def retried(info: dict[str, Any]) -> None:
-    """Log a job sent again because its engine died (``info`` is its next attempt's)."""
+    """Log a job sent again because its engine died or went silent (``info`` is its next
+    attempt's)."""
     log.info(
-        "moi job %s of group %s is sent again: its engine died (attempt %d of %d)",
+        "moi job %s of group %s is sent again: its engine was lost (attempt %d of %d)",
         info["id"],
         info["group"],
         info["attempt"],

@@ -55,3 +55,7 @@ REAPER_LOCK = "moi:reaper"
 
 CANCELS = "moi:cancels"
 """Channel: ``{"cancel": job ID}`` for each job just cancelled, for the engine running it."""
+
+CALLS = "moi:calls"
+"""Hash: the packed call (base64) of each unfinished job that may be sent again (its
+``retries`` > 0), so whichever process finds its engine lost can send it again."""

@@ -3,7 +3,9 @@
 Each round it ends ``Failed``, with a reason that says what happened:
 
 - every running job whose lease lapsed (:mod:`moi.lease`): its engine was killed,
-  frozen, or cut off from Redis;
+  frozen, or cut off from Redis. A job with a retry left is sent again instead, from
+  the call its submitter kept in ``moi:calls``: the submitter may be gone too. Its lost
+  engine, should it wake, can no longer write to it (each write names its attempt);
 - every queued job whose task the controller does not know: the controller restarted,
   and the task was lost with it (or the sender died before the task left it);
 - every queued job that was never sent, ``write_retry`` seconds on: the process that
@@ -27,9 +29,10 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 
-from moi import controller, keys, metrics, record
+from moi import controller, events, keys, metrics, record, runner
 from moi.config import Settings
-from moi.dispatch import Dispatcher
+from moi.dispatch import Dispatcher, is_engine_death, task_failure_message
+from moi.exceptions import ClusterError
 from moi.retry import TRANSIENT
 from moi.status import Status
 
@@ -90,6 +93,7 @@ class Reaper:
         self._hold = redis.register_script(_HOLD_SCRIPT)
         self._let_go = redis.register_script(_LET_GO_SCRIPT)
         self._cluster: Dispatcher | None = None
+        self._tasks: set[asyncio.Task] = set()  # dealing with tasks it sent that failed
         self._redis_since = time.monotonic()
 
     async def run(self) -> None:
@@ -133,19 +137,90 @@ class Reaper:
         return ended
 
     async def reap_lapsed(self) -> list[str]:
-        """End the running jobs whose lease lapsed."""
+        """End the running jobs whose lease lapsed, or send them again if they may be."""
         if not await self._leases_trusted():
             return []
         seconds, _ = await self.redis.time()
         lapsed = await self.redis.zrangebyscore(keys.LEASES, "-inf", seconds, start=0, num=BATCH)
         message = lapsed_message(self.settings.lease)
-        ended = [job_id for job_id in lapsed if await self.writer.fail(job_id, message)]
-        gone = set(lapsed) - set(ended)  # ended meanwhile, or expired: just the lease goes
+        ended, again = [], []
+        for job_id in lapsed:
+            if await self._send_again(job_id, message):
+                again.append(job_id)
+            elif await self.writer.fail(job_id, message):
+                ended.append(job_id)
+        gone = set(lapsed) - set(ended) - set(again)  # ended meanwhile, or expired
         if gone:
             await self.redis.zrem(keys.LEASES, *gone)
         if ended:
             log.warning("moi ended %d jobs whose engine stopped renewing its lease", len(ended))
         return ended
+
+    async def _send_again(self, job_id: str, message: str, attempt: int | None = None) -> bool:
+        """Put a job whose engine was lost (on ``attempt``, if given) back in the queue and
+        send it again, if it has a retry left and its call is kept; whether it did (or
+        ended it trying)."""
+        stored = await self.redis.hget(keys.CALLS, job_id)
+        if stored is None:
+            return False
+        info = await self.writer.retry(job_id, attempt)
+        if info is None:  # ended meanwhile, or no retry left
+            return False
+        events.retried(info)
+        packed = runner.repack(record.loaded_call(stored), info)
+        try:
+            why = await controller.reachable(self.settings)
+            if why is not None:
+                raise ClusterError(why)
+            async with asyncio.timeout(CLUSTER_TIMEOUT):
+                [future] = await self._dispatcher().send([packed])
+        except Exception as error:  # the cluster is away: the job cannot wait for it
+            if isinstance(error, TimeoutError):
+                self._drop_cluster()
+            reason = f"{message} It could not be sent again: {error!r}"
+            await self.writer.fail(job_id, reason, info["attempt"])
+            return True
+        await self.writer.sent({job_id: future.msg_ids[0]})
+        future.add_done_callback(self._follow(info, self._cluster))
+        return True
+
+    def _follow(self, info: dict, cluster: Dispatcher):
+        """What to do when a task this reaper sent comes back, on ipyparallel's I/O thread:
+        count its end, or, if it failed outside the job's function, deal with that here,
+        as its submitter would have (send it again if its engine died, else end it)."""
+        loop = asyncio.get_running_loop()
+
+        def done(future) -> None:
+            error = future.exception()
+            cluster.forget(future)
+            if error is None:
+                events.ended(info, future.result())
+                return
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the lease decides
+                loop.call_soon_threadsafe(self._spawn, info, error)
+
+        return done
+
+    def _spawn(self, info: dict, error: BaseException) -> None:
+        task = asyncio.ensure_future(self._lost(info, error))
+        self._tasks.add(task)  # held, or the loop might drop it before it ends
+        task.add_done_callback(self._tasks.discard)
+
+    async def _lost(self, info: dict, error: BaseException) -> None:
+        job_id, attempt = info["id"], info["attempt"]
+        message = task_failure_message(error)
+        try:
+            if is_engine_death(error) and await self._send_again(job_id, message, attempt):
+                return
+            if await self.writer.fail(job_id, message, attempt):
+                events.failed(job_id, info["group"], message)
+        except Exception:  # Redis is away: the job's lease or queue entry decides later
+            log.exception("moi's reaper could not deal with the lost task of job %s", job_id)
+
+    def _dispatcher(self) -> Dispatcher:
+        if self._cluster is None:
+            self._cluster = Dispatcher(self.settings)
+        return self._cluster
 
     async def reap_queued(self) -> list[str]:
         """End the queued jobs that will never run: their task lost, or never sent."""
@@ -179,17 +254,19 @@ class Reaper:
         """The tasks the controller does not know; none while it cannot be asked."""
         if not task_ids or await controller.reachable(self.settings) is not None:
             return set()
-        if self._cluster is None:
-            self._cluster = Dispatcher(self.settings)
         try:
             async with asyncio.timeout(CLUSTER_TIMEOUT):
-                return await self._cluster.unknown_tasks(task_ids)
+                return await self._dispatcher().unknown_tasks(task_ids)
         except Exception as error:
             # Down, or hung: a later round asks again, on a new connection.
             log.warning("moi's reaper cannot ask the cluster about queued jobs: %r", error)
-            cluster, self._cluster = self._cluster, None
-            asyncio.ensure_future(cluster.close())
+            self._drop_cluster()
             return set()
+
+    def _drop_cluster(self) -> None:
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            asyncio.ensure_future(cluster.close())
 
     def trust_leases(self) -> None:
         """Reap leases without first watching Redis for a lease length (a one-off run)."""

@@ -11,6 +11,7 @@ outside the engine are optimistic WATCH/MULTI/EXEC transactions (:func:`queue_en
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from datetime import UTC, datetime
@@ -25,11 +26,12 @@ from moi.status import FINAL_STATUSES, Status, is_final
 NOTICE_STATUS = json.dumps({"update": "status"})
 NOTICE_OTHER = json.dumps({"update": None})
 
-# KEYS: job key, job channel, leases, queued. ARGV: new info JSON, notice JSON, ttl seconds
-# (0 = none), "1" if the job must already be stored, and the lease: "" to leave it,
-# "end" to drop it (a final write), or N to hold it for N s from now on Redis's clock (the
-# start; the job is then no longer queued), and the job's ID. Returns 1 when written, 0
-# when the stored job had already ended (or, with ARGV[4], is not stored).
+# KEYS: job key, job channel, leases, queued, calls. ARGV: new info JSON, notice JSON, ttl
+# seconds (0 = none), "1" if the job must already be stored, and the lease: "" to leave
+# it, "end" to drop it (a final write; the job's stored call goes too), or N to hold it
+# for N s from now on Redis's clock (the start; the job is then no longer queued), the
+# job's ID, and the attempt that writes. Returns 1 when written, 0 when the stored job
+# had already ended or is on a later attempt (or, with ARGV[4], is not stored).
 _UPDATE_SCRIPT = (
     "local FINAL = {"
     + ", ".join(f"[{status!r}] = true" for status in sorted(FINAL_STATUSES))
@@ -41,8 +43,10 @@ if not current and ARGV[4] == '1' then
 end
 if current then
     local ok, info = pcall(cjson.decode, current)
-    if ok and type(info) == 'table' and FINAL[info.status] then
-        return 0
+    if ok and type(info) == 'table' then
+        if FINAL[info.status] or (tonumber(info.attempt) or 1) > tonumber(ARGV[7]) then
+            return 0
+        end
     end
     redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
 elseif tonumber(ARGV[3]) > 0 then
@@ -54,6 +58,7 @@ local job_id = ARGV[6]
 if ARGV[5] == 'end' then
     redis.call('ZREM', KEYS[3], job_id)
     redis.call('HDEL', KEYS[4], job_id)
+    redis.call('HDEL', KEYS[5], job_id)
 elseif ARGV[5] ~= '' then
     local clock = redis.call('TIME')
     redis.call('ZADD', KEYS[3], tonumber(clock[1]) + tonumber(ARGV[5]), job_id)
@@ -67,25 +72,34 @@ return 1
 """
 )
 
-# KEYS: queued, the group's set, then each job's key. ARGV: ttl seconds (0 = none), the
-# group's channel, its add notice, then each job's ID and info JSON, in the keys' order.
+# KEYS: queued, the group's set, calls, then each job's key. ARGV: ttl seconds (0 =
+# none), the group's channel, its add notice, then each job's ID, info JSON and stored
+# call ("" for none), in the keys' order.
 _CREATE_SCRIPT = (
     groupset.LUA_ADD
     + """
 local ttl = tonumber(ARGV[1])
 local ids = {}
-for i = 4, #ARGV, 2 do
-    local job_key = KEYS[2 + (i - 2) / 2]
+local calls = false
+for i = 4, #ARGV, 3 do
+    local job_key = KEYS[3 + (i - 1) / 3]
     if ttl > 0 then
         redis.call('SET', job_key, ARGV[i + 1], 'EX', ttl)
     else
         redis.call('SET', job_key, ARGV[i + 1])
     end
     redis.call('HSET', KEYS[1], ARGV[i], '')
+    if ARGV[i + 2] ~= '' then
+        redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
+        calls = true
+    end
     ids[#ids + 1] = ARGV[i]
 end
 if ttl > 0 then
     redis.call('EXPIRE', KEYS[1], ttl)
+    if calls then
+        redis.call('EXPIRE', KEYS[3], ttl)
+    end
 end
 group_add(KEYS[2], ids, ttl, ARGV[2], ARGV[3])
 return #ids
@@ -102,6 +116,9 @@ for i = 1, #ARGV, 2 do
 end
 return 1
 """
+
+
+_JOB_SETS = (keys.LEASES, keys.QUEUED, keys.CALLS)
 
 
 def now() -> str:
@@ -163,17 +180,32 @@ def decode(raw: str | bytes | None) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-def create_call(infos: list[dict[str, Any]], ttl: int) -> tuple[list[str], list]:
+def create_call(
+    infos: list[dict[str, Any]], ttl: int, calls: dict[str, bytes] | None = None
+) -> tuple[list[str], list]:
     """The keys and arguments of the script that stores new jobs of one group as
     ``Queued`` (each in ``moi:queued``), adds them to their group and announces them
-    there in one ``add``."""
+    there in one ``add``; and, for the jobs in ``calls``, stores their packed call in
+    ``moi:calls`` (:func:`stored_call`)."""
     [group] = {info["group"] for info in infos}
     ids = [info["id"] for info in infos]
-    script_keys = [keys.QUEUED, keys.group_jobs_key(group), *map(keys.job_key, ids)]
+    calls = calls or {}
+    script_keys = [keys.QUEUED, keys.group_jobs_key(group), keys.CALLS, *map(keys.job_key, ids)]
     args: list = [ttl, keys.group_channel(group), groupset.add_notice(ids)]
     for info in infos:
-        args += [info["id"], encode(info)]
+        call = calls.get(info["id"])
+        args += [info["id"], encode(info), stored_call(call) if call is not None else ""]
     return script_keys, args
+
+
+def stored_call(packed: bytes) -> str:
+    """A job's packed call as ``moi:calls`` holds it: base64, so that any client, one that
+    decodes replies as text included, can read it back (:func:`loaded_call`)."""
+    return base64.b64encode(packed).decode("ascii")
+
+
+def loaded_call(stored: str | bytes) -> bytes:
+    return base64.b64decode(stored)
 
 
 def sent_args(tasks: dict[str, str]) -> list[str]:
@@ -182,7 +214,12 @@ def sent_args(tasks: dict[str, str]) -> list[str]:
 
 
 def queue_end(
-    pipe: groupset.Pipeline, job_id: str, raw: str | bytes | None, status: Status, message: str
+    pipe: groupset.Pipeline,
+    job_id: str,
+    raw: str | bytes | None,
+    status: Status,
+    message: str,
+    attempt: int | None = None,
 ) -> bool:
     """Queue on a WATCHing pipeline: the job stored as ``raw`` ends ``status`` with ``message``.
 
@@ -191,9 +228,12 @@ def queue_end(
     everything an engine wrote. A cancel is also announced on ``moi:cancels``, where the
     engine running the job hears it and interrupts the function (:mod:`moi.stopper`).
 
-    :returns: False, queuing nothing, if the job is not stored or has ended already.
+    :param attempt: end the job only while it is on this attempt (an end that a lost
+        attempt's task brings must not end the next attempt).
+    :returns: False, queuing nothing, if the job is not stored, has ended already, or
+        is not on ``attempt``.
     """
-    info = _open_job(raw)
+    info = _open_job(raw, attempt)
     if info is None:
         return False
     info.update(status=status.value, result=message, date_end=now())
@@ -203,14 +243,16 @@ def queue_end(
     return True
 
 
-def queue_retry(pipe: groupset.Pipeline, job_id: str, raw: str | bytes | None) -> dict | None:
+def queue_retry(
+    pipe: groupset.Pipeline, job_id: str, raw: str | bytes | None, attempt: int | None = None
+) -> dict | None:
     """Queue on a WATCHing pipeline: the job stored as ``raw`` waits ``Queued`` again, on
-    its next attempt, since its engine died.
+    its next attempt, since its engine died or went silent.
 
-    :returns: the job's new info, or None (queuing nothing) if it has ended or has used
-        all its retries.
+    :returns: the job's new info, or None (queuing nothing) if it has ended, has used
+        all its retries, or is not on ``attempt`` (another process sent it again first).
     """
-    info = _open_job(raw)
+    info = _open_job(raw, attempt)
     if info is None:
         return None
     attempt = int(info.get("attempt") or 1)
@@ -222,16 +264,20 @@ def queue_retry(pipe: groupset.Pipeline, job_id: str, raw: str | bytes | None) -
     return info
 
 
-def _open_job(raw: str | bytes | None) -> dict[str, Any] | None:
-    """The stored job ``raw`` if it is one that has not ended yet."""
+def _open_job(raw: str | bytes | None, attempt: int | None = None) -> dict[str, Any] | None:
+    """The stored job ``raw`` if it is one that has not ended yet (on ``attempt``, if given)."""
     info = decode(raw)
-    return None if info is None or is_final(info.get("status")) else info
+    if info is None or is_final(info.get("status")):
+        return None
+    if attempt is not None and int(info.get("attempt") or 1) != attempt:
+        return None
+    return info
 
 
 def _queue_rewrite(pipe: groupset.Pipeline, job_id: str, info: dict, *, queued: bool) -> None:
     """Queue the transaction that stores ``info`` (keeping the record's TTL), drops the
-    job's lease, puts it in ``moi:queued`` (waiting again) or takes it out, and announces
-    the new status."""
+    job's lease, puts it in ``moi:queued`` (waiting again) or takes it out with its stored
+    call (an end), and announces the new status."""
     pipe.multi()
     pipe.set(keys.job_key(job_id), encode(info), keepttl=True)
     pipe.zrem(keys.LEASES, job_id)
@@ -239,6 +285,7 @@ def _queue_rewrite(pipe: groupset.Pipeline, job_id: str, info: dict, *, queued: 
         pipe.hset(keys.QUEUED, job_id, "")
     else:
         pipe.hdel(keys.QUEUED, job_id)
+        pipe.hdel(keys.CALLS, job_id)
     pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
 
 
@@ -251,12 +298,16 @@ class Writer:
         self._create = client.register_script(_CREATE_SCRIPT)
         self._sent = client.register_script(_SENT_SCRIPT)
 
-    def create(self, infos: list[dict[str, Any]], ttl: int) -> None:
+    def create(
+        self, infos: list[dict[str, Any]], ttl: int, calls: dict[str, bytes] | None = None
+    ) -> None:
         """Store new jobs of one group, add them to it, and announce them: one atomic step.
 
         :param ttl: seconds the records and the group's set live (0: for ever).
+        :param calls: the packed call of each job (by ID) that may be sent again, kept
+            until it ends so that any process can send it again (:mod:`moi.reaper`).
         """
-        script_keys, args = create_call(infos, ttl)
+        script_keys, args = create_call(infos, ttl, calls)
         self._create(keys=script_keys, args=args)
 
     def update(
@@ -268,7 +319,9 @@ class Writer:
         must_exist: bool = False,
         lease: int | str = "",
     ) -> bool:
-        """Store ``info`` and publish its notice, unless the stored job has already ended.
+        """Store ``info`` and publish its notice, unless the stored job has already ended
+        or is on a later attempt than ``info`` (the engine of an earlier one was given up
+        for lost, and woke).
 
         An engine recreates a record that expired while its job ran (the final state is
         never lost); ``must_exist`` refuses to create one instead. ``lease`` is the
@@ -278,9 +331,10 @@ class Writer:
         """
         notice = NOTICE_STATUS if status_changed else NOTICE_OTHER
         job_id = info["id"]
+        attempt = int(info.get("attempt") or 1)
         written = self._script(
-            keys=[keys.job_key(job_id), keys.job_channel(job_id), keys.LEASES, keys.QUEUED],
-            args=[encode(info), notice, ttl, "1" if must_exist else "0", lease, job_id],
+            keys=[keys.job_key(job_id), keys.job_channel(job_id), *_JOB_SETS],
+            args=[encode(info), notice, ttl, "1" if must_exist else "0", lease, job_id, attempt],
         )
         return bool(written)
 
@@ -288,9 +342,9 @@ class Writer:
         """Record the ipyparallel task that carries each job (by job ID) just sent."""
         self._sent(keys=[keys.QUEUED], args=sent_args(tasks))
 
-    def end(self, job_id: str, status: Status, message: str) -> bool:
+    def end(self, job_id: str, status: Status, message: str, attempt: int | None = None) -> bool:
         """End a job ``status`` (``Failed``, ``Cancelled``) with ``message``, unless it has
-        already ended.
+        already ended (or, with ``attempt``, is on another attempt).
 
         Used from outside the job's engine: when the engine could not report the end
         itself, or to stop the job. An optimistic transaction (WATCH, then MULTI/EXEC,
@@ -302,13 +356,13 @@ class Writer:
         key = keys.job_key(job_id)
 
         def end(pipe: redis.client.Pipeline) -> bool:
-            return queue_end(pipe, job_id, pipe.get(key), status, message)
+            return queue_end(pipe, job_id, pipe.get(key), status, message, attempt)
 
         return self.client.transaction(end, key, value_from_callable=True)
 
-    def fail(self, job_id: str, message: str) -> bool:
+    def fail(self, job_id: str, message: str, attempt: int | None = None) -> bool:
         """:meth:`end` the job ``Failed``."""
-        return self.end(job_id, Status.FAILED, message)
+        return self.end(job_id, Status.FAILED, message, attempt)
 
 
 class AsyncWriter:
@@ -319,40 +373,47 @@ class AsyncWriter:
         self._create = client.register_script(_CREATE_SCRIPT)
         self._sent = client.register_script(_SENT_SCRIPT)
 
-    async def create(self, infos: list[dict[str, Any]], ttl: int) -> None:
+    async def create(
+        self, infos: list[dict[str, Any]], ttl: int, calls: dict[str, bytes] | None = None
+    ) -> None:
         """See :meth:`Writer.create`."""
-        script_keys, args = create_call(infos, ttl)
+        script_keys, args = create_call(infos, ttl, calls)
         await self._create(keys=script_keys, args=args)
 
     async def sent(self, tasks: dict[str, str]) -> None:
         """See :meth:`Writer.sent`."""
         await self._sent(keys=[keys.QUEUED], args=sent_args(tasks))
 
-    async def end(self, job_id: str, status: Status, message: str) -> bool:
+    async def end(
+        self, job_id: str, status: Status, message: str, attempt: int | None = None
+    ) -> bool:
         """See :meth:`Writer.end`."""
         key = keys.job_key(job_id)
 
         async def end(pipe: aioredis.client.Pipeline) -> bool:
-            return queue_end(pipe, job_id, await pipe.get(key), status, message)
+            return queue_end(pipe, job_id, await pipe.get(key), status, message, attempt)
 
         return await self.client.transaction(end, key, value_from_callable=True)
 
-    async def fail(self, job_id: str, message: str) -> bool:
+    async def fail(self, job_id: str, message: str, attempt: int | None = None) -> bool:
         """See :meth:`Writer.fail`."""
-        return await self.end(job_id, Status.FAILED, message)
+        return await self.end(job_id, Status.FAILED, message, attempt)
 
     async def cancel(self, job_id: str, by: str | None) -> bool:
         """:meth:`end` the job ``Cancelled``, saying who cancelled it and when."""
         return await self.end(job_id, Status.CANCELLED, cancel_message(by))
 
-    async def retry(self, job_id: str) -> dict | None:
-        """Put a job whose engine died back in the queue for its next attempt.
+    async def retry(self, job_id: str, attempt: int | None = None) -> dict | None:
+        """Put a job whose engine died or went silent back in the queue for its next
+        attempt.
 
-        :returns: its new info, or None if it has ended or has no retry left.
+        :param attempt: the attempt that was lost; None for whichever the job is on.
+        :returns: its new info, or None if it has ended, has no retry left, or is not on
+            ``attempt``.
         """
         key = keys.job_key(job_id)
 
         async def requeue(pipe: aioredis.client.Pipeline) -> dict | None:
-            return queue_retry(pipe, job_id, await pipe.get(key))
+            return queue_retry(pipe, job_id, await pipe.get(key), attempt)
 
         return await self.client.transaction(requeue, key, value_from_callable=True)

@@ -61,6 +61,9 @@ class RunningJob:
         self.ttl = ttl
         self.write_retry = write_retry
         self.lease_seconds = lease_seconds
+        self.stored_end = False
+        """Whether this engine stored the job's end; not if the job had ended already (a
+        cancel, the reaper) or was sent again meanwhile (a later attempt)."""
 
     def status_update(self, status: str | None = None, *, progress: float | None = None) -> None:
         """Set the job's status text and/or its progress (0 to 1), and announce it.
@@ -100,7 +103,7 @@ class RunningJob:
         unless not ``retry``)."""
         self.info.update(status=status.value, result=result, date_end=record.now())
         try:
-            durably(
+            self.stored_end = durably(
                 lambda: self.writer.update(self.info, self.ttl, lease="end"),
                 self.write_retry if retry else 0,
                 f"the end of job {self.info['id']}",
@@ -147,7 +150,8 @@ def run_job(packed: bytes) -> dict[str, Any]:
     """Run one job on this engine and store every change of it.
 
     The result is stored in Redis, not returned, so it crosses the network once; the
-    submitter gets only the final status and the times, for its log.
+    submitter gets only the final status and the times, for its log and metrics (no
+    status if this engine did not store the end: someone else ended the job first).
     """
     engine_settings, info, payload = pickle.loads(packed)
     redis_url, ttl, max_result_bytes, write_retry, lease_seconds, grace = engine_settings
@@ -156,6 +160,8 @@ def run_job(packed: bytes) -> dict[str, Any]:
         return {"status": None}  # ended before it started: cancelled while queued
     log.info("moi job %s of group %s started", info["id"], info["group"])
     status = _run(job, payload, max_result_bytes, grace)
+    if not job.stored_end:
+        return {"status": None}
     return {"status": status, "date_start": info["date_start"], "date_end": info.get("date_end")}
 
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import redis
 
 from moi import config, events, record
-from moi.client import Client, JobOptions, Prepared, check_target, sent_tasks
+from moi.client import Client, JobOptions, Prepared, calls_to_keep, check_target, sent_tasks
 from moi.dispatch import SendError
 
 T = TypeVar("T")
@@ -76,7 +76,8 @@ class SyncClient:
         if self._writer is None:
             url = self.settings.redis_url  # one connection: submitting threads take turns
             self._writer = record.Writer(redis.Redis.from_url(url, single_connection_client=True))
-        self._writer.create([info for info, _ in prepared], self.settings.key_ttl)
+        infos = [info for info, _ in prepared]
+        self._writer.create(infos, self.settings.key_ttl, calls_to_keep(prepared))
         try:
             futures = dispatcher.send_now([packed for _, packed in prepared])
         except SendError as error:

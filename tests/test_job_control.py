@@ -13,6 +13,7 @@ from dataclasses import replace
 import psutil
 import pytest
 
+from moi import keys, record
 from moi.embedded import LocalCluster
 from moi.exceptions import JobNotFound
 from moi.sync import SyncClient
@@ -186,6 +187,7 @@ def test_a_job_whose_engine_dies_runs_again_with_retries(client, rc):
     assert (info["status"], info["result"]) == ("Success", "second attempt")
     assert (info["attempt"], info["retries"]) == (2, 1)
     assert rc.get("attempts") == "2"
+    assert not rc.hexists(keys.CALLS, job_id), "its kept call went with its end"
 
 
 def test_a_job_whose_engine_dies_without_retries_ends_failed(client, rc):
@@ -198,6 +200,24 @@ def test_a_job_whose_engine_dies_without_retries_ends_failed(client, rc):
     assert "engine running this job died" in info["result"]
     assert info["attempt"] == 1
     assert rc.get("attempts") == "1"
+    assert not rc.exists(keys.CALLS), "no retries: no call kept"
+
+
+def test_a_lost_attempt_can_neither_write_nor_end_the_next_one(rc):
+    writer = record.Writer(rc)
+    first = record.new_info("g", "twice", None, retries=1)
+    writer.create([first], 60, {first["id"]: b"the call"})
+    assert record.loaded_call(rc.hget(keys.CALLS, first["id"])) == b"the call"
+    second = {**first, "attempt": 2, "status": "Running"}
+    assert writer.update(second, 60)
+
+    assert not writer.update({**first, "status": "Success", "result": 1}, 60, lease="end")
+    assert not writer.fail(first["id"], "its task failed", attempt=1)
+    assert record.decode(rc.get(first["id"])) == second
+    assert rc.hexists(keys.CALLS, first["id"])
+
+    assert writer.update({**second, "status": "Success", "result": 2}, 60, lease="end")
+    assert not rc.hexists(keys.CALLS, first["id"]), "the end takes the kept call"
 
 
 def test_a_job_whose_function_raises_is_never_retried(client, rc):

@@ -1,8 +1,10 @@
-"""A job whose engine is lost ends Failed, even when the process that submitted it is gone.
+"""A job whose engine is lost ends Failed, or is sent again if it has a retry left, even
+when the process that submitted it is gone.
 
-Real faults only, on a private cluster of one engine (so the session's cluster keeps its
-engines): the submitting process is killed with SIGKILL, then the engine is killed or
-frozen by PID. A reaper in another process (this one) ends the job when its lease lapses.
+Real faults only, on a private cluster of two engines (so the session's cluster keeps its
+engines): the submitting process is killed with SIGKILL, then the job's engine is killed
+or frozen by PID. A reaper in another process (this one) ends the job, or sends it again
+to the other engine, when its lease lapses.
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ SUBMITTER = textwrap.dedent(
     from moi.sync import SyncClient
     from tests import jobs
 
-    redis_url, connection_file, lease, key = sys.argv[1:]
+    redis_url, connection_file, lease, key, retries = sys.argv[1:]
     client = SyncClient(Settings(redis_url=redis_url, ipp_connection_file=connection_file,
                                  lease=int(lease)))
-    print(client.submit("ann", "blocks", None, jobs.tells_pid_then_blocks, redis_url, key),
+    submitter = client.with_options(retries=int(retries))
+    print(submitter.submit("ann", "blocks", None, jobs.tells_pid_then_blocks, redis_url, key),
           flush=True)
     sys.stdin.read()  # until killed
     """
@@ -48,7 +51,7 @@ SUBMITTER = textwrap.dedent(
 
 @pytest.fixture
 def own_cluster(tmp_path):
-    with LocalCluster(1, tmp_path / "ipython") as cluster:
+    with LocalCluster(2, tmp_path / "ipython") as cluster:
         yield cluster
 
 
@@ -67,12 +70,15 @@ def reaping(ours, r):
         yield client
 
 
-def submit_and_kill_submitter(ours, r, key: str) -> tuple[str, int]:
+def submit_and_kill_submitter(ours, r, key: str, retries: int = 0) -> tuple[str, int]:
     """Submit a blocking job from another process, and SIGKILL that process once the job
     runs; the job's ID and its engine's PID."""
     argv = [sys.executable, "-c", SUBMITTER, ours.redis_url, ours.ipp_connection_file]
     with subprocess.Popen(
-        [*argv, str(LEASE), key], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [*argv, str(LEASE), key, str(retries)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     ) as process:
         try:
             job_id = process.stdout.readline().strip()
@@ -84,14 +90,21 @@ def submit_and_kill_submitter(ours, r, key: str) -> tuple[str, int]:
     return job_id, pid
 
 
-def engine_pid(r, job_id: str, timeout: float = 30) -> int:
-    """The PID the job's engine reported in its status text, on the job's channel."""
+def engine_pid(r, job_id: str, timeout: float = 30, attempt: int = 1) -> int:
+    """The PID the job's engine reported in its status text (on ``attempt``), waiting on
+    the job's channel."""
+
+    def reported() -> dict | None:
+        info = json.loads(r.get(job_id))
+        told = info["status"].startswith("pid ") and info["attempt"] == attempt
+        return info if told else None
+
     with r.pubsub() as pubsub:
         pubsub.subscribe(keys.job_channel(job_id))
         assert pubsub.get_message(timeout=10)["type"] == "subscribe"
-        while not json.loads(r.get(job_id))["status"].startswith("pid "):
+        while (info := reported()) is None:
             assert pubsub.get_message(timeout=timeout) is not None, "the job never started"
-    return int(json.loads(r.get(job_id))["status"].split()[1])
+    return int(info["status"].split()[1])
 
 
 def test_killed_engine_of_a_dead_submitter_ends_the_job_failed(ours, reaping, r):
@@ -131,6 +144,44 @@ def test_frozen_engine_ends_the_job_failed_and_its_late_end_changes_nothing(ours
         assert pubsub.get_message(timeout=3) is None  # no notice: nothing was written
     assert json.loads(r.get(job_id))["result"] == reaper.lapsed_message(LEASE)
     assert r.zscore(keys.LEASES, job_id) is None
+
+
+def test_a_frozen_engines_job_with_a_retry_runs_again_and_the_engine_that_wakes_is_shut_out(
+    ours, reaping, r
+):
+    job_id, first = submit_and_kill_submitter(ours, r, "release:again", retries=1)
+    assert r.hexists(keys.CALLS, job_id), "its call is kept, for whoever sends it again"
+
+    os.kill(first, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    frozen = True
+    try:
+        # The reaper gives the frozen engine up and sends the job to the other one.
+        second = engine_pid(r, job_id, timeout=BOUND, attempt=2)
+        print(f"sent again and running {time.monotonic() - stopped_at:.1f} s after SIGSTOP")
+        assert second != first
+        running = json.loads(r.get(job_id))
+
+        # The first engine wakes and its attempt ends (Redis hands a list's items to its
+        # blocked readers in turn: the frozen one waited first), while the second runs:
+        # its end is refused.
+        with r.pubsub() as pubsub:
+            pubsub.subscribe(keys.job_channel(job_id))
+            assert pubsub.get_message(timeout=10)["type"] == "subscribe"
+            r.rpush("release:again", "go")
+            os.kill(first, signal.SIGCONT)
+            frozen = False
+            assert pubsub.get_message(timeout=3) is None  # no notice: nothing was written
+        assert json.loads(r.get(job_id)) == running
+        assert r.llen("release:again") == 0, "the first attempt took the release"
+    finally:
+        if frozen:
+            os.kill(first, signal.SIGCONT)
+
+    r.rpush("release:again", "go")
+    info = reaping.wait(job_id, timeout=BOUND)
+    assert (info["status"], info["result"], info["attempt"]) == ("Success", "released", 2)
+    assert not r.hexists(keys.CALLS, job_id), "the kept call goes with the job's end"
 
 
 def test_a_job_whose_engine_renews_its_lease_is_left_running(ours, reaping, r):
