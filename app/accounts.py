@@ -1,8 +1,7 @@
 """Accounts: username rules, and passwords kept only as salted scrypt hashes in Redis.
 
-All accounts live in one Redis hash, ``moi-app:users`` (username → JSON record). That
-name cannot be mistaken for a moi key (a job ID is a UUID, group keys end in ``:jobs``
-or ``:pubsub``), and ``HSETNX`` makes "create unless it exists" one atomic step, so two
+All accounts live in one Redis hash, ``moi-app:users`` (username → JSON record;
+:mod:`app.keys`), and ``HSETNX`` makes "create unless it exists" one atomic step, so two
 people registering the same name at once cannot both win.
 
 Hashing is deliberately slow, so it runs on a worker thread, never on the event loop.
@@ -24,11 +23,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from zxcvbn import zxcvbn
 
+from app.keys import SIGNINS_KEY, USERS_KEY
 from app.throttle import SignInThrottle
 
-USERS_KEY = "moi-app:users"
-SIGNINS_KEY = "moi-app:signins"
-"""Sorted set: each account, scored by when it last signed in (Unix seconds)."""
 EXPIRE_BATCH = 50
 """Idle accounts removed per sign-in at most; the next sign-ins take the rest."""
 
@@ -162,21 +159,23 @@ class Accounts:
         """Days an account is kept after its last sign-in; 0 keeps it forever."""
 
     async def _signed_in(self, name: str) -> None:
-        """Note the sign-in, and remove accounts idle for longer than ``keep_days``.
+        """Note the sign-in, start the name's count of failed sign-ins again
+        (:meth:`SignInThrottle.succeeded`), and remove accounts idle for longer than
+        ``keep_days``.
 
         Done here, a few at a time, rather than by a timer: an idle site has nobody to
-        protect, and every sign-in pays only two commands when nothing is due.
+        protect, and every sign-in pays only two round trips when nothing is due.
         """
         now, _ = await self.client.time()
-        if not self.keep_days:
-            await self.client.zadd(SIGNINS_KEY, {name: now})
-            return
         async with self.client.pipeline(transaction=False) as pipe:
+            self.throttle.succeeded(pipe, name)
             pipe.zadd(SIGNINS_KEY, {name: now})
-            pipe.zrangebyscore(
-                SIGNINS_KEY, "-inf", now - self.keep_days * 86400, start=0, num=EXPIRE_BATCH
-            )
-            _, idle = await pipe.execute()
+            if self.keep_days:
+                pipe.zrangebyscore(
+                    SIGNINS_KEY, "-inf", now - self.keep_days * 86400, start=0, num=EXPIRE_BATCH
+                )
+            replies = await pipe.execute()
+        idle = replies[-1] if self.keep_days else []
         if idle:
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.hdel(USERS_KEY, *idle)  # their sessions now name no account: refused
@@ -219,7 +218,6 @@ class Accounts:
         if stored is None or not matches:
             await self.throttle.failed(name, address)
             raise AccountError(WRONG_LOGIN)
-        await self.throttle.succeeded(name)
         await self._signed_in(name)
         return name, str(record.get("id", ""))
 
@@ -249,6 +247,5 @@ class Accounts:
         record["id"] = secrets.token_hex(16)
         if not await self.client.hsetnx(USERS_KEY, name, json.dumps(record)):
             raise taken  # someone else was quicker
-        await self.throttle.succeeded(name)  # guesses before it existed are not its owner's
-        await self._signed_in(name)
+        await self._signed_in(name)  # guesses before it existed are not its owner's
         return name, record["id"]

@@ -2,9 +2,10 @@
 
 Copies the site (this package, its templates and static files) and its tests into
 DEST under the new package name, and rewrites every import of ``app``, every
-``python -m app`` and the product name. A missed import would not fail loudly: it would
-load this checkout's ``app`` instead, if that were importable. So the copy's tests are
-run by moi's own tests (tests/test_newproject.py), from DEST, where only the copy is.
+``python -m app``, the product name and the Redis key prefix (:mod:`app.keys`). A missed
+import would not fail loudly: it would load this checkout's ``app`` instead, if that
+were importable. So the copy's tests are run by moi's own tests
+(tests/test_newproject.py), from DEST, where only the copy is.
 
 Also writes a ``pyproject.toml``, a ``Makefile`` (``make run``, ``make test``), the
 example config and a short README. Then see ``NAME/README.md`` to add a job.
@@ -20,10 +21,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from app.keys import PREFIX as KEY_PREFIX
+
 TEMPLATE = Path(__file__).resolve().parent
 REPO = TEMPLATE.parent
 PRODUCT = "moi demo"
-KEY_PREFIX = "moi-app:"
 COPYING_SECTION = "## Starting a project from it\n"
 ADDING_SECTION = "### Adding a job"
 BRAND = 'moi <span class="brand-tag">demo</span>'

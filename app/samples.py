@@ -58,6 +58,9 @@ class Sample:
     """``submit(moi, user, fields)``: checks every field, then submits; the new job IDs."""
     many: bool = False
     """Whether it submits several jobs at once."""
+    result_page: bool = True
+    """Whether its jobs have a page of their own, ``templates/results/<kind>.html`` at
+    :func:`result_url` (a batch's jobs are hello jobs, on hello's page)."""
 
 
 async def submit_hello(moi: Client, user: str, fields: Fields) -> list[str]:
@@ -106,8 +109,10 @@ SAMPLES = {
         Sample("hello", ("name",), submit_hello),
         Sample("countdown", ("seconds",), submit_countdown),
         Sample("pi", ("samples",), submit_pi),
-        Sample("batch", ("count",), submit_batch, many=True),
+        Sample("batch", ("count",), submit_batch, many=True, result_page=False),
         Sample("fail", ("message",), submit_fail),
     )
 }
-"""Every kind a form or the API may submit, by name."""
+"""Every kind a form or the API may submit, by name: each has its form's route
+(:mod:`app.handlers.jobs`) and, with ``result_page``, its result page's
+(:mod:`app.handlers.results`)."""

@@ -12,7 +12,7 @@ import dataclasses
 
 import redis
 
-from app.accounts import USERS_KEY
+from app.keys import USERS_KEY
 from app.settings import AppSettings, uses_local_cluster, uses_private_redis
 from moi.client import Client
 from moi.config import Settings

@@ -23,13 +23,11 @@ import secrets
 import redis.asyncio as aioredis
 from tornado.websocket import WebSocketHandler
 
+from app.keys import SIGNOUT_CHANNEL, session_key, user_sessions_key
 from moi.subscription import Subscription
 
 log = logging.getLogger(__name__)
 
-SESSION_PREFIX = "moi-app:session:"
-USER_SESSIONS_PREFIX = "moi-app:sessions:"
-SIGNOUT_CHANNEL = "moi-app:signout"
 SIGNED_OUT = 4401
 """The websocket close code of a session that ended: moi.js stops reconnecting."""
 
@@ -44,20 +42,17 @@ class Sessions:
     async def open(self, user: str, account_id: str) -> str:
         """A new session of ``user``'s account ``account_id``; its ID, for the cookie."""
         session_id = secrets.token_urlsafe(32)
+        record = json.dumps({"user": user, "account": account_id})
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(
-                SESSION_PREFIX + session_id,
-                json.dumps({"user": user, "account": account_id}),
-                ex=self.ttl,
-            )
-            pipe.sadd(USER_SESSIONS_PREFIX + user, session_id)
-            pipe.expire(USER_SESSIONS_PREFIX + user, self.ttl)
+            pipe.set(session_key(session_id), record, ex=self.ttl)
+            pipe.sadd(user_sessions_key(user), session_id)
+            pipe.expire(user_sessions_key(user), self.ttl)
             await pipe.execute()
         return session_id
 
     async def find(self, session_id: str) -> tuple[str, str] | None:
         """The user and account ID of a live session, or None."""
-        raw = await self.client.get(SESSION_PREFIX + session_id)
+        raw = await self.client.get(session_key(session_id))
         try:
             session = json.loads(raw) if raw else None
             return (str(session["user"]), str(session["account"])) if session else None
@@ -68,19 +63,19 @@ class Sessions:
         """Sign this session out (every tab that shares it)."""
         found = await self.find(session_id)
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(SESSION_PREFIX + session_id)
+            pipe.delete(session_key(session_id))
             if found:
-                pipe.srem(USER_SESSIONS_PREFIX + found[0], session_id)
+                pipe.srem(user_sessions_key(found[0]), session_id)
             pipe.publish(SIGNOUT_CHANNEL, json.dumps([session_id]))
             await pipe.execute()
 
     async def close_all(self, user: str) -> int:
         """Sign every session of ``user`` out; how many there were."""
-        session_ids = sorted(await self.client.smembers(USER_SESSIONS_PREFIX + user))
+        session_ids = sorted(await self.client.smembers(user_sessions_key(user)))
         async with self.client.pipeline(transaction=True) as pipe:
             for session_id in session_ids:
-                pipe.delete(SESSION_PREFIX + session_id)
-            pipe.delete(USER_SESSIONS_PREFIX + user)
+                pipe.delete(session_key(session_id))
+            pipe.delete(user_sessions_key(user))
             if session_ids:
                 pipe.publish(SIGNOUT_CHANNEL, json.dumps(session_ids))
             await pipe.execute()

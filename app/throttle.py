@@ -17,8 +17,9 @@ import dataclasses
 import math
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
-PREFIX = "moi-app:throttle"
+from app.keys import throttle_key
 
 # KEYS: the counters. ARGV: for each, its free failures, lock-at and longest delay (s).
 # Returns the seconds to wait before another attempt (0: go ahead), the longest of any key.
@@ -75,8 +76,8 @@ class SignInThrottle:
 
     def _keys(self, username: str, address: str) -> list[tuple[str, Rule]]:
         return [
-            (f"{PREFIX}:user:{username}", PER_USERNAME),
-            (f"{PREFIX}:addr:{address}", PER_ADDRESS),
+            (throttle_key("user", username), PER_USERNAME),
+            (throttle_key("addr", address), PER_ADDRESS),
         ]
 
     async def check(self, username: str, address: str) -> None:
@@ -104,13 +105,16 @@ class SignInThrottle:
                 pipe.expire(key, rule.window)
             await pipe.execute()
 
-    async def succeeded(self, username: str) -> None:
-        """The account's owner is in: its counter starts again (the address's does not)."""
-        await self.client.delete(f"{PREFIX}:user:{username}")
+    def succeeded(self, pipe: Pipeline, username: str) -> None:
+        """The account's owner is in: its counter starts again (the address's does not).
+
+        Queued on ``pipe``: the sign-in's own write, one round trip for both.
+        """
+        pipe.delete(throttle_key("user", username))
 
     async def check_new_account(self, address: str) -> None:
         """Count a sign-up from ``address``; :class:`Throttled` past the cap."""
-        key = f"{PREFIX}:new:{address}"
+        key = throttle_key("new", address)
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.set(key, 0, ex=NEW_ACCOUNTS_WINDOW, nx=True)  # the window starts once
             pipe.incr(key)

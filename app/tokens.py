@@ -34,9 +34,8 @@ import redis.asyncio as aioredis
 
 from app import forms
 from app.accounts import Accounts
+from app.keys import token_key, user_tokens_key
 
-TOKEN_PREFIX = "moi-app:token:"
-USER_TOKENS_PREFIX = "moi-app:tokens:"
 TOKENS_MAX = 20
 """Tokens one user may hold at once."""
 NAME_MAX = 60
@@ -56,14 +55,6 @@ class TokenError(ValueError):
 def digest(token: str) -> str:
     """What is stored of a token: its SHA-256, hex (see the module's docstring)."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def token_key(token_digest: str) -> str:
-    return TOKEN_PREFIX + token_digest
-
-
-def user_tokens_key(user: str) -> str:
-    return USER_TOKENS_PREFIX + user
 
 
 def is_token_id(text: object) -> bool:
@@ -126,20 +117,18 @@ class Tokens:
         self.client = client
         self.accounts = accounts
 
-    async def create(self, user: str, raw_name: str) -> tuple[Token, str]:
-        """A new token of ``user``'s account, named ``raw_name``.
+    async def create(self, user: str, account_id: str, raw_name: str) -> tuple[Token, str]:
+        """A new token of ``user``'s account ``account_id`` (the one the request is signed
+        in to, checked as it began: not read again), named ``raw_name``.
 
         :returns: its record, and the token itself: the only time it is ever seen.
-        :raises TokenError: for a bad name, too many tokens, or an account that is gone.
+        :raises TokenError: for a bad name, or too many tokens.
         """
         try:
             name = forms.text(raw_name, "A token's name", max_length=NAME_MAX)
         except forms.FormError as error:
             raise TokenError(str(error)) from None
-        account_id = await self.accounts.account_id(user)
-        if account_id is None:
-            raise TokenError("This account no longer exists.")
-        if len(await self.for_user(user)) >= TOKENS_MAX:  # also drops stale ones
+        if len(await self.for_user(user, account_id)) >= TOKENS_MAX:  # also drops stale ones
             raise TokenError(
                 f"You have {TOKENS_MAX} tokens, as many as an account may hold: "
                 "revoke one you no longer use first."
@@ -159,15 +148,15 @@ class Tokens:
             await pipe.execute()
         return token, secret
 
-    async def for_user(self, user: str) -> list[Token]:
-        """``user``'s tokens, oldest first. Those of a removed or re-made account are
-        deleted on the way."""
+    async def for_user(self, user: str, account_id: str) -> list[Token]:
+        """``user``'s tokens, oldest first, in two round trips. Those not made for
+        ``account_id``, the account the request is signed in to (a removed account's, or
+        one's of the same name before it was re-made), are deleted on the way."""
         by_id = await self.client.hgetall(user_tokens_key(user))
         if not by_id:
             return []
         ids = sorted(by_id)
         raws = await self.client.mget([token_key(by_id[token_id]) for token_id in ids])
-        account_id = await self.accounts.account_id(user)
         found, stale = [], []
         for token_id, raw in zip(ids, raws, strict=True):
             token = _decode(raw)

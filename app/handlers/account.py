@@ -6,16 +6,11 @@ stored), with ``Cache-Control: no-store`` so that no cache keeps it either.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import tornado.web
 
 from app.handlers.base import BaseHandler
 from app.handlers.forms import FormHandler
 from app.tokens import NAME_MAX, TOKENS_MAX, Token, TokenError
-
-if TYPE_CHECKING:
-    pass
 
 ACCOUNT_FORM_MAX_BODY = 4 * 1024
 """A token's name and the XSRF token: a few hundred bytes."""
@@ -37,7 +32,7 @@ async def render_account(
     typed: str = "",
     notice: str | None = None,
 ) -> None:
-    tokens = await handler.application.tokens.for_user(handler.current_user)
+    tokens = await handler.application.tokens.for_user(handler.current_user, handler.account_id)
     handler.set_header("Cache-Control", "no-store")
     handler.render(
         "account/index.html",
@@ -55,7 +50,7 @@ async def render_account(
 class AccountHandler(BaseHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        await render_account(self, notice=NOTICES.get(self.get_query_argument("notice", "")))
+        await render_account(self, notice=self.notice(NOTICES))
 
 
 class TokenCreateHandler(FormHandler):
@@ -67,7 +62,7 @@ class TokenCreateHandler(FormHandler):
     async def post_form(self) -> None:
         name = self.get_body_argument("name", "")
         try:
-            made = await self.application.tokens.create(self.current_user, name)
+            made = await self.application.tokens.create(self.current_user, self.account_id, name)
         except TokenError as error:
             self.set_status(400)
             typed = name if len(name) <= ECHO_MAX else ""  # a flood is not echoed back

@@ -137,7 +137,7 @@ class CancelHandler(JobApiHandler):
 class TokensHandler(ApiHandler):
     async def get(self) -> None:
         """My API tokens (never the tokens themselves: only their names and dates)."""
-        found = await self.application.tokens.for_user(self.current_user)
+        found = await self.application.tokens.for_user(self.current_user, self.account_id)
         self.write_json({"tokens": [token.public() for token in found]})
 
     async def post(self) -> None:
@@ -153,7 +153,9 @@ class TokensHandler(ApiHandler):
         if not isinstance(name, str):
             raise ApiError(400, "A token's name is text.", {"name": "must be text"})
         try:
-            token, secret = await self.application.tokens.create(self.current_user, name)
+            token, secret = await self.application.tokens.create(
+                self.current_user, self.account_id, name
+            )
         except TokenError as error:
             raise ApiError(400, str(error), {"name": str(error)}) from None
         self.set_header("Location", f"/api/tokens/{token.id}")

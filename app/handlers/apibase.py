@@ -90,6 +90,7 @@ class ApiHandler(StreamedBodyHandler):
                 headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
             )
         self.via_token = True
+        self.account_id = token.account_id
         return token.user
 
     def _check_xsrf(self) -> None:

@@ -22,8 +22,7 @@ NOTICES = {
     "signed-out": "You were signed out, so that form was not sent. Sign in to go on.",
     "expired": "That form had expired. Please send it again.",
 }
-"""Notices another page may leave for the sign-in page (``?notice=``): only these texts
-are shown, never one from the address."""
+"""Notices another page may leave for the sign-in page (``?notice=``)."""
 
 
 class AccountFormHandler(FormHandler):
@@ -38,8 +37,7 @@ class AccountFormHandler(FormHandler):
         if self.current_user:
             self.redirect(next_url)
             return
-        notice = NOTICES.get(self.get_query_argument("notice", ""))
-        self.show(None, "", next_url, notice)
+        self.show(None, "", next_url, self.notice(NOTICES))
 
     def show(
         self, error: str | None, username: str, next_url: str, notice: str | None = None

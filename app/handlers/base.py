@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -32,9 +33,9 @@ def session_id(handler: tornado.web.RequestHandler) -> str | None:
     return value.decode() if value else None
 
 
-async def signed_in_user(handler: tornado.web.RequestHandler) -> str | None:
-    """The user of a request: a live session (:mod:`app.sessions`) of an account that
-    still exists, and is still the account the session was opened for.
+async def signed_in(handler: tornado.web.RequestHandler) -> tuple[str, str] | None:
+    """The user of a request and their account's ID: a live session (:mod:`app.sessions`)
+    of an account that still exists, and is still the account the session was opened for.
 
     Checked against Redis on each request (two reads), so a signed-out session, a
     deleted account or one re-made by someone else under the same name is signed out
@@ -47,11 +48,14 @@ async def signed_in_user(handler: tornado.web.RequestHandler) -> str | None:
     user, account = found
     if await handler.application.accounts.account_id(user) != account:
         return None
-    return user
+    return found
 
 
 class BaseHandler(tornado.web.RequestHandler):
     application: Application
+    account_id: str | None = None
+    """The signed-in user's account, as :meth:`find_user` checked it: the rest of the
+    request goes by this, rather than reading the account again."""
     signed_out_notice = "signed-out"
     """The sign-in page's notice (``app.handlers.auth.NOTICES``) for a form of this
     handler refused because no one is signed in."""
@@ -62,8 +66,17 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def find_user(self) -> str | None:
         """Who is asking: the signed-in user of the session cookie (the API also takes a
-        token)."""
-        return await signed_in_user(self)
+        token). Sets :attr:`account_id`."""
+        found = await signed_in(self)
+        if found is None:
+            return None
+        user, self.account_id = found
+        return user
+
+    def notice(self, notices: Mapping[str, str]) -> str | None:
+        """The text of the page's ``?notice=`` code: only ever one of ``notices``, never
+        words from the address."""
+        return notices.get(self.get_query_argument("notice", ""))
 
     def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
         """Every cookie of the site is Secure when the request came over TLS (a proxy's

@@ -1,4 +1,4 @@
-"""The index page with the job forms and the live list, and one handler per form.
+"""The index page with the job forms and the live list, and the forms' posts.
 
 A form post either submits its jobs and redirects back to the index (where the live
 list shows them at once), or re-renders the index with the form's message and the
@@ -61,26 +61,29 @@ NOTICES = {
 class IndexHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        render_index(self, notice=NOTICES.get(self.get_query_argument("notice", "")))
+        render_index(self, notice=self.notice(NOTICES))
 
 
 class JobFormHandler(FormHandler):
-    """Base of the form handlers: ``form`` names the form, ``submit_jobs`` does the work."""
+    """A job form's post, to ``/jobs/<kind>``: the fields of ``kind``'s sample
+    (:data:`app.samples.SAMPLES`, which the JSON API shares) checked, its jobs submitted."""
 
-    form = ""
     max_body_bytes = JOB_FORM_MAX_BODY
 
     @tornado.web.authenticated
-    async def post_form(self) -> None:
+    async def post_form(self, kind: str) -> None:
+        sample = samples.SAMPLES[kind]
+        fields = {name: self.get_body_argument(name, "") for name in sample.fields}
         try:
-            await self.submit_jobs(self.current_user)
+            await sample.submit(self.application.moi, self.current_user, fields)
         except forms.FormError as error:
-            self.refuse(400, str(error))
+            self.refuse(kind, 400, str(error))
             return
         except (ClusterError, *REDIS_DOWN) as error:
             self.log_exception(type(error), error, None)
             self.set_header("Retry-After", str(RETRY_AFTER))
             self.refuse(
+                kind,
                 503,
                 f"{unavailable_service(error)} at the moment: nothing was submitted. "
                 "Try again in a moment.",
@@ -89,7 +92,7 @@ class JobFormHandler(FormHandler):
         waiting = await samples.no_engines(self.application.moi)
         self.redirect("/?notice=no-engines" if waiting else "/", status=303)
 
-    def refuse(self, status: int, message: str) -> None:
+    def refuse(self, kind: str, status: int, message: str) -> None:
         """The index again, with the form's message and what was typed in it."""
         self.set_status(status)
         typed = {
@@ -97,44 +100,10 @@ class JobFormHandler(FormHandler):
             for name in self.request.body_arguments
             if name != "_xsrf" and len(value := self.get_body_argument(name)) <= ECHO_MAX
         }  # a flood is not echoed back
-        render_index(self, errors={self.form: message}, values={self.form: typed})
-
-    def field(self, name: str) -> str:
-        return self.get_body_argument(name, "")
-
-    async def submit_jobs(self, user: str) -> None:
-        """Check the form's fields and submit its jobs (:mod:`app.samples`, which the
-        JSON API shares); :class:`app.forms.FormError` if a field is refused."""
-        sample = samples.SAMPLES[self.form]
-        fields = {name: self.field(name) for name in sample.fields}
-        await sample.submit(self.application.moi, user, fields)
-
-
-class HelloHandler(JobFormHandler):
-    form = "hello"
-
-
-class CountdownHandler(JobFormHandler):
-    form = "countdown"
-
-
-class FailHandler(JobFormHandler):
-    form = "fail"
-
-
-class PiHandler(JobFormHandler):
-    form = "pi"
-
-
-class BatchHandler(JobFormHandler):
-    form = "batch"
+        render_index(self, errors={kind: message}, values={kind: typed})
 
 
 routes = [
     (r"/", IndexHandler),
-    (r"/jobs/hello", HelloHandler),
-    (r"/jobs/countdown", CountdownHandler),
-    (r"/jobs/fail", FailHandler),
-    (r"/jobs/pi", PiHandler),
-    (r"/jobs/batch", BatchHandler),
+    (rf"/jobs/({'|'.join(samples.SAMPLES)})", JobFormHandler),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tornado.web import HTTPError
 
-from app.handlers.base import check_host, session_id, signed_in_user
+from app.handlers.base import check_host, session_id, signed_in
 from app.outage import REDIS_DOWN
 from moi.websocket import MoiWebSocketHandler
 
@@ -14,10 +14,11 @@ class LiveHandler(MoiWebSocketHandler):
         check_host(self)
         self.session = session_id(self)
         try:
-            self.current_user = await signed_in_user(self)
+            found = await signed_in(self)
         except REDIS_DOWN as error:
             self.application.redis_outage.failed(error)
             raise HTTPError(503) from None  # refused before the upgrade; the page retries
+        self.current_user = found[0] if found else None
         super().prepare()  # refuses (403) a request without a user, before the upgrade
 
     async def open(self) -> None:

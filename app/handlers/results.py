@@ -14,10 +14,11 @@ import tornado.web
 from app import charts
 from app.handlers.base import BaseHandler
 from app.handlers.forms import FormHandler
-from app.samples import result_url, user_job
+from app.samples import SAMPLES, result_url, user_job
 from moi.exceptions import JobNotFound
 
-KINDS = ("hello", "countdown", "fail", "pi")
+KINDS = tuple(kind for kind, sample in SAMPLES.items() if sample.result_page)
+"""The samples with a page of their own, ``results/<kind>.html``."""
 CANCEL_MAX_BODY = 1024
 """The cancel form holds the XSRF token only."""
 
@@ -42,8 +43,7 @@ class ResultHandler(BaseHandler):
         extra: dict[str, Any] = {}
         if kind == "pi" and job.get("status") == "Success":
             extra = {"picture": charts.pi_picture(job.get("result")), "chart": charts}
-        notice = NOTICES.get(self.get_query_argument("notice", ""))
-        self.render(f"results/{kind}.html", job=job, notice=notice, **extra)
+        self.render(f"results/{kind}.html", job=job, notice=self.notice(NOTICES), **extra)
 
 
 class CancelHandler(FormHandler):

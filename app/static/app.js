@@ -55,7 +55,8 @@
     time.textContent = date.toLocaleString(undefined, LOCAL);
   }
 
-  /** Fill a fact (<dd>) with a date from an info object, or a dash. */
+  /** Fill a fact (<dd>) with a date from an info object, or a dash: a <time> as the server
+   *  writes one, then shown in local time. */
   function showDate(fact, value) {
     const date = typeof value === "string" ? new Date(value) : null;
     if (!date || Number.isNaN(date.getTime())) {
@@ -64,8 +65,8 @@
     }
     const time = document.createElement("time");
     time.setAttribute("datetime", date.toISOString());
-    time.title = date.toISOString().slice(0, 19).replace("T", " ") + " UTC";
-    time.textContent = date.toLocaleString(undefined, LOCAL);
+    time.textContent = date.toISOString().slice(0, 19).replace("T", " ") + " UTC";
+    localTime(time);
     fact.replaceChildren(time);
   }
 

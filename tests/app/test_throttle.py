@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import throttle
+from app.keys import throttle_key
 from tests.app.conftest import PASSWORD, Client, error_message
 
 
@@ -38,7 +39,7 @@ def test_wrong_passwords_are_free_at_first_then_must_wait(server, r):
 
 def test_a_locked_name_stays_locked_for_the_window(server, r):
     assert Client(server.url).login("bob").status == 303
-    key = f"{throttle.PREFIX}:user:bob"
+    key = throttle_key("user", "bob")
     r.hset(key, mapping={"failures": throttle.PER_USERNAME.lock_at, "last": 0})
     r.expire(key, 600)
     refused = Client(server.url).login("bob", PASSWORD)
@@ -52,8 +53,8 @@ def test_a_good_sign_in_starts_the_names_count_again(server, r):
     assert owner.login("carol").status == 303
     guesses(Client(server.url), "carol", throttle.PER_USERNAME.free - 1)
     assert Client(server.url).login("carol").status == 303
-    assert not r.exists(f"{throttle.PREFIX}:user:carol")
-    assert r.exists(f"{throttle.PREFIX}:addr:127.0.0.1")  # the address's count goes on
+    assert not r.exists(throttle_key("user", "carol"))
+    assert r.exists(throttle_key("addr", "127.0.0.1"))  # the address's count goes on
 
 
 def test_new_accounts_per_address_are_capped(server, r, monkeypatch):
@@ -77,9 +78,7 @@ def test_a_guess_at_an_unknown_name_counts_as_a_wrong_password(server, r):
     attacker = Client(server.url)
     for name in ("alice", "nobody-here"):
         assert signed_in(attacker, name, "a wrong password") == 400
-    counts = [
-        r.hget(f"{throttle.PREFIX}:user:{name}", "failures") for name in ("alice", "nobody-here")
-    ]
+    counts = [r.hget(throttle_key("user", name), "failures") for name in ("alice", "nobody-here")]
     assert counts == ["1", "1"]
     assert not r.hexists("moi-app:users", "nobody-here")
 

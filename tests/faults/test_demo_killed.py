@@ -11,7 +11,7 @@ import signal
 import psutil
 import pytest
 
-from app.accounts import USERS_KEY
+from app.keys import USERS_KEY
 from moi.embedded import EmbeddedError, RedisServer, free_port
 from tests.app.conftest import Client
 from tests.app.test_main import alive, launch, private_redis  # noqa: F401 (a fixture)

@@ -1,0 +1,43 @@
+"""Every Redis key and channel name of the site, built in one place.
+
+All start with :data:`PREFIX`, so they never meet moi's own (a job ID is a UUID, a
+group's keys end in ``:jobs`` or ``:pubsub``). :mod:`app.newproject` rewrites it, so
+that sites made from this one can share a Redis.
+"""
+
+PREFIX = "moi-app:"
+
+USERS_KEY = f"{PREFIX}users"
+"""Hash: each username, to its account's JSON record (:mod:`app.accounts`)."""
+
+SIGNINS_KEY = f"{PREFIX}signins"
+"""Sorted set: each account, scored by when it last signed in (Unix seconds)."""
+
+SIGNOUT_CHANNEL = f"{PREFIX}signout"
+"""Channel: a JSON list of the session IDs just signed out (:mod:`app.sessions`)."""
+
+
+def session_key(session_id: str) -> str:
+    """String: a session's JSON ``{"user", "account"}``, with the session's TTL."""
+    return f"{PREFIX}session:{session_id}"
+
+
+def user_sessions_key(user: str) -> str:
+    """Set: the IDs of ``user``'s sessions, for "sign out everywhere"."""
+    return f"{PREFIX}sessions:{user}"
+
+
+def token_key(token_digest: str) -> str:
+    """String: the record of the API token whose SHA-256 is ``token_digest``."""
+    return f"{PREFIX}token:{token_digest}"
+
+
+def user_tokens_key(user: str) -> str:
+    """Hash: each token ID of ``user``, to its SHA-256."""
+    return f"{PREFIX}tokens:{user}"
+
+
+def throttle_key(counter: str, who: str) -> str:
+    """A counter of :mod:`app.throttle`: ``user`` (failed sign-ins to a name), ``addr``
+    (from an address) or ``new`` (accounts made from an address)."""
+    return f"{PREFIX}throttle:{counter}:{who}"
