@@ -145,11 +145,15 @@ class Reaper:
         message = lapsed_message(self.settings.lease)
         ended, again = [], []
         for job_id in lapsed:
-            if await self._send_again(job_id, message):
+            current = record.decode(await self.redis.get(keys.job_key(job_id)))
+            if current is None or current.get("status") == Status.QUEUED.value:
+                continue  # expired, or already sent again: only the lease is left
+            attempt = int(current.get("attempt") or 1)  # the attempt that lost its engine
+            if await self._send_again(job_id, message, attempt):
                 again.append(job_id)
-            elif await self.writer.fail(job_id, message):
+            elif await self.writer.fail(job_id, message, attempt):
                 ended.append(job_id)
-        gone = set(lapsed) - set(ended) - set(again)  # ended meanwhile, or expired
+        gone = set(lapsed) - set(ended) - set(again)  # ended meanwhile, expired, sent again
         if gone:
             await self.redis.zrem(keys.LEASES, *gone)
         if ended:
@@ -178,7 +182,8 @@ class Reaper:
             if isinstance(error, TimeoutError):
                 self._drop_cluster()
             reason = f"{message} It could not be sent again: {error!r}"
-            await self.writer.fail(job_id, reason, info["attempt"])
+            if await self.writer.fail(job_id, reason, info["attempt"]):
+                events.failed(job_id, info["group"], reason)
             return True
         await self.writer.sent({job_id: future.msg_ids[0]})
         future.add_done_callback(self._follow(info, self._cluster))

@@ -125,6 +125,19 @@ def test_entries_of_jobs_that_started_ended_or_expired_are_dropped(r, ours):
     assert r.hlen(keys.QUEUED) == 0
 
 
+def test_a_lapsed_lease_of_a_job_sent_again_meanwhile_is_only_dropped(r, ours):
+    again = store_queued(r, age=0, task="")  # Queued: its lease is a leftover
+    r.zadd(keys.LEASES, {again: 0})
+
+    async def body(one):
+        one.trust_leases()
+        return await one.reap_lapsed()
+
+    assert run(with_reapers(dataclasses.replace(ours, lease=0), 1, body)) == []
+    assert json.loads(r.get(again))["status"] == "Queued"
+    assert r.zcard(keys.LEASES) == 0
+
+
 def test_leases_are_not_reaped_until_redis_has_been_up_a_lease_length(r, ours):
     r.zadd(keys.LEASES, {"00000000-0000-4000-8000-000000000001": 0})
     long_lease = dataclasses.replace(ours, lease=10**6)  # longer than this Redis has run
