@@ -67,8 +67,9 @@ def seconds_between(start: object, end: object) -> float | None:
 
 
 def retried(info: dict[str, Any]) -> None:
-    """Log a job sent again because its engine died or went silent (``info`` is its next
-    attempt's)."""
+    """Count and log a job sent again because its engine died or went silent (``info`` is
+    its next attempt's)."""
+    metrics.RETRIED.inc()
     log.info(
         "moi job %s of group %s is sent again: its engine was lost (attempt %d of %d)",
         info["id"],

@@ -35,6 +35,11 @@ ENDED = Counter(
     ["status"],
 )
 CANCELLED = Counter("moi_jobs_cancelled", "Jobs this process cancelled (a cancel that ended one).")
+RETRIED = Counter(
+    "moi_jobs_retried",
+    "Jobs this process sent again because their engine died or went silent (its submitter "
+    "for a dead engine, the reaper for a lapsed lease).",
+)
 RUN_SECONDS = Histogram(
     "moi_job_run_seconds",
     "How long this process's jobs ran, from start to end on the engine.",

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import psutil
 import pytest
+from prometheus_client import REGISTRY
 
 from moi import keys, record
 from moi.embedded import LocalCluster
@@ -178,11 +179,13 @@ def test_cancelling_an_unknown_job_is_an_error(client, rc):
 
 def test_a_job_whose_engine_dies_runs_again_with_retries(client, rc):
     url = client.settings.redis_url
+    retried = REGISTRY.get_sample_value("moi_jobs_retried_total")
     job_id = client.with_options(retries=1).submit(
         "g", "fragile", None, jobs.dies_on_first_attempt, url, "attempts"
     )
 
     info = client.wait(job_id, timeout=60)
+    assert REGISTRY.get_sample_value("moi_jobs_retried_total") == retried + 1
 
     assert (info["status"], info["result"]) == ("Success", "second attempt")
     assert (info["attempt"], info["retries"]) == (2, 1)

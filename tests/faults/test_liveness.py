@@ -20,6 +20,7 @@ import textwrap
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from moi import keys, reaper
 from moi.embedded import LocalCluster
@@ -149,6 +150,7 @@ def test_frozen_engine_ends_the_job_failed_and_its_late_end_changes_nothing(ours
 def test_a_frozen_engines_job_with_a_retry_runs_again_and_the_engine_that_wakes_is_shut_out(
     ours, reaping, r
 ):
+    retried = REGISTRY.get_sample_value("moi_jobs_retried_total")
     job_id, first = submit_and_kill_submitter(ours, r, "release:again", retries=1)
     assert r.hexists(keys.CALLS, job_id), "its call is kept, for whoever sends it again"
 
@@ -160,6 +162,7 @@ def test_a_frozen_engines_job_with_a_retry_runs_again_and_the_engine_that_wakes_
         second = engine_pid(r, job_id, timeout=BOUND, attempt=2)
         print(f"sent again and running {time.monotonic() - stopped_at:.1f} s after SIGSTOP")
         assert second != first
+        assert REGISTRY.get_sample_value("moi_jobs_retried_total") == retried + 1, "the reaper's"
         running = json.loads(r.get(job_id))
 
         # The first engine wakes and its attempt ends (Redis hands a list's items to its
