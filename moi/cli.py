@@ -27,6 +27,7 @@ from moi.client import NO_USER_GROUP, Client, JobOptions
 from moi.exceptions import ConfigError, JobNotFound, MoiError
 from moi.reaper import Reaper
 from moi.status import is_final
+from moi.subscription import subscribe_confirmed
 from moi.terminal import Watcher, print_job, print_jobs
 
 T = TypeVar("T")
@@ -227,12 +228,7 @@ async def watch_jobs(client: Client, ids: list[str]) -> int:
     Subscribes to every job's channel before reading them, so no change falls between.
     """
     async with client.redis.pubsub() as pubsub:
-        channels = [keys.job_channel(job_id) for job_id in ids]
-        await pubsub.subscribe(*channels)
-        for _ in channels:
-            confirmed = await pubsub.get_message(timeout=10)
-            if confirmed is None or confirmed["type"] != "subscribe":
-                raise MoiError(f"Redis did not confirm the subscription: {confirmed!r}")
+        await subscribe_confirmed(pubsub, *map(keys.job_channel, ids))
         with Watcher(console()) as watcher:
             for job_id in ids:
                 info = await client.get(job_id)
@@ -365,7 +361,8 @@ def status(settings: config.Settings, as_json: bool) -> None:
 @click.option("--once", is_flag=True, help="One round, then exit (say, from cron).")
 @click.pass_obj
 def reap(settings: config.Settings, once: bool) -> None:
-    """End the jobs no engine will finish (a lapsed lease, a lost or unsent task).
+    """End the jobs no engine will finish (a lapsed lease, a lost or unsent task), or
+    send them again if they have a retry left.
 
     Every moi server does this already; run it where no server runs. Several may run at
     once: one reaps at a time.

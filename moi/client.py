@@ -38,7 +38,7 @@ from moi.messages import normalise_ids
 from moi.reaper import Reaper
 from moi.retry import durably_async
 from moi.status import is_final
-from moi.subscription import CONFIRM_TIMEOUT
+from moi.subscription import subscribe_confirmed
 
 log = logging.getLogger(__name__)
 
@@ -279,12 +279,10 @@ class Client:
         except SendError as error:
             message = f"The job could not be sent to the cluster: {error.error!r}"
             self._watch(prepared[: len(error.sent)], error.sent)
-            self.note_sent(sent_tasks(prepared, error.sent))
             for info, _ in prepared[len(error.sent) :]:
                 await self._fail_durably(info["id"], message)
             raise error.error from None
         self._watch(prepared, futures)
-        self.note_sent(sent_tasks(prepared, futures))
         events.submitted(prepared)
         return [info["id"] for info, _ in prepared]
 
@@ -321,7 +319,8 @@ class Client:
             )
 
     def _watch(self, prepared: list[Prepared], futures: list[Future]) -> None:
-        """Follow the sent tasks, to end a job ``Failed`` if its task fails; any thread."""
+        """Follow the sent tasks, to end a job ``Failed`` if its task fails, and record
+        which task carries each job (:meth:`note_sent`); any thread."""
         for (info, packed), future in zip(prepared, futures, strict=True):
             job_id = info["id"]
             self.outstanding.add(job_id)
@@ -329,6 +328,7 @@ class Client:
                 self._resend[job_id] = packed
             self._drained.clear()
             future.add_done_callback(lambda done, info=info: self._task_done(info, done))
+        self.note_sent(sent_tasks(prepared, futures))
 
     def _task_done(self, info: dict[str, Any], future: Future) -> None:
         """On ipyparallel's I/O thread. A task that came back well needs no event loop
@@ -386,7 +386,6 @@ class Client:
             )
             return
         self._watch(prepared, futures)
-        self.note_sent(sent_tasks(prepared, futures))
 
     async def _fail_durably(
         self, job_id: str, message: str, group: str = "", attempt: int | None = None
@@ -439,11 +438,7 @@ class Client:
         check_text("job_id", job_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         async with self.redis.pubsub() as pubsub:
-            await pubsub.subscribe(keys.job_channel(job_id))
-            # Only once Redis confirms is a notice sent after the read below sure to arrive.
-            confirmed = await pubsub.get_message(timeout=CONFIRM_TIMEOUT)
-            if confirmed is None or confirmed["type"] != "subscribe":
-                raise ConnectionError(f"Redis did not confirm the subscription: {confirmed!r}")
+            await subscribe_confirmed(pubsub, keys.job_channel(job_id))
             while True:
                 info = await self.get(job_id)
                 if info is None:

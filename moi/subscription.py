@@ -40,6 +40,19 @@ OnMessage = Callable[[str, str, bool], None]
 """``on_message(channel, data, by_pattern)``."""
 
 
+async def subscribe_confirmed(pubsub: aioredis.client.PubSub, *channels: str) -> None:
+    """Subscribe ``pubsub`` to ``channels`` and wait until Redis confirms each: only then
+    is a message published after a read made next sure to arrive.
+
+    :raises ConnectionError: if Redis does not confirm within :data:`CONFIRM_TIMEOUT`.
+    """
+    await pubsub.subscribe(*channels)
+    for _ in channels:
+        confirmed = await pubsub.get_message(timeout=CONFIRM_TIMEOUT)
+        if confirmed is None or confirmed["type"] != "subscribe":
+            raise ConnectionError(f"Redis did not confirm the subscription: {confirmed!r}")
+
+
 class SubscriptionLost(ConnectionError):
     """The pub/sub connection failed or closed; make a new subscription."""
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import redis
 
 from moi import config, events, record
-from moi.client import Client, JobOptions, Prepared, calls_to_keep, check_target, sent_tasks
+from moi.client import Client, JobOptions, Prepared, calls_to_keep, check_target
 from moi.dispatch import SendError
 
 T = TypeVar("T")
@@ -82,13 +82,11 @@ class SyncClient:
             futures = dispatcher.send_now([packed for _, packed in prepared])
         except SendError as error:
             self.client._watch(prepared[: len(error.sent)], error.sent)
-            self.client.note_sent(sent_tasks(prepared, error.sent))
             message = f"The job could not be sent to the cluster: {error.error!r}"
             for info, _ in prepared[len(error.sent) :]:
                 self._call(self.client._fail_durably(info["id"], message))
             raise error.error from None
-        self.client._watch(prepared, futures)
-        self.client.note_sent(sent_tasks(prepared, futures))  # written in batches, on the loop
+        self.client._watch(prepared, futures)  # their tasks are recorded in batches, on the loop
         events.submitted(prepared)
         return [info["id"] for info, _ in prepared]
 

@@ -136,7 +136,7 @@ class Watcher:
         progress = info.get("progress")
         if not isinstance(progress, int | float):
             progress = None
-        if is_final(status) and status == Status.SUCCESS.value:
+        if status == Status.SUCCESS.value:
             progress = 1.0
         state = (status, progress)
         if self._shown.get(job_id) == state:
