@@ -35,6 +35,8 @@ import redis.asyncio as aioredis
 from app import forms
 from app.accounts import Accounts
 from app.keys import token_key, user_tokens_key
+from app.templating import parse_date
+from moi import record
 
 TOKENS_MAX = 20
 """Tokens one user may hold at once."""
@@ -49,7 +51,12 @@ _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 
 
 class TokenError(ValueError):
-    """A token could not be made; the message is shown on the form as it is."""
+    """A token could not be made; the message is shown on the form as it is. ``field``
+    names the field at fault (the name), or is None when none is (too many tokens)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def digest(token: str) -> str:
@@ -83,10 +90,6 @@ class Token:
             "created": self.created,
             "last_used": self.last_used,
         }
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def _decode(raw: str | None) -> Token | None:
@@ -127,7 +130,7 @@ class Tokens:
         try:
             name = forms.text(raw_name, "A token's name", max_length=NAME_MAX)
         except forms.FormError as error:
-            raise TokenError(str(error)) from None
+            raise TokenError(str(error), "name") from None
         if len(await self.for_user(user, account_id)) >= TOKENS_MAX:  # also drops stale ones
             raise TokenError(
                 f"You have {TOKENS_MAX} tokens, as many as an account may hold: "
@@ -139,7 +142,7 @@ class Tokens:
             user=user,
             account_id=account_id,
             name=name,
-            created=_now(),
+            created=record.now(),
         )
         token_digest = digest(secret)
         async with self.client.pipeline(transaction=True) as pipe:
@@ -194,23 +197,17 @@ class Tokens:
         """
         if not secret or len(secret) > TOKEN_CHARS_MAX:
             return None
-        key = token_key(digest(secret))
+        token_digest = digest(secret)
+        key = token_key(token_digest)
         token = _decode(await self.client.get(key))
         if token is None:
             return None
         if await self.accounts.account_id(token.user) != token.account_id:
-            await self._delete(token.user, {token.id: digest(secret)})
+            await self._delete(token.user, {token.id: token_digest})
             return None
         now = datetime.now(UTC)
-        last = _parse(token.last_used)
+        last = parse_date(token.last_used)
         if last is None or now - last >= LAST_USED_STEP:
             token = dataclasses.replace(token, last_used=now.isoformat())
             await self.client.set(key, _encode(token), xx=True)
         return token
-
-
-def _parse(value: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if value else None
-    except ValueError:
-        return None

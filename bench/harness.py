@@ -151,8 +151,8 @@ class Bench:
 class CpuMeter:
     """CPU time of each part of the setup, to tell where a job's cost goes.
 
-    The parts: this process (the submitting client, plus the bench's own listener),
-    Redis, the ipyparallel controller (with its schedulers), and the engines.
+    The parts: this process (the submitting client), Redis, the ipyparallel controller
+    (with its schedulers), and the engines (with their nannies); each process counts once.
     """
 
     def __init__(self, bench: Bench) -> None:

@@ -10,7 +10,7 @@ value (cloudpickle), so they need not import this file.
 
 Each browser gets a group of its own (a random name in a signed cookie); a real app
 uses its signed-in user. The README's "Mounting the websocket" snippets are taken from
-this file, and a test runs it (tests/test_example.py), so neither can drift.
+this file, and a test runs it (tests/browser/test_example.py), so neither can drift.
 """
 
 from __future__ import annotations

@@ -73,10 +73,15 @@ def test_submit_and_watch_shows_progress_and_exits_0(r, ini, settings):
     with started(ini, *args, "--group", "cli", "--watch") as watching:
         job_id = watching.stdout.readline().strip()
         seen = []
-        for expected in ("step 1 of 2 50%", "step 2 of 2 100%", "Success 100%"):
-            r.rpush("cue", "go")
-            while not seen or not seen[-1].endswith(expected):
-                seen.append(watching.stdout.readline().strip())
+        try:
+            for expected in ("step 1 of 2 50%", "step 2 of 2 100%", "Success 100%"):
+                r.rpush("cue", "go")
+                while not seen or not seen[-1].endswith(expected):
+                    line = watching.stdout.readline()
+                    assert line, f"the watcher ended before {expected!r}: {seen}"
+                    seen.append(line.strip())
+        finally:  # a failed test must not leave the job waiting on an engine
+            r.rpush("cue", "go", "go", "go")
         assert watching.wait(timeout=30) == 0
     assert r.sismember("cli:jobs", job_id)
     assert all(line.startswith(f"{job_id} progress_on_cue: ") for line in seen)

@@ -157,7 +157,8 @@ class TokensHandler(ApiHandler):
                 self.current_user, self.account_id, name
             )
         except TokenError as error:
-            raise ApiError(400, str(error), {"name": str(error)}) from None
+            fields = {error.field: str(error)} if error.field else None
+            raise ApiError(400, str(error), fields) from None
         self.set_header("Location", f"/api/tokens/{token.id}")
         self.write_json({**token.public(), "token": secret}, 201)
 

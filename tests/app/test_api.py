@@ -523,6 +523,10 @@ def test_an_account_holds_a_bounded_number_of_tokens(server, auth, r):
     page = auth.post("/account/tokens", name="one too many")
     assert page.status == 400
     assert "revoke one" in error_message(page.text, "token-error")
+    answer = Api(server.url, browser=auth).post("/api/tokens", {"name": "one too many"})
+    assert answer.status == 400
+    assert "revoke one" in answer.json["error"]
+    assert "fields" not in answer.json, "no field is at fault: the name was fine"
     assert r.hlen("moi-app:tokens:alice") == TOKENS_MAX
 
 
