@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff over the tree, then mypy over moi and app (both configured in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 run: install
 	$(BIN)/python -m app $(if $(PORT),--port $(PORT)) $(RUN_ARGS)
@@ -32,4 +34,4 @@ bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

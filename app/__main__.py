@@ -77,7 +77,7 @@ class Signals:
     leave servers behind."""
 
     def __init__(self) -> None:
-        self.stop: Callable[[], None] | None = None
+        self.stop: Callable[[], object] | None = None
         self.stopping = False
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle)

@@ -69,7 +69,7 @@ class Application(tornado.web.Application):
                 {"path": moi.static_path()},
             ),
         ]
-        tornado_settings = {
+        tornado_settings: dict[str, Any] = {
             "cookie_secret": cookie_secret,
             "xsrf_cookies": True,
             "xsrf_cookie_kwargs": {"httponly": True, "samesite": "Lax"},

@@ -66,6 +66,7 @@ class Services:
             if uses_private_redis(settings):
                 self.redis_server = RedisServer(free_port(), var / "redis", persist=True)
                 self.redis_server.start()
+                assert self.watchdog is not None and self.redis_server.pid is not None
                 self.watchdog.guard([self.redis_server.pid])
                 settings = dataclasses.replace(settings, redis_url=self.redis_server.url)
             check_redis(settings.redis_url)
@@ -77,6 +78,7 @@ class Services:
                     raise StartupError(
                         f"the local ipyparallel cluster did not start: {first_line(error)}"
                     ) from error
+                assert self.watchdog is not None
                 self.watchdog.guard(self.cluster.pids())
                 settings = dataclasses.replace(
                     settings, ipp_connection_file=self.cluster.connection_file

@@ -59,7 +59,7 @@ def ended(info: dict[str, Any], outcome: object) -> None:
     )
 
 
-def seconds_between(start: object, end: object) -> float | None:
+def seconds_between(start: Any, end: Any) -> float | None:
     try:
         return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
     except (TypeError, ValueError):

@@ -92,7 +92,8 @@ class Subscription:
 
     async def follow(self, channels: Iterable[str]) -> None:
         """Count a follower of each channel; return once each is confirmed subscribed."""
-        new, known = [], []
+        new: list[str] = []
+        known: list[str] = []
         for channel in channels:
             self._counts[channel] += 1
             (new if self._counts[channel] == 1 else known).append(channel)

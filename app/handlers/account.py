@@ -32,6 +32,7 @@ async def render_account(
     typed: str = "",
     notice: str | None = None,
 ) -> None:
+    assert handler.account_id is not None  # signed in: find_user set it
     tokens = await handler.application.tokens.for_user(handler.current_user, handler.account_id)
     handler.set_header("Cache-Control", "no-store")
     handler.render(
@@ -61,6 +62,7 @@ class TokenCreateHandler(FormHandler):
     @tornado.web.authenticated
     async def post_form(self) -> None:
         name = self.get_body_argument("name", "")
+        assert self.account_id is not None  # signed in: find_user set it
         try:
             made = await self.application.tokens.create(self.current_user, self.account_id, name)
         except TokenError as error:

@@ -137,6 +137,7 @@ class CancelHandler(JobApiHandler):
 class TokensHandler(ApiHandler):
     async def get(self) -> None:
         """My API tokens (never the tokens themselves: only their names and dates)."""
+        assert self.account_id is not None  # signed in: find_user set it
         found = await self.application.tokens.for_user(self.current_user, self.account_id)
         self.write_json({"tokens": [token.public() for token in found]})
 
@@ -152,6 +153,7 @@ class TokensHandler(ApiHandler):
         name = body.get("name", "")
         if not isinstance(name, str):
             raise ApiError(400, "A token's name is text.", {"name": "must be text"})
+        assert self.account_id is not None  # signed in: find_user set it
         try:
             token, secret = await self.application.tokens.create(
                 self.current_user, self.account_id, name

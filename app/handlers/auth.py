@@ -76,7 +76,7 @@ class LoginHandler(AccountFormHandler):
 
     async def check(self, username: str) -> tuple[str, str]:
         return await self.application.accounts.login(
-            username, self.get_body_argument("password", ""), self.request.remote_ip
+            username, self.get_body_argument("password", ""), self.request.remote_ip or ""
         )
 
 
@@ -88,7 +88,7 @@ class SignupHandler(AccountFormHandler):
             username,
             self.get_body_argument("password", ""),
             self.get_body_argument("confirm", ""),
-            self.request.remote_ip,
+            self.request.remote_ip or "",
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import http
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import tornado.httputil
@@ -41,12 +41,13 @@ async def signed_in(handler: tornado.web.RequestHandler) -> tuple[str, str] | No
     deleted account or one re-made by someone else under the same name is signed out
     everywhere at once. Pages and the websocket both ask here, so they agree.
     """
+    application = cast("Application", handler.application)
     found_id = session_id(handler)
-    found = await handler.application.sessions.find(found_id) if found_id else None
+    found = await application.sessions.find(found_id) if found_id else None
     if found is None:
         return None
     user, account = found
-    if await handler.application.accounts.account_id(user) != account:
+    if await application.accounts.account_id(user) != account:
         return None
     return found
 
@@ -164,7 +165,8 @@ def status_phrase(status_code: int) -> str:
 def check_host(handler: tornado.web.RequestHandler) -> None:
     """Refuse a Host header the site does not answer to (``[app] allowed_hosts``): links
     and redirects built from it must not point at someone else's name."""
-    if not handler.application.app_settings.allows_host(handler.request.host_name):
+    application = cast("Application", handler.application)
+    if not application.app_settings.allows_host(handler.request.host_name):
         raise tornado.web.HTTPError(400, reason="Unknown Host")
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tornado.web import HTTPError
 
 from app.handlers.base import check_host, session_id, signed_in
 from app.outage import REDIS_DOWN
 from moi.websocket import MoiWebSocketHandler
 
+if TYPE_CHECKING:
+    from app.application import Application
+
 
 class LiveHandler(MoiWebSocketHandler):
+    application: Application
+
     async def prepare(self) -> None:
         check_host(self)
         self.session = session_id(self)
@@ -23,9 +30,11 @@ class LiveHandler(MoiWebSocketHandler):
 
     async def open(self) -> None:
         # Closed at once if its session is signed out, in this process or another.
+        assert self.session is not None  # prepare let only a signed-in request through
         self.application.signouts.add(self.session, self)
         await super().open()
 
     def on_close(self) -> None:
-        self.application.signouts.discard(self.session, self)
+        if self.session is not None:
+            self.application.signouts.discard(self.session, self)
         super().on_close()

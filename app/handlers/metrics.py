@@ -7,15 +7,22 @@ Read by a Prometheus server, not by people: it answers only to the addresses of
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import tornado.web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 import moi.metrics  # noqa: F401  (registers moi's metrics)
 
+if TYPE_CHECKING:
+    from app.application import Application
+
 
 class MetricsHandler(tornado.web.RequestHandler):
+    application: Application
+
     def get(self) -> None:
-        if not self.application.app_settings.allows_metrics(self.request.remote_ip):
+        if not self.application.app_settings.allows_metrics(self.request.remote_ip or ""):
             raise tornado.web.HTTPError(403)
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.set_header("Cache-Control", "no-store")
