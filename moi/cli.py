@@ -74,7 +74,8 @@ def run(settings: config.Settings, work: Callable[[Client], Awaitable[T]]) -> T:
 
 
 def console() -> Console:
-    return Console(soft_wrap=True)
+    """Where job data is printed: no markup or emoji codes are read in it (job text is text)."""
+    return Console(soft_wrap=True, markup=False, emoji=False)
 
 
 def print_json(value: Any) -> None:

@@ -352,11 +352,12 @@ class Hub:
         return [], ended
 
     async def _strangers(self, group: str, ids: list[str]) -> list[str]:
-        """The IDs among ``ids`` that are not in the group's set."""
-        if not ids:
-            return []
-        members = await self.redis.smismember(keys.group_jobs_key(group), ids)
-        return [job_id for job_id, member in zip(ids, members, strict=True) if not member]
+        """The IDs among ``ids`` that are not in the group's set (nor is anything that is
+        not a job ID: that never reaches Redis)."""
+        asked = [job_id for job_id in ids if is_job_id(job_id)]
+        members = await self.redis.smismember(keys.group_jobs_key(group), asked) if asked else []
+        found = {job_id for job_id, member in zip(asked, members, strict=True) if member}
+        return [job_id for job_id in ids if job_id not in found]
 
     async def settled(self) -> None:
         """Wait for the work in hand: notices being sent, groups being let go."""

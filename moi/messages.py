@@ -8,7 +8,7 @@ I/O or imports the cluster client: the web tier loads it cheaply.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from moi import record
@@ -18,6 +18,10 @@ MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
 ID_ACTIONS = ("remove", "cancel")
 """The client actions whose value is a job ID or a list of them."""
 CLIENT_ACTIONS = ("get", *ID_ACTIONS)
+DONE = {"remove": "removed", "cancel": "cancelled"}
+"""What an ID action does, for the refusals that say it was not done."""
+SHOWN_IDS = 5
+SHOWN_CHARS = 40
 
 
 class ClientError(ValueError):
@@ -36,6 +40,16 @@ def normalise_ids(ids: str | Iterable[str]) -> list[str]:
         if not isinstance(job_id, str):
             raise TypeError(f"job IDs must be str, not {type(job_id).__name__}")
     return ids
+
+
+def shown(ids: list[str], form: Callable[[str], str] = str) -> str:
+    """A few of ``ids`` for an error reply: the first five, each cut to 40 characters.
+
+    :param form: how each is written; ``ascii`` for text that may not be a job ID, so a
+        control character or a lone surrogate is shown as its escape.
+    """
+    text = ", ".join(form(i[:SHOWN_CHARS]) for i in ids[:SHOWN_IDS])
+    return text + (" ..." if len(ids) > SHOWN_IDS else "")
 
 
 def action(name: str, value: Any) -> bytes:
@@ -83,8 +97,8 @@ def update_message(raw_info: str) -> bytes:
 def parse_client_message(message: str | bytes) -> tuple[str, Any]:
     """The one action of a browser's message, or :class:`ClientError` saying what is wrong.
 
-    An action on jobs (``remove``, ``cancel``) comes back with a non-empty list of str; ``get``
-    with None.
+    An action on jobs (``remove``, ``cancel``) comes back with a non-empty list of job IDs
+    (:func:`moi.keys.is_job_id`); ``get`` with None.
     """
     if isinstance(message, bytes):
         try:
@@ -116,5 +130,11 @@ def parse_client_message(message: str | bytes) -> tuple[str, Any]:
             or not all(isinstance(job_id, str) for job_id in value)
         ):
             raise ClientError(f"{name} takes a job ID or a non-empty list of job IDs")
+        wrong = [job_id for job_id in value if not is_job_id(job_id)]
+        if wrong:  # checked here, so nothing but a job ID ever reaches Redis
+            raise ClientError(
+                f"{name} takes job IDs (UUID4 strings), not {shown(wrong, ascii)}; "
+                f"nothing was {DONE[name]}"
+            )
         return name, value
     raise ClientError(f"unknown action {name!r}; known actions: {', '.join(CLIENT_ACTIONS)}")

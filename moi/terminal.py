@@ -2,7 +2,9 @@
 lines when its output goes to a pipe or a file.
 
 rich (Textualize's terminal library) draws the tables and live bars and tells whether
-the output is a terminal; nothing here draws by hand.
+the output is a terminal; nothing here draws by hand. Job text (names, statuses, results)
+goes to rich as :class:`~rich.text.Text` or through ``Console.out``, never as markup: a
+name like ``"fit [/] model"`` is printed as it is.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from moi.status import Status, is_final
 
@@ -67,7 +70,7 @@ def print_jobs(console: Console, infos: list[dict[str, Any]]) -> None:
     for column in COLUMNS:  # a job ID is copied from here: never cut short
         table.add_column(column, no_wrap=column in ("id", "submitted"))
     for info in infos:
-        table.add_row(*row(info), style=status_style(info.get("status")))
+        table.add_row(*map(Text, row(info)), style=status_style(info.get("status")))
     console.print(table)
 
 
@@ -96,6 +99,14 @@ def print_job(console: Console, info: dict[str, Any]) -> None:
         console.out(json.dumps(result, indent=2), highlight=False)
 
 
+class StatusColumn(ProgressColumn):
+    """A watched job's status, as text, coloured by how the job ended."""
+
+    def render(self, task: Task) -> Text:
+        status = task.fields["status"]
+        return Text(status, style=status_style(status))
+
+
 class Watcher:
     """Shows each watched job's status and progress until it ends.
 
@@ -110,9 +121,9 @@ class Watcher:
         self._tasks: dict[str, TaskID] = {}
         if console.is_terminal:
             self._progress = Progress(
-                TextColumn("{task.fields[name]}", style="bold"),
+                TextColumn("{task.fields[name]}", style="bold", markup=False),
                 BarColumn(),
-                TextColumn("{task.fields[status]}"),
+                StatusColumn(),
                 console=console,
             )
 
@@ -147,16 +158,14 @@ class Watcher:
             percent = "" if progress is None else f" {round(progress * 100)}%"
             self.console.out(f"{job_id} {name}: {status}{percent}", highlight=False)
             return
-        style = status_style(status)
-        shown = f"[{style}]{status}[/]" if style else status
         if job_id not in self._tasks:
             self._tasks[job_id] = self._progress.add_task(
-                name, total=1.0 if progress is not None else None, name=name, status=shown
+                name, total=1.0 if progress is not None else None, name=name, status=status
             )
         task = self._tasks[job_id]
         total = 1.0 if progress is not None or is_final(status) else None
         self._progress.update(
-            task, total=total, completed=progress or 0.0, status=shown, refresh=True
+            task, total=total, completed=progress or 0.0, status=status, refresh=True
         )
 
     def exit_code(self) -> int:

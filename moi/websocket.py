@@ -21,7 +21,7 @@ from tornado.web import HTTPError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
 
 from moi.hub import Hub
-from moi.messages import ClientError, action, parse_client_message
+from moi.messages import ClientError, action, parse_client_message, shown
 
 log = logging.getLogger(__name__)
 
@@ -113,17 +113,14 @@ class MoiWebSocketHandler(WebSocketHandler):
     async def remove(self, ids: list[str]) -> None:
         strangers = await self.hub.remove(self.group, ids)
         if strangers:
-            shown = ", ".join(strangers[:5]) + (" ..." if len(strangers) > 5 else "")
-            raise ClientError(f"not jobs of yours: {shown}; nothing was removed")
+            raise ClientError(f"not jobs of yours: {shown(strangers)}; nothing was removed")
 
     async def cancel(self, ids: list[str]) -> None:
         strangers, ended = await self.hub.cancel(self.group, ids)
         if strangers:
-            shown = ", ".join(strangers[:5]) + (" ..." if len(strangers) > 5 else "")
-            raise ClientError(f"not jobs of yours: {shown}; nothing was cancelled")
+            raise ClientError(f"not jobs of yours: {shown(strangers)}; nothing was cancelled")
         if ended:
-            shown = ", ".join(ended[:5]) + (" ..." if len(ended) > 5 else "")
-            raise ClientError(f"already ended, left as they were: {shown}")
+            raise ClientError(f"already ended, left as they were: {shown(ended)}")
 
     def get_compression_options(self) -> None:
         """No compression: updates are small, and the same bytes go to every client."""

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from moi import record
 from moi.embedded import free_port
+from moi.status import Status
 from tests import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,19 +32,29 @@ def ini(settings, tmp_path):
     return path
 
 
-def moi(ini, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+TERMINAL = {"FORCE_COLOR": "1", "COLUMNS": "200"}
+"""The environment under which rich draws for a terminal (tables, live bars), in a pipe."""
+
+
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if k != "MOI_GROUP"}, **(extra or {})}
+
+
+def moi(
+    ini, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [MOI, "--config", str(ini), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={k: v for k, v in os.environ.items() if k != "MOI_GROUP"},
+        env=environment(env),
     )
 
 
 @contextlib.contextmanager
-def started(ini, *args: str):
+def started(ini, *args: str, env: dict[str, str] | None = None):
     """``moi ARGS`` running, its output read line by line; stopped by PID afterwards."""
     process = subprocess.Popen(
         [MOI, "--config", str(ini), *args],
@@ -50,6 +62,7 @@ def started(ini, *args: str):
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=environment(env),
     )
     try:
         yield process
@@ -139,6 +152,71 @@ def test_jobs_in_a_pipe_are_plain_tab_separated_lines(r, ini, moi_context):
         [ids[1], "job 1", "Success"],
     ]
     assert "\x1b[" not in "".join(lines)  # no colours in a pipe
+
+
+MARKUP = ["fit [/] model", "[bold red]x", "[link=http://evil.example]y[/link] :smile:", "z\\"]
+"""Job text that rich would take for markup (or an emoji code): an error, a style, a link."""
+
+
+def plain(output: str) -> str:
+    """Terminal output without its colours and cursor moves."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output)
+
+
+def store_job(r, group: str, name: str, **fields) -> str:
+    """A job stored as an engine would leave it, without running anything."""
+    info = record.new_info(group, name, None)
+    info.update(fields)
+    record.Writer(r).create([info], ttl=3600)
+    return info["id"]
+
+
+@pytest.mark.parametrize("env", [None, TERMINAL], ids=["pipe", "terminal"])
+def test_jobs_and_show_print_job_text_as_it_is(r, ini, env):
+    group = "[red]team"
+    ids = [
+        store_job(r, group, name, status=status, result=result)
+        for name, status, result in zip(
+            MARKUP, ["Success", "[/] half way", "Failed", "[dim]"], [*MARKUP[1:], None], strict=True
+        )
+    ]
+
+    listed = moi(ini, "jobs", group, env=env)
+    assert listed.returncode == 0, listed.stderr
+    for name in MARKUP:
+        assert name in plain(listed.stdout)
+    for status in ("[/] half way", "[dim]"):
+        assert status in plain(listed.stdout)
+
+    shown = moi(ini, "show", ids[1], env=env)
+    assert shown.returncode == 0, shown.stderr
+    out = plain(shown.stdout)
+    assert re.search(r"^name +\[bold red\]x$", out, re.MULTILINE), out
+    assert re.search(r"^group +\[red\]team$", out, re.MULTILINE), out
+    assert re.search(r"^status +\[/\] half way$", out, re.MULTILINE), out
+    assert out.rstrip().endswith(MARKUP[2])  # the result
+
+
+def read_until(stream, text: str) -> str:
+    """Read ``stream`` until ``text`` appears in it (colours aside); all that was read."""
+    seen = ""
+    while text not in plain(seen):
+        char = stream.read(1)
+        assert char, f"the output ended before {text!r}: {plain(seen)!r}"
+        seen += char
+    return seen
+
+
+def test_watch_on_a_terminal_draws_job_text_as_it_is(r, ini):
+    ended = store_job(r, "g", MARKUP[1], status="Success", result=1)
+    running = store_job(r, "g", MARKUP[0], status="[/] step [b]1[/b]")
+    with started(ini, "watch", ended, running, env=TERMINAL) as watcher:
+        seen = read_until(watcher.stdout, "[/] step [b]1[/b]")
+        record.Writer(r).end(running, Status.CANCELLED, "stopped [red]here")
+        assert watcher.wait(timeout=30) == 2  # ended normally: one job was cancelled
+        out = plain(seen + watcher.stdout.read())
+    assert MARKUP[0] in out and MARKUP[1] in out
+    assert "Cancelled" in out and "Success" in out
 
 
 def test_show_prints_a_traceback_readably(r, ini, moi_context):

@@ -3,6 +3,10 @@
 Property-based (hypothesis): arbitrary text, arbitrary bytes (invalid UTF-8 included, as a
 binary frame), and JSON of every shape, through the parser alone and through a real
 socket of a served hub. Never a traceback, never a 1011 close.
+
+The JSON's strings hold any code point the JSON decoder can produce, lone surrogates
+included (``"\\ud800"`` decodes to one, and UTF-8 cannot encode it); a text frame holds
+only what UTF-8 can carry, as on the wire.
 """
 
 from __future__ import annotations
@@ -14,24 +18,39 @@ import logging
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moi.messages import CLIENT_ACTIONS, ClientError, parse_client_message
+from moi.keys import is_job_id
+from moi.messages import CLIENT_ACTIONS, ID_ACTIONS, ClientError, parse_client_message
 from tests.wsclient import serve
 
+ANY_CHAR = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()) | (
+    st.integers(min_value=0xD800, max_value=0xDFFF).map(chr)  # not merged into the above
+)
+"""Every code point, surrogates too: what ``json.loads`` can make of ``\\uXXXX`` escapes.
+The surrogates, 2,048 of 1.1 million and the ones UTF-8 cannot encode, are drawn half the
+time (a union of two ``characters`` would be merged into one, and draw them seldom)."""
+ANY_TEXT = st.text(ANY_CHAR)
+IDS = st.uuids(version=4).map(str) | ANY_TEXT
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | ANY_TEXT,
     lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(ANY_CHAR, max_size=8), children, max_size=4)
     ),
     max_leaves=12,
 )
 ACTION_LIKE = st.dictionaries(
-    st.sampled_from([*CLIENT_ACTIONS, "cancel", "", "GET"]) | st.text(max_size=8),
+    st.sampled_from([*CLIENT_ACTIONS, "cancel", "", "GET"]) | st.text(ANY_CHAR, max_size=8),
     JSON,
     min_size=0,
     max_size=2,
 ).map(json.dumps)
+ID_ACTION = st.builds(
+    lambda name, ids: json.dumps({name: ids}),
+    st.sampled_from(ID_ACTIONS),
+    IDS | st.lists(IDS, min_size=1, max_size=4),
+)
 NESTED = st.integers(min_value=1, max_value=5000).map(lambda depth: "[" * depth + "]" * depth)
-MESSAGES = st.text() | st.binary() | ACTION_LIKE | NESTED
+MESSAGES = st.text() | st.binary() | ACTION_LIKE | ID_ACTION | NESTED
 
 
 @given(MESSAGES)
@@ -43,7 +62,7 @@ def test_the_parser_returns_an_action_or_a_client_error(message):
         assert str(error)
         return
     assert name in CLIENT_ACTIONS
-    assert value is None or (value and all(isinstance(job_id, str) for job_id in value))
+    assert value is None or (value and all(is_job_id(job_id) for job_id in value))
 
 
 @given(st.lists(MESSAGES, min_size=1, max_size=20))
