@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -25,14 +26,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-
-from moi import controller, events, groupset, keys, record, runner
+from moi import connections, controller, events, groupset, keys, record, runner
 from moi.config import Settings
-from moi.dispatch import Dispatcher, SendError, is_engine_death, task_failure_message
+from moi.dispatch import Dispatcher, SendError, TaskResult, is_engine_death, task_failure_message
 from moi.exceptions import JobNotFound
 from moi.messages import normalise_ids
 from moi.reaper import Reaper
@@ -95,27 +91,23 @@ class Client:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.redis = aioredis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            # A connection Redis closed (a restart, a failover) is retried on a fresh one.
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
-            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-        )
+        self.redis = connections.pooled(settings.redis_url, decode_responses=True)
         self.writer = record.AsyncWriter(self.redis)
         self.dispatcher = Dispatcher(settings)
+        self._state = threading.Lock()
+        """Guards what the caller's thread, ipyparallel's I/O thread and the loop share:
+        ``outstanding``, ``_resend`` and ``_unrecorded``."""
         self.outstanding: set[str] = set()
         """IDs of the jobs this client sent to the cluster that have not come back yet."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
         self._drained = asyncio.Event()
-        self._drained.set()
+        """Set (on the loop only) when ``outstanding`` was seen empty; :meth:`drain` clears it."""
         self.reaper: Reaper | None = None
         self._reaping: asyncio.Task | None = None
         self._watching: asyncio.Task | None = None
         self._unrecorded: dict[str, str] = {}  # sent jobs' tasks, not yet in moi:queued
         self._resend: dict[str, bytes] = {}  # outstanding jobs with retries: their call
-        self._unrecorded_lock = threading.Lock()  # SyncClient notes from its caller's thread
 
     async def start(self, *, reap: bool | None = None) -> None:
         """Check that Redis answers and connect to the cluster, so a wrong config fails now.
@@ -150,7 +142,9 @@ class Client:
                 )
                 await dispatcher.lost(why)
                 # Their tasks went with the connection: the reaper ends those the cluster lost.
-                self.outstanding.clear()
+                with self._state:
+                    self.outstanding.clear()
+                    self._resend.clear()
                 self._drained.set()
             elif why is None and dispatcher.lost_because is not None:
                 log.warning("moi reaches the ipyparallel controller again")
@@ -169,7 +163,10 @@ class Client:
         :raises TimeoutError: if some have not after ``timeout`` seconds.
         """
         async with asyncio.timeout(timeout):
-            await self._drained.wait()
+            while self._busy():
+                self._drained.clear()
+                if self._busy():  # the I/O thread sets it once it sees none outstanding
+                    await self._drained.wait()
             while self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -185,7 +182,8 @@ class Client:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaping
             self._reaping = None
-            await self.reaper.close()
+            if self.reaper is not None:
+                await self.reaper.close()
         await self.flush()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -294,7 +292,7 @@ class Client:
         the loop) carries the tasks of many submits. The reaper asks about a task only
         once a lease length has passed, so the wait costs it nothing.
         """
-        with self._unrecorded_lock:
+        with self._state:
             was_empty = not self._unrecorded
             self._unrecorded.update(tasks)
         if was_empty and tasks and self._loop is not None:
@@ -311,24 +309,28 @@ class Client:
         await self._record_sent()
 
     async def _record_sent(self) -> None:
-        with self._unrecorded_lock:
+        with self._state:
             tasks, self._unrecorded = self._unrecorded, {}
         if tasks:
             await durably_async(
                 lambda: self.writer.sent(tasks), self.settings.write_retry, "the jobs' tasks"
             )
 
-    def _watch(self, prepared: list[Prepared], futures: list[Future]) -> None:
+    def _watch(self, prepared: list[Prepared], futures: list[TaskResult]) -> None:
         """Follow the sent tasks, to end a job ``Failed`` if its task fails, and record
         which task carries each job (:meth:`note_sent`); any thread."""
-        for (info, packed), future in zip(prepared, futures, strict=True):
-            job_id = info["id"]
-            self.outstanding.add(job_id)
-            if info.get("retries"):
-                self._resend[job_id] = packed
-            self._drained.clear()
-            future.add_done_callback(lambda done, info=info: self._task_done(info, done))
+        with self._state:
+            for (info, packed), _ in zip(prepared, futures, strict=True):
+                self.outstanding.add(info["id"])
+                if info.get("retries"):
+                    self._resend[info["id"]] = packed
+        for (info, _), future in zip(prepared, futures, strict=True):
+            future.add_done_callback(functools.partial(self._task_done, info))
         self.note_sent(sent_tasks(prepared, futures))
+
+    def _busy(self) -> bool:
+        with self._state:
+            return bool(self.outstanding)
 
     def _task_done(self, info: dict[str, Any], future: Future) -> None:
         """On ipyparallel's I/O thread. A task that came back well needs no event loop
@@ -337,28 +339,35 @@ class Client:
         job_id = info["id"]
         error = future.exception()
         self.dispatcher.forget(future)
-        self.outstanding.discard(job_id)
+        with self._state:
+            self.outstanding.discard(job_id)
+            packed = self._resend.pop(job_id, None)
+            drained = not self.outstanding
         if error is None:
-            self._resend.pop(job_id, None)
             events.ended(info, future.result())
-            if self.outstanding:
+            if not drained:
                 return
         loop = self._loop
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to tell
             if loop is not None:
-                loop.call_soon_threadsafe(self._ended, info, error)
+                loop.call_soon_threadsafe(self._ended, info, error, packed, drained)
 
-    def _ended(self, info: dict[str, Any], error: BaseException | None) -> None:
+    def _ended(
+        self,
+        info: dict[str, Any],
+        error: BaseException | None,
+        packed: bytes | None,
+        drained: bool,
+    ) -> None:
         if error is not None:
             message = task_failure_message(error)
-            packed = self._resend.pop(info["id"], None)
             if packed is not None and is_engine_death(error):
                 self._spawn(self._retry(info, packed, message))
             else:
                 # Only this attempt: if the reaper sent the job again, the next one goes on.
                 attempt = info.get("attempt", 1)
                 self._spawn(self._fail_durably(info["id"], message, info["group"], attempt))
-        if not self.outstanding:
+        if drained:
             self._drained.set()
 
     async def _retry(self, info: dict[str, Any], packed: bytes, message: str) -> None:
@@ -557,7 +566,7 @@ def calls_to_keep(prepared: list[Prepared]) -> dict[str, bytes]:
     return {info["id"]: packed for info, packed in prepared if info.get("retries")}
 
 
-def sent_tasks(prepared: list[Prepared], futures: list[Future]) -> dict[str, str]:
+def sent_tasks(prepared: list[Prepared], futures: list[TaskResult]) -> dict[str, str]:
     """Each sent job's ID, to the ID of the ipyparallel task that carries it."""
     return {
         info["id"]: future.msg_ids[0]

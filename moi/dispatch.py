@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import re
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import Executor, Future
+from typing import Any, TypeAlias, TypeVar
 
 import ipyparallel as ipp
 
@@ -25,9 +26,16 @@ from moi.exceptions import ClusterError
 
 T = TypeVar("T")
 
+TaskResult: TypeAlias = Any  # ipyparallel ships no types
+"""A sent task: ipyparallel's ``AsyncResult``, a ``concurrent.futures.Future`` that also
+knows its ``msg_ids``."""
+
 HISTORY_LIMIT = 10_000
 """Task IDs ipyparallel keeps per client and view; trimmed, since a server submits forever."""
 
+
+CLOSE_TIMEOUT = 5.0
+"""Seconds a close waits for the dispatcher's thread, which a hung call may hold."""
 
 UNKNOWN_TASK = re.compile(r"No such message: (\S+?)'?$")
 """The controller's answer about a task ID it does not know (ipyparallel's hub)."""
@@ -38,10 +46,48 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 class SendError(Exception):
     """``sent`` tasks went to the cluster before sending the next one failed with ``error``."""
 
-    def __init__(self, sent: list[Future], error: BaseException) -> None:
+    def __init__(self, sent: list[TaskResult], error: BaseException) -> None:
         super().__init__(repr(error))
         self.sent = sent
         self.error = error
+
+
+class DaemonExecutor(Executor):
+    """One daemon thread that runs what is submitted, in order.
+
+    Not a ``ThreadPoolExecutor``, whose threads the interpreter joins at exit: a call that
+    hangs (ipyparallel's ``result_status`` has no timeout, and a controller that went away
+    mid-answer leaves it waiting) would then keep a process from ever exiting.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        if self._closed:
+            raise RuntimeError("cannot schedule new calls after shutdown")
+        future: Future = Future()
+        self._calls.put((future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._closed = True
+        self._calls.put(None)
+        if wait:
+            self._thread.join()
+
+    def _work(self) -> None:
+        while (call := self._calls.get()) is not None:
+            future, fn, args, kwargs = call
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as error:
+                future.set_exception(error)
 
 
 class Dispatcher:
@@ -49,7 +95,7 @@ class Dispatcher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="moi-ipyparallel")
+        self._executor = DaemonExecutor("moi-ipyparallel")
         self._lock = threading.Lock()  # one thread at a time in ipyparallel's client
         self._client: ipp.Client | None = None
         self._view: ipp.LoadBalancedView | None = None
@@ -97,7 +143,7 @@ class Dispatcher:
         """
         return await self.run(self._queue_status)
 
-    async def send(self, packed: list[bytes]) -> list[Future]:
+    async def send(self, packed: list[bytes]) -> list[TaskResult]:
         """Send one task per packed job; their futures, in order.
 
         :raises SendError: if sending failed part-way (or at once, with ``sent`` empty).
@@ -137,7 +183,7 @@ class Dispatcher:
         self.check_available()
         self._connected_view()
 
-    def send_now(self, packed: list[bytes]) -> list[Future]:
+    def send_now(self, packed: list[bytes]) -> list[TaskResult]:
         """:meth:`send` in the calling thread: for blocking callers, with no hand-over.
 
         :raises SendError: as :meth:`send`.
@@ -145,9 +191,11 @@ class Dispatcher:
         return self._send(packed)
 
     async def close(self) -> None:
-        """Close the controller connection and stop the thread."""
-        with contextlib.suppress(RuntimeError):
-            await self.run(self._close)
+        """Close the controller connection and stop the thread; a thread stuck in a call
+        that never returns is left behind (a daemon, it does not hold the process)."""
+        with contextlib.suppress(RuntimeError, TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self.run(self._close)
         self._executor.shutdown(wait=False)
 
     # -- on the dispatcher's thread -----------------------------------------------------
@@ -176,8 +224,8 @@ class Dispatcher:
             self._client, self._view = client, client.load_balanced_view()
         return self._view
 
-    def _send(self, packed: list[bytes]) -> list[Future]:
-        sent: list[Future] = []
+    def _send(self, packed: list[bytes]) -> list[TaskResult]:
+        sent: list[TaskResult] = []
         with self._lock:
             try:
                 view = self._connect_locked()
@@ -228,15 +276,22 @@ class Dispatcher:
             client.close()
 
 
+DEATHS = ("EngineError", "JobProcessDied")
+"""How ipyparallel names a task whose engine died, and moi one whose job process died."""
+
+
 def is_engine_death(error: BaseException) -> bool:
-    """Whether a task failed because its engine died (the job may then be sent again)."""
-    return isinstance(error, ipp.RemoteError) and error.ename == "EngineError"
+    """Whether a task failed because its engine or its job process died (the job may then
+    be sent again)."""
+    return isinstance(error, ipp.RemoteError) and error.ename in DEATHS
 
 
 def task_failure_message(error: BaseException) -> str:
     """Why a task failed outside the job's function, for the job's ``result``."""
     if isinstance(error, ipp.RemoteError) and error.ename == "EngineError":
         return f"The engine running this job died before it finished. ({error.evalue})"
+    if isinstance(error, ipp.RemoteError) and error.ename == "JobProcessDied":
+        return str(error.evalue)
     if isinstance(error, ipp.RemoteError):
         # The engine's traceback, without the terminal colours IPython may have added.
         return ANSI_ESCAPE.sub("", "\n".join(error.render_traceback())) or str(error)

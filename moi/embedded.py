@@ -215,6 +215,7 @@ class RedisServer:
             return
         stop_process(process, timeout)  # on SIGTERM it writes its append-only file
         self._reader.join(timeout)  # it ends at the pipe's end of file
+        assert process.stdout is not None
         process.stdout.close()
 
     def __enter__(self) -> RedisServer:
@@ -258,9 +259,13 @@ class LocalCluster:
         """The PIDs of the controller, every engine, and their helper processes."""
         return [process.pid for process in self._processes()]
 
+    def engine_pids(self) -> set[int]:
+        """The PIDs of the engine processes (not their nannies or job processes)."""
+        return {process.pid for process in self._engine_processes()}
+
     def _processes(self) -> list[psutil.Process]:
         launchers = [self.cluster.controller, *self.cluster.engines.values()]
-        pids = []
+        pids: list[int] = []
         for launcher in launchers:
             if launcher is None:
                 continue
@@ -373,6 +378,7 @@ class Watchdog:
         """Let it go: it stops whatever guarded process still runs, then exits."""
         process, self.process = self.process, None
         if process is not None:
+            assert process.stdin is not None
             process.stdin.close()
             try:
                 process.wait(timeout)

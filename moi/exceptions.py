@@ -18,3 +18,8 @@ class JobNotFound(MoiError, KeyError):
 
 class ClusterError(MoiError):
     """The ipyparallel controller cannot be reached (not running, or a wrong config)."""
+
+
+class JobProcessDied(MoiError):
+    """The process that ran a job's function died before the function returned (it called
+    ``os._exit``, crashed, or was killed); like an engine's death, the job may run again."""

@@ -49,7 +49,7 @@ class Client(Protocol):
 
     group: str
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes) -> object:
         """Queue a UTF-8 JSON message; must not block, may drop a broken client."""
 
     def send_all(self, messages: list[bytes]) -> None:
@@ -565,13 +565,14 @@ class Hub:
             ended = [
                 i
                 for i in running
-                if i not in followed and (not infos[i] or is_final(infos[i].get("status")))
+                if i not in followed
+                and ((info := infos[i]) is None or is_final(info.get("status")))
             ]
             await self._untrack(group, ended)
         # Newest first, as lists show them by default, so a browser mostly appends rows.
         present = sorted(
             (job_id for job_id, info in infos.items() if info is not None),
-            key=lambda job_id: str(infos[job_id].get("date_created") or ""),
+            key=lambda job_id: str((infos[job_id] or {}).get("date_created") or ""),
             reverse=True,
         )
         client.send_all([action("add", present), *(update_message(raws[i]) for i in present)])

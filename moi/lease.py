@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import redis
 from redis.commands.core import Script
@@ -42,6 +41,7 @@ class Renewer:
         self._scripts: dict[int, Script] = {}
         self._lock = threading.Lock()
         self._interval = float("inf")
+        self._shorter = threading.Event()  # a shorter lease came: wait less from now on
         self._thread: threading.Thread | None = None
 
     def hold(self, client: redis.Redis, job_id: str, seconds: int) -> None:
@@ -49,14 +49,16 @@ class Renewer:
 
         The thread is not woken for it: the lease was just taken whole, and the thread's
         next round (within a third of a lease) renews it. Waking it per job would cost
-        every short job a thread switch.
+        every short job a thread switch (unless its lease is shorter than any before).
         """
         with self._lock:
             script = self._scripts.get(id(client))
             if script is None:
                 script = self._scripts[id(client)] = client.register_script(_RENEW_SCRIPT)
             self._held[job_id] = (script, seconds)
-            self._interval = min(self._interval, seconds / 3)
+            if seconds / 3 < self._interval:
+                self._interval = seconds / 3
+                self._shorter.set()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="moi-lease", daemon=True)
                 self._thread.start()
@@ -67,7 +69,8 @@ class Renewer:
 
     def _run(self) -> None:
         while True:
-            time.sleep(self._interval)
+            if self._shorter.wait(self._interval):
+                self._shorter.clear()
             with self._lock:
                 held = dict(self._held)
             if held:

@@ -176,8 +176,9 @@ class Reaper:
             why = await controller.reachable(self.settings)
             if why is not None:
                 raise ClusterError(why)
+            cluster = self._dispatcher()
             async with asyncio.timeout(CLUSTER_TIMEOUT):
-                [future] = await self._dispatcher().send([packed])
+                [future] = await cluster.send([packed])
         except Exception as error:  # the cluster is away: the job cannot wait for it
             if isinstance(error, TimeoutError):
                 self._drop_cluster()
@@ -186,7 +187,7 @@ class Reaper:
                 events.failed(job_id, info["group"], reason)
             return True
         await self.writer.sent({job_id: future.msg_ids[0]})
-        future.add_done_callback(self._follow(info, self._cluster))
+        future.add_done_callback(self._follow(info, cluster))
         return True
 
     def _follow(self, info: dict, cluster: Dispatcher):
@@ -271,7 +272,9 @@ class Reaper:
     def _drop_cluster(self) -> None:
         cluster, self._cluster = self._cluster, None
         if cluster is not None:
-            asyncio.ensure_future(cluster.close())
+            task = asyncio.ensure_future(cluster.close())
+            self._tasks.add(task)  # held, or the loop might drop it before it ends
+            task.add_done_callback(self._tasks.discard)
 
     def trust_leases(self) -> None:
         """Reap leases without first watching Redis for a lease length (a one-off run)."""

@@ -1,5 +1,9 @@
 """What runs on an engine: the wrapper around a job's function.
 
+The engine process stores every change of the job, keeps its lease, hears its cancel and
+counts its time limit; the function itself runs in the engine's job process
+(:mod:`moi.jobprocess`), so nothing it does can stop that machinery.
+
 Engines may live on other hosts, so each job carries the Redis URL to report to, and
 each engine process keeps one client per URL for all the jobs it runs.
 """
@@ -7,19 +11,22 @@ each engine process keeps one client per URL for all the jobs it runs.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import pickle
-import traceback
+import time
+from multiprocessing.connection import wait
 from typing import Any
 
 import cloudpickle
-import redis
 
-from moi import lease, record, stopper
+from moi import connections, lease, record, stopper
 from moi.config import Settings
+from moi.exceptions import JobProcessDied
+from moi.jobprocess import JobProcess, check_status_update, json_result
 from moi.retry import TRANSIENT, durably
-from moi.status import Status, is_final
+from moi.status import Status
+
+__all__ = ["RunningJob", "json_result", "pack", "repack", "run_job"]
 
 log = logging.getLogger(__name__)
 
@@ -27,22 +34,29 @@ log = logging.getLogger(__name__)
 @functools.lru_cache(maxsize=8)
 def _writer(url: str) -> record.Writer:
     # One connection, not a pool: a pool checks its connection with a poll() per command,
-    # a sixth of a write's cost here. The engine's few threads take turns on it (a lock).
-    return record.Writer(redis.Redis.from_url(url, single_connection_client=True))
+    # a sixth of a write's cost here. The engine's few threads take turns on it (a lock),
+    # and a connection Redis closed (a restart) is made again for the next command.
+    return record.Writer(connections.single(url))
 
 
 _renewer = lease.Renewer()
-_stopper = stopper.Stopper()
+_cancels = stopper.CancelListener()
+_process: JobProcess | None = None
 
 
-def json_result(value: Any) -> tuple[Any, int]:
-    """``value`` if JSON can carry it, else its ``repr()``; and its size as JSON in bytes."""
-    try:
-        encoded = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        value = repr(value)
-        encoded = json.dumps(value)
-    return value, len(encoded.encode())
+def _job_process() -> JobProcess:
+    """This engine's job process, started anew if the last one was stopped or died."""
+    global _process
+    if _process is None:
+        _process = JobProcess()
+    return _process
+
+
+def _discard_job_process() -> None:
+    global _process
+    if _process is not None:
+        _process.kill()
+        _process = None
 
 
 class RunningJob:
@@ -68,14 +82,10 @@ class RunningJob:
     def status_update(self, status: str | None = None, *, progress: float | None = None) -> None:
         """Set the job's status text and/or its progress (0 to 1), and announce it.
 
-        Handed to the job's function as its ``status_update`` keyword.
+        What the function's ``status_update`` keyword asks for, from its job process.
         """
-        if status is not None and not isinstance(status, str):
-            raise TypeError(f"status must be a str, not {type(status).__name__}")
-        if is_final(status):
-            raise ValueError(f"status {status!r} is set by moi when the function returns or raises")
+        status, progress = check_status_update(status, progress)
         if progress is not None:
-            progress = min(1.0, max(0.0, float(progress)))
             self.info["progress"] = progress
         if status is not None:
             self.info["status"] = status
@@ -89,11 +99,16 @@ class RunningJob:
         """Store ``Running`` and take the job's lease; False if the job has ended already
         (cancelled, say).
 
-        Tried once: if Redis cannot be reached the task fails before the function runs,
-        and the submitter ends the job ``Failed`` with the reason (no engine is held).
+        Retried while Redis is away, as the end is (``write_retry`` s); if it still
+        cannot be stored the task fails before the function runs, and the submitter ends
+        the job ``Failed`` with the reason.
         """
         self.info.update(status=Status.RUNNING.value, date_start=record.now())
-        started = self.writer.update(self.info, self.ttl, lease=self.lease_seconds or "")
+        started = durably(
+            lambda: self.writer.update(self.info, self.ttl, lease=self.lease_seconds or ""),
+            self.write_retry,
+            f"the start of job {self.info['id']}",
+        )
         if started and self.lease_seconds:
             _renewer.hold(self.writer.client, self.info["id"], self.lease_seconds)
         return started
@@ -111,12 +126,11 @@ class RunningJob:
         finally:
             _renewer.release(self.info["id"])
 
-    def end_stopped(self, why: Status, *, retry: bool = True) -> None:
-        """Store the end of a job moi stopped. A time limit's ``Failed`` is stored here; a
-        cancel was stored by whoever cancelled it, with its lease dropped."""
+    def end_stopped(self, why: Status) -> None:
+        """Store the end of a job moi stopped: a time limit's ``Failed`` is stored here, at
+        the limit; a cancel was stored by whoever cancelled it, with its lease dropped."""
         if why is Status.FAILED:
-            message = stopper.time_limit_message(self.info["time_limit"])
-            self.finish(Status.FAILED, message, retry=retry)
+            self.finish(Status.FAILED, stopper.time_limit_message(self.info["time_limit"]))
         else:
             _renewer.release(self.info["id"])
 
@@ -152,57 +166,91 @@ def run_job(packed: bytes) -> dict[str, Any]:
     The result is stored in Redis, not returned, so it crosses the network once; the
     submitter gets only the final status and the times, for its log and metrics (no
     status if this engine did not store the end: someone else ended the job first).
+
+    :raises JobProcessDied: if the function's process died under it (the submitter then
+        treats the job as it treats one whose engine died: it may run again).
     """
     engine_settings, info, payload = pickle.loads(packed)
     redis_url, ttl, max_result_bytes, write_retry, lease_seconds, grace = engine_settings
     job = RunningJob(_writer(redis_url), info, ttl, write_retry, lease_seconds)
-    if not job.start():
-        return {"status": None}  # ended before it started: cancelled while queued
-    log.info("moi job %s of group %s started", info["id"], info["group"])
-    status = _run(job, payload, max_result_bytes, grace)
+    _cancels.watch(job.writer.client, info["id"])  # before the start: no cancel slips by
+    try:
+        if not job.start():
+            return {"status": None}  # ended before it started: cancelled while queued
+        log.info("moi job %s of group %s started", info["id"], info["group"])
+        status = _supervise(job, payload, max_result_bytes, grace)
+    finally:
+        _cancels.done()
     if not job.stored_end:
         return {"status": None}
     return {"status": status, "date_start": info["date_start"], "date_end": info.get("date_end")}
 
 
-def _run(job: RunningJob, payload: bytes, max_result_bytes: int, grace: float) -> str:
-    """Call the job's function and store how it ended; its final status."""
-    info = job.info
-    watch = _stopper.watch(
-        job.writer.client,
-        info["id"],
-        info.get("time_limit"),
-        grace,
-        functools.partial(job.end_stopped, retry=False),  # the engine is about to end
-    )
-    try:
-        try:
-            func, args, kwargs = cloudpickle.loads(payload)
-            value = func(*args, status_update=job.status_update, **kwargs)
-        finally:
-            _stopper.done(watch)
-    except BaseException as error:
-        if watch.stopped is not None:  # moi interrupted it: see _stopped
-            return _stopped(job, watch)
-        job.finish(Status.FAILED, traceback.format_exc())
-        if not isinstance(error, Exception):
-            raise
-        return Status.FAILED.value
-    if watch.stopped is not None:  # it caught the interrupt and returned all the same
-        return _stopped(job, watch)
-    result, size = json_result(value)
-    if size > max_result_bytes:
+def _supervise(job: RunningJob, payload: bytes, max_result_bytes: int, grace: float) -> str:
+    """Run the call in the job process and store how it ended; its final status.
+
+    The one loop of the engine's main thread while a job runs: it waits on the job
+    process's messages, a cancel's wake-up and the time limit, whichever comes first.
+    """
+    process = _job_process()
+    limit = job.info.get("time_limit")
+    deadline = time.monotonic() + limit if limit else None
+    stopped: Status | None = None
+    kill_at: float | None = None
+    process.send(payload, max_result_bytes)
+    while True:
+        due = kill_at if stopped is not None else deadline
+        timeout = None if due is None else max(0.0, due - time.monotonic())
+        ready = wait([process.conn, _cancels.wake_fd], timeout)
+        if stopped is None and _cancels.take():
+            stopped, kill_at = Status.CANCELLED, time.monotonic() + grace
+            process.interrupt()
+            job.end_stopped(stopped)
+        if process.conn in ready:
+            try:
+                message = process.conn.recv()
+            except (EOFError, OSError):
+                return _process_died(job, process, stopped)
+            if message[0] == "status":
+                if stopped is None:
+                    job.status_update(message[1], progress=message[2])
+                continue
+            if stopped is not None:  # it let go once interrupted: a new one for the next job
+                _discard_job_process()
+                return stopped.value
+            return _store_outcome(job, message, max_result_bytes)
+        now = time.monotonic()
+        if stopped is None and deadline is not None and now >= deadline:
+            stopped, kill_at = Status.FAILED, now + grace
+            process.interrupt()
+            job.end_stopped(stopped)
+        elif stopped is not None and kill_at is not None and now >= kill_at:
+            log.warning("moi ends the process of job %s: it did not stop", job.info["id"])
+            _discard_job_process()
+            return stopped.value
+
+
+def _process_died(job: RunningJob, process: JobProcess, stopped: Status | None) -> str:
+    """The job process ended mid-job: stopped by moi, or died of its own."""
+    how = process.describe_end()
+    _discard_job_process()
+    if stopped is not None:
+        return stopped.value
+    _renewer.release(job.info["id"])
+    raise JobProcessDied(f"The process running this job died before it finished: {how}.")
+
+
+def _store_outcome(job: RunningJob, message: tuple, max_result_bytes: int) -> str:
+    kind = message[0]
+    if kind == "returned":
+        job.finish(Status.SUCCESS, message[1])
+        return Status.SUCCESS.value
+    if kind == "too_big":
         job.finish(
             Status.FAILED,
-            f"The result is {size} bytes as JSON, more than max_result_bytes "
+            f"The result is {message[1]} bytes as JSON, more than max_result_bytes "
             f"({max_result_bytes}); store large results elsewhere and return a reference.",
         )
-        return Status.FAILED.value
-    job.finish(Status.SUCCESS, result)
-    return Status.SUCCESS.value
-
-
-def _stopped(job: RunningJob, watch: stopper.Watch) -> str:
-    """Store the end of a job moi interrupted, once its function has let go."""
-    job.end_stopped(watch.stopped)
-    return watch.stopped.value
+    else:
+        job.finish(Status.FAILED, message[1])
+    return Status.FAILED.value

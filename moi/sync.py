@@ -10,13 +10,13 @@ it on an event loop: it blocks the calling thread (await the client there).
 from __future__ import annotations
 
 import asyncio
+import atexit
+import sys
 import threading
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
-import redis
-
-from moi import config, events, record
+from moi import config, connections, events, record
 from moi.client import Client, JobOptions, Prepared, calls_to_keep, check_target
 from moi.dispatch import SendError
 
@@ -36,6 +36,19 @@ class SyncClient:
             target=self._loop.run_forever, name="moi-sync-client", daemon=True
         )
         self._thread.start()
+        atexit.register(self._at_exit)
+
+    def _at_exit(self) -> None:
+        """Store what is still written in the background (which task carries each job)
+        before the interpreter goes: a script may submit and exit at once, and its jobs
+        must not look never sent. The loop's thread is a daemon: alive until now."""
+        if self._loop.is_closed():
+            return
+        future = asyncio.run_coroutine_threadsafe(self.client.flush(), self._loop)
+        try:
+            future.result(timeout=self.settings.write_retry + 5)
+        except Exception as error:
+            print(f"moi could not record the tasks of its last jobs: {error!r}", file=sys.stderr)
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._loop.is_closed():
@@ -45,8 +58,9 @@ class SyncClient:
 
     @property
     def outstanding(self) -> set[str]:
-        """IDs of the jobs sent to the cluster that have not come back yet."""
-        return self.client.outstanding
+        """IDs of the jobs sent to the cluster that have not come back yet (a copy)."""
+        with self.client._state:
+            return set(self.client.outstanding)
 
     def start(self, *, reap: bool = False) -> None:
         """See :meth:`moi.client.Client.start`; a script does not reap unless asked."""
@@ -74,8 +88,8 @@ class SyncClient:
         dispatcher = self.client.dispatcher
         dispatcher.connect_now()  # before storing jobs a missing cluster never gets
         if self._writer is None:
-            url = self.settings.redis_url  # one connection: submitting threads take turns
-            self._writer = record.Writer(redis.Redis.from_url(url, single_connection_client=True))
+            # One connection: submitting threads take turns.
+            self._writer = record.Writer(connections.single(self.settings.redis_url))
         infos = [info for info, _ in prepared]
         self._writer.create(infos, self.settings.key_ttl, calls_to_keep(prepared))
         try:
@@ -134,6 +148,7 @@ class SyncClient:
         """Close the client's connections and stop its thread; it can't be used afterwards."""
         if self._loop.is_closed():
             return
+        atexit.unregister(self._at_exit)
         try:
             self._call(self.client.aclose())
             if self._writer is not None:

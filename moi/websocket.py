@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.web import HTTPError
@@ -61,7 +62,7 @@ class MoiWebSocketHandler(WebSocketHandler):
         """The moi group of this connection: the logged-in user."""
         return self.current_user
 
-    def prepare(self) -> None:
+    def prepare(self) -> Awaitable[None] | None:  # as tornado types it
         """Refuse anyone not logged in, and everyone while Redis is away, before the upgrade.
 
         A refused upgrade costs the server nothing more, and the page tries again later,
@@ -74,6 +75,7 @@ class MoiWebSocketHandler(WebSocketHandler):
             self.set_header("Retry-After", "10")
             raise HTTPError(503)  # no log message: the hub logs the outage
         self.group = group
+        return None
 
     async def open(self) -> None:
         self.set_nodelay(True)  # small messages, sent at once: no Nagle delay
@@ -175,14 +177,15 @@ class MoiWebSocketHandler(WebSocketHandler):
             return None
         try:
             if _WRITE_FRAME is not None and not tracked:
-                connection._write_frame(True, TEXT_OPCODE, data)
+                connection._write_frame(True, TEXT_OPCODE, data)  # type: ignore[attr-defined]
                 return None
             future = self.write_message(data)
         except (WebSocketClosedError, StreamClosedError):
             return None
         except StreamBufferFullError:
             log.warning("moi websocket of group %r fell too far behind; dropping it", self.group)
-            connection.stream.close()  # no close handshake: nothing more fits
+            if connection.stream is not None:
+                connection.stream.close()  # no close handshake: nothing more fits
             return None
         future.add_done_callback(_consume)
         return future

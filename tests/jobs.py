@@ -1,6 +1,11 @@
-"""Job functions the tests run on engines. Engines import them from here, by name."""
+"""Job functions the tests run on engines. Engines import them from here, by name.
+
+A function runs in its engine's job process (:mod:`moi.jobprocess`), a child of the
+engine: ``os.getppid()`` there is the engine's PID, ``os.getpid()`` the job process's.
+"""
 
 import os
+import signal
 
 
 def double(x, **kwargs):
@@ -48,7 +53,17 @@ def big_result(size, **kwargs):
 
 
 def kill_own_engine(**kwargs):
-    os._exit(1)
+    os.kill(os.getppid(), signal.SIGKILL)
+
+
+def exits(code, **kwargs):
+    """End the job's own process, not its engine."""
+    os._exit(code)
+
+
+def holds_the_gil(n, **kwargs):
+    """One C call that keeps the GIL for a long time (seconds for n = 10**8)."""
+    return sum(range(n))
 
 
 def blocks_until_released(redis_url, key, statuses=(), *, status_update, **kwargs):
@@ -85,7 +100,7 @@ def tells_pid_then_blocks(redis_url, key, *, status_update, **kwargs):
     """Set the status "pid N" (this engine's), then stay Running until a push to ``key``."""
     import redis
 
-    status_update(f"pid {os.getpid()}")
+    status_update(f"pid {os.getppid()}")
     client = redis.Redis.from_url(redis_url, socket_timeout=None)
     released = client.blpop([key], timeout=120)
     return "released" if released else "never released"
@@ -95,7 +110,7 @@ def tells_pid_then_sleeps(seconds, *, status_update, **kwargs):
     """Set the status "pid N" (this engine's), then sleep ``seconds``, a little at a time."""
     import time
 
-    status_update(f"pid {os.getpid()}")
+    status_update(f"pid {os.getppid()}")
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(0.05)
@@ -103,16 +118,30 @@ def tells_pid_then_sleeps(seconds, *, status_update, **kwargs):
 
 
 def ignores_interrupts(seconds, *, status_update, **kwargs):
-    """Like :func:`tells_pid_then_sleeps`, but catches every KeyboardInterrupt."""
+    """Like :func:`tells_pid_then_sleeps`, but catches every KeyboardInterrupt; the status
+    is "pid ENGINE process JOB_PROCESS"."""
     import contextlib
     import time
 
-    status_update(f"pid {os.getpid()}")
+    status_update(f"pid {os.getppid()} process {os.getpid()}")
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with contextlib.suppress(KeyboardInterrupt):
             time.sleep(0.05)
     return "ignored every interrupt"
+
+
+def marks_after(redis_url, key, seconds, **kwargs):
+    """Sleep ``seconds`` (a little at a time), then set ``key``: it ran its full length."""
+    import time
+
+    import redis
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    redis.Redis.from_url(redis_url).set(key, "ran out")
+    return "ran out"
 
 
 def marks_that_it_ran(redis_url, key, **kwargs):
@@ -124,7 +153,8 @@ def marks_that_it_ran(redis_url, key, **kwargs):
 
 
 def pid(**kwargs):
-    return os.getpid()
+    """The PID of the engine that ran it."""
+    return os.getppid()
 
 
 def dies_on_first_attempt(redis_url, key, **kwargs):
@@ -132,7 +162,16 @@ def dies_on_first_attempt(redis_url, key, **kwargs):
     import redis
 
     if redis.Redis.from_url(redis_url).incr(key) == 1:
-        os._exit(1)
+        os.kill(os.getppid(), signal.SIGKILL)
+    return "second attempt"
+
+
+def exits_on_first_attempt(redis_url, key, **kwargs):
+    """End its own job process the first time it runs (counted in ``key``); then succeed."""
+    import redis
+
+    if redis.Redis.from_url(redis_url).incr(key) == 1:
+        os._exit(3)
     return "second attempt"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -14,8 +15,14 @@ from tests import jobs
 
 @pytest.fixture
 def replace_dead_engine(cluster):
-    """Start a fresh engine after the test, so later tests still have two."""
+    """Start a fresh engine after the test, so later tests still have two (and no more:
+    the dead one is first seen gone by the controller)."""
     yield
+    with cluster.cluster.connect_client_sync() as client:
+        deadline = time.monotonic() + 60
+        while len(client.ids) >= cluster.engines:
+            assert time.monotonic() < deadline, "the controller never saw the engine die"
+            time.sleep(0.1)
     cluster.add_engines(1)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import ipyparallel
 import psutil
 import pytest
 from prometheus_client import REGISTRY
@@ -19,7 +20,7 @@ from moi.embedded import LocalCluster
 from moi.exceptions import JobNotFound
 from moi.sync import SyncClient
 from tests import jobs
-from tests.conftest import Subscriber
+from tests.conftest import Subscriber, end_jobs
 
 GRACE = 2
 
@@ -46,10 +47,20 @@ def client(settings, kept_cluster):
         moi.close()
 
 
+@pytest.fixture(scope="module")
+def kept_hub(kept_cluster):
+    """An ipyparallel client of the module's cluster, to ask its hub whether it is idle."""
+    hub = ipyparallel.Client(kept_cluster.connection_file)
+    yield hub
+    hub.close()
+
+
 @pytest.fixture
-def rc(client, redis_client):
+def rc(client, redis_client, kept_hub):
+    """The session's Redis, emptied for this test; the test's jobs are ended after it."""
     redis_client.flushdb()
-    return redis_client
+    yield redis_client
+    end_jobs(client, redis_client, kept_hub)
 
 
 def wait_for_status(client, rc, job_id, prefix, timeout=30):
@@ -122,24 +133,28 @@ def test_a_running_job_cancelled_stops_and_its_engine_takes_the_next_job(client,
     release()
 
 
-def test_a_job_that_ignores_the_interrupt_is_ended_and_its_engine_comes_back(
-    client, rc, kept_cluster
-):
+def test_a_job_that_ignores_the_interrupt_has_its_process_ended_and_its_engine_lives_on(client, rc):
+    release = occupy_engines(client, rc, 1)
     job_id = client.submit("g", "stubborn", None, jobs.ignores_interrupts, 120)
-    engine = pid_of(wait_for_status(client, rc, job_id, "pid "))
-    replaced = kept_cluster.replaced
+    engine, process = pids_of(wait_for_status(client, rc, job_id, "pid "))
+    assert engine != process
 
     assert client.cancel(job_id) is True
 
     assert client.get(job_id)["status"] == "Cancelled"
-    psutil.Process(engine).wait(timeout=GRACE + 20)  # ended once the grace is over
-    deadline = time.monotonic() + 60
-    while kept_cluster.replaced == replaced:  # the keeper's thread starts one again
-        assert time.monotonic() < deadline, "no engine was started again"
-        time.sleep(0.1)
-    both = [client.submit("g", f"after {n}", None, jobs.pid) for n in range(2)]
-    assert {client.wait(i, timeout=30)["status"] for i in both} == {"Success"}
+    psutil.Process(process).wait(timeout=GRACE + 20)  # ended once the grace is over
+    assert psutil.Process(engine).is_running(), "the engine itself is never ended"
+    after = client.submit("g", "next", None, jobs.pid)
+    info = client.wait(after, timeout=30)  # the only free engine is the stubborn job's
+    assert (info["status"], info["result"]) == ("Success", engine)
     assert client.get(job_id)["status"] == "Cancelled"
+    release()
+
+
+def pids_of(info) -> tuple[int, int]:
+    """The engine's and the job process's PIDs, from "pid ENGINE process JOB_PROCESS"."""
+    _, engine, _, process = info["status"].split()
+    return int(engine), int(process)
 
 
 def test_a_job_past_its_time_limit_ends_failed_with_the_reason(client, rc):
