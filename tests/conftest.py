@@ -1,22 +1,28 @@
 """Real servers for the tests: a private redis-server and a 2-engine local cluster.
 
 Both are started once per session on free ports under a temporary directory, and
-stopped by PID at the end, whatever happened in between. Each test gets an empty Redis.
+stopped by PID at the end, whatever happened in between. Each test gets an empty Redis,
+and leaves no job behind: whatever still runs on the cluster when it ends is cancelled
+and waited for (:func:`end_jobs`).
 """
 
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import re
 import time
 from pathlib import Path
 
+import ipyparallel
 import pytest
 import redis
 
-from moi import config, context
+from moi import config, context, keys, record
 from moi.embedded import LocalCluster, RedisServer, free_port
+from moi.exceptions import JobNotFound
+from moi.status import is_final
 from moi.sync import SyncClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,11 +87,55 @@ def redis_client(redis_server) -> redis.Redis:
     client.close()
 
 
+@pytest.fixture(scope="session")
+def cluster_hub(cluster):
+    """An ipyparallel client of the session's cluster, to ask its hub whether it is idle."""
+    client = ipyparallel.Client(cluster.connection_file)
+    yield client
+    client.close()
+
+
 @pytest.fixture
-def r(moi_context, redis_client) -> redis.Redis:
-    """The private Redis, emptied for this test (decoded responses)."""
+def r(moi_context, redis_client, cluster_hub) -> redis.Redis:
+    """The private Redis, emptied for this test (decoded responses); the jobs the test
+    left running are ended after it (:func:`end_jobs`)."""
     redis_client.flushdb()
-    return redis_client
+    yield redis_client
+    end_jobs(moi_context, redis_client, cluster_hub)
+
+
+def end_jobs(client: SyncClient, rc: redis.Redis, hub: ipyparallel.Client, timeout=30) -> None:
+    """Cancel every job still queued or running, and wait until the cluster is idle.
+
+    A test's job must not outlive it: it would hold an engine the next test counts on, or
+    write its record again after the next test emptied Redis. Any process's jobs are
+    found in Redis (``moi:queued``, ``moi:leases``); ``client``'s own are also waited for
+    until their tasks are back. A job that ended otherwise (``fail``) but whose function
+    still runs cannot be cancelled: its test must release it.
+    """
+    listed = sorted({*rc.hkeys(keys.QUEUED), *rc.zrange(keys.LEASES, 0, -1)})
+    for job_id, raw in zip(listed, rc.mget(listed) if listed else [], strict=True):
+        info = record.decode(raw)
+        if info is not None and not is_final(info.get("status")):
+            with contextlib.suppress(JobNotFound):
+                client.cancel(job_id, by="the end of its test")
+    try:
+        client.drain(timeout=timeout)
+    except TimeoutError:
+        raise AssertionError(f"jobs outlived their test: {sorted(client.outstanding)}") from None
+    deadline = time.monotonic() + timeout
+    while busy := cluster_tasks(hub):
+        assert time.monotonic() < deadline, f"the cluster still runs jobs of the test: {busy}"
+        time.sleep(0.05)  # no event tells of another client's task ending: ask the hub again
+
+
+def cluster_tasks(hub: ipyparallel.Client) -> dict:
+    """The engines with tasks queued or running, and the tasks not yet given to one."""
+    status = hub.queue_status()
+    unassigned = status.pop("unassigned", 0)
+    engines = set(hub.ids)  # the hub keeps a dead engine's last task in its status
+    busy = {e: s for e, s in status.items() if e in engines and (s["queue"] or s["tasks"])}
+    return {**busy, "unassigned": unassigned} if busy or unassigned else {}
 
 
 class Subscriber:

@@ -261,12 +261,18 @@ def test_keys_that_are_not_job_ids_are_not_jobs(r, key):
     assert r.type("g:jobs") == "set"
 
 
-def test_fail_ends_a_running_job_once_and_invents_nothing(r, settings):
+def test_fail_ends_a_running_job_once_and_invents_nothing(r, settings, moi_context):
     release = "release:fail"
     job_id = job.submit("g", "held", None, jobs.blocks_until_released, settings.redis_url, release)
-    assert job.fail(job_id, "stopped by an admin") is True
-    assert job.fail(job_id, "again") is False  # ended already
-    r.rpush(release, "go")
+    try:
+        assert job.fail(job_id, "stopped by an admin") is True
+        assert job.fail(job_id, "again") is False  # ended already
+        ended = r.get(job_id)
+    finally:
+        r.rpush(release, "go")
+    # Its task has come back: whatever its engine tried to write (a start, an end), refused.
+    moi_context.drain(timeout=30)
+    assert r.get(job_id) == ended
     info = job.wait(job_id, timeout=30)
     assert (info["status"], info["result"]) == ("Failed", "stopped by an admin")
     unknown = "00000000-0000-4000-8000-000000000000"
@@ -274,21 +280,29 @@ def test_fail_ends_a_running_job_once_and_invents_nothing(r, settings):
     assert r.get(unknown) is None
 
 
-def test_fail_keeps_what_the_engine_wrote_and_the_records_ttl(r, subscribe, settings):
+def test_fail_keeps_what_the_engine_wrote_and_the_records_ttl(r, subscribe, settings, moi_context):
     release = "release:fail-keeps"
     job_id = job.submit("g", "held", None, jobs.blocks_until_released, settings.redis_url, release)
-    job_sub = subscribe(keys.job_channel(job_id))
-    while json.loads(r.get(job_id))["status"] != "Waiting":
-        job_sub.next(timeout=30)  # each notice is a change to read
-    before = json.loads(r.get(job_id))
+    try:
+        job_sub = subscribe(keys.job_channel(job_id))
+        while json.loads(r.get(job_id))["status"] != "Waiting":
+            job_sub.next(timeout=30)  # each notice is a change to read
+        before = json.loads(r.get(job_id))
 
-    assert job.fail(job_id, "stopped") is True
-    assert job_sub.next(timeout=30) == (keys.job_channel(job_id), {"update": "status"})
-    after = json.loads(r.get(job_id))
+        assert job.fail(job_id, "stopped") is True
+        assert job_sub.next(timeout=30) == (keys.job_channel(job_id), {"update": "status"})
+        after = r.get(job_id)
+    finally:
+        r.rpush(release, "go")
+    # The function returns and the engine tries to store its Success: once its task has
+    # come back, that write has been refused.
+    moi_context.drain(timeout=30)
+    assert r.get(job_id) == after
+    after = json.loads(after)
     assert after["date_start"] == before["date_start"] is not None
     assert (after["status"], after["result"]) == ("Failed", "stopped")
     assert 0 < r.ttl(job_id) <= settings.key_ttl
-    r.rpush(release, "go")
+    assert r.llen(release) == 0, "the function took the release: it ran to its end"
 
 
 def test_submit_many_stores_and_announces_all_at_once(r, subscribe):

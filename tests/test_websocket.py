@@ -13,7 +13,6 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 import tornado.httpclient
-import tornado.websocket
 
 from moi import job, keys, record
 from moi.embedded import RedisServer, free_port
@@ -37,7 +36,7 @@ async def test_open_sends_add_then_an_update_per_job(r, settings):
         assert set(infos) == set(ids)
         assert all(info["group"] == "ann" for info in infos.values())
         assert infos[ids[0]] == json.loads(r.get(ids[0]))
-        client.close()
+        await client.aclose()
 
 
 @run
@@ -45,7 +44,7 @@ async def test_open_with_no_jobs_sends_an_empty_add(r, settings):
     async with serve(settings.redis_url) as served:
         client = await served.connect("nobody")
         assert await client.next() == {"add": []}
-        client.close()
+        await client.aclose()
 
 
 @run
@@ -77,7 +76,7 @@ async def test_a_job_is_followed_through_every_status_in_order(r, settings, clus
         done = (await client.next())["update"]
         assert (done["status"], done["result"]) == ("Success", "stepped")
         assert done["date_end"] is not None
-        client.close()
+        await client.aclose()
 
 
 async def wait_status(r, job_id: str, status: str, timeout: float = 30) -> None:
@@ -108,7 +107,7 @@ async def test_every_client_of_a_group_gets_every_update_and_no_one_else(r, sett
         await bob.send({"get": None})
         assert await bob.next() == {"add": []}
         for client in (ann1, ann2, bob):
-            client.close()
+            await client.aclose()
 
 
 @run
@@ -124,8 +123,8 @@ async def test_remove_from_a_client(r, settings, subscribe):
         assert await ann2.next() == {"remove": [ids[0]]}
         assert group_sub.next() == ("ann:pubsub", {"remove": [ids[0]]})
         assert r.smembers("ann:jobs") == {ids[1]}
-        ann1.close()
-        ann2.close()
+        await ann1.aclose()
+        await ann2.aclose()
 
 
 @run
@@ -140,7 +139,7 @@ async def test_remove_of_another_groups_job_is_refused(r, settings, subscribe):
         assert ann_job in reply["error"] and "nothing was removed" in reply["error"]
         assert r.smembers("ann:jobs") == {ann_job}
         assert r.smembers("bob:jobs") == {bob_job}
-        bob.close()
+        await bob.aclose()
 
 
 @run
@@ -158,8 +157,8 @@ async def test_cancel_from_a_client_ends_the_job_for_every_tab(r, settings, subs
             assert update["result"].startswith("Cancelled by ann at ")
         assert cancels.next() == ("moi:cancels", {"cancel": ids[0]})  # for the engine that runs it
         assert record.decode(r.get(ids[1]))["status"] == "Running"
-        ann1.close()
-        ann2.close()
+        await ann1.aclose()
+        await ann2.aclose()
 
 
 @run
@@ -174,7 +173,7 @@ async def test_cancel_of_another_groups_job_is_refused(r, settings):
         assert ann_job in reply["error"] and "nothing was cancelled" in reply["error"]
         for job_id in (ann_job, bob_job):
             assert record.decode(r.get(job_id))["status"] == "Running"
-        bob.close()
+        await bob.aclose()
 
 
 @run
@@ -188,7 +187,7 @@ async def test_cancel_of_an_ended_job_says_so_and_changes_nothing(r, settings):
         reply = await ann.next()
         assert done in reply["error"] and "already ended" in reply["error"]
         assert r.get(done) == before
-        ann.close()
+        await ann.aclose()
 
 
 @run
@@ -206,7 +205,7 @@ async def test_actions_published_by_any_program_reach_the_clients(r, settings):
         assert await client.next() == {"add": [foreign]}
         assert (await client.next())["update"]["id"] == foreign
         assert r.sismember("ann:jobs", foreign)
-        client.close()
+        await client.aclose()
 
 
 @run
@@ -218,7 +217,7 @@ async def test_get_resends_the_whole_list(r, settings):
         await client.send({"get": None})
         assert await client.snapshot() == first
         assert set(first) == set(ids)
-        client.close()
+        await client.aclose()
 
 
 BAD_MESSAGES = [
@@ -231,9 +230,11 @@ BAD_MESSAGES = [
     ('{"remove": 5}', "remove takes a job ID or a non-empty list"),
     ('{"remove": []}', "remove takes a job ID or a non-empty list"),
     ('{"remove": ["a", 5]}', "remove takes a job ID or a non-empty list"),
-    ('{"remove": "no-such-job"}', "not jobs of yours: no-such-job"),
+    ('{"remove": "no-such-job"}', "remove takes job IDs (UUID4 strings), not 'no-such-job'"),
+    ('{"remove": "' + str(uuid.uuid4()) + '"}', "not jobs of yours: "),
     ('{"cancel": []}', "cancel takes a job ID or a non-empty list"),
-    ('{"cancel": "no-such-job"}', "not jobs of yours: no-such-job"),
+    ('{"cancel": "no-such-job"}', "cancel takes job IDs (UUID4 strings), not 'no-such-job'"),
+    ('{"cancel": "' + str(uuid.uuid4()) + '"}', "not jobs of yours: "),
     ('{"remove": "' + "x" * 70_000 + '"}', "message too large"),
     ('{"get": ' + "[" * 20_000 + "]" * 20_000 + "}", "nested too deeply"),
 ]
@@ -253,7 +254,63 @@ async def test_bad_messages_get_an_error_and_the_socket_keeps_working(r, setting
         assert r.smembers("ann:jobs") == set(ids)  # nothing changed
         await client.send({"get": None})
         assert set(await client.snapshot()) == set(ids)
-        client.close()
+        await client.aclose()
+
+
+NOT_JOB_IDS = [
+    "\ud800",  # a lone surrogate: JSON can carry it, UTF-8 cannot
+    "\udfff\ud800",
+    "\x00",
+    "",
+    "ann:jobs",  # the group's own set
+    "moi:queued",
+    "*",
+    "0" * 8 + "-0000-4000-8000-" + "0" * 12 + "\n",
+    str(uuid.uuid4()).upper(),
+    "x" * 1000,
+]
+
+
+@pytest.mark.parametrize("action", ["remove", "cancel"])
+@run
+async def test_anything_but_a_job_id_gets_an_error_and_the_socket_answers_on(r, settings, action):
+    ids = store_jobs(r, "ann", 2, status="Running")
+    before = {job_id: r.get(job_id) for job_id in ids}
+    done = {"remove": "removed", "cancel": "cancelled"}[action]
+    async with serve(settings.redis_url) as served:
+        client = await served.connect("ann")
+        await client.snapshot()
+        for wrong in NOT_JOB_IDS:
+            for value in (wrong, [ids[0], wrong]):
+                # json.dumps escapes the surrogates: the server decodes them back into the str
+                await client.send(json.dumps({action: value}))
+                reply = await client.next()
+                assert set(reply) == {"error"}, (wrong, reply)
+                assert f"{action} takes job IDs (UUID4 strings), not " in reply["error"]
+                assert ascii(wrong[:40]) in reply["error"]
+                assert reply["error"].endswith(f"nothing was {done}")
+        await client.send({"get": None})  # still open, still answering
+        assert set(await client.snapshot()) == set(ids)
+        assert r.smembers("ann:jobs") == set(ids)
+        assert {job_id: r.get(job_id) for job_id in ids} == before
+        await client.aclose()
+
+
+@run
+async def test_the_hub_takes_what_is_not_a_job_id_for_a_stranger(r, settings):
+    ids = store_jobs(r, "ann", 1, status="Running")
+    r.set("secret", json.dumps({"id": "secret", "status": "Running"}))
+    r.sadd("ann:jobs", "secret")  # in the set, but not a job ID
+    hub = Hub(settings.redis_url)
+    try:
+        assert await hub.remove("ann", [ids[0], "\ud800"]) == ["\ud800"]
+        assert await hub.cancel("ann", ["secret", ids[0]]) == (["secret"], [])
+        assert await hub.remove("ann", ["secret"]) == ["secret"]
+        assert r.smembers("ann:jobs") == {ids[0], "secret"}
+        assert record.decode(r.get(ids[0]))["status"] == "Running"
+        assert json.loads(r.get("secret"))["status"] == "Running"
+    finally:
+        await hub.close()
 
 
 @pytest.mark.parametrize("user", [None, "forged"])
@@ -264,9 +321,16 @@ async def test_no_login_is_refused_before_the_upgrade(r, settings, user):
         if user == "forged":
             request.headers["Cookie"] = "user=ann"  # not signed
         with pytest.raises(tornado.httpclient.HTTPClientError) as refused:
-            await tornado.websocket.websocket_connect(request)
+            await served.open(request)
         assert refused.value.code == 403
         assert served.hub.subscriptions == 0
+
+
+@run
+async def test_the_probe_says_whether_the_socket_would_let_a_page_in(r, settings):
+    async with serve(settings.redis_url) as served:
+        assert await served.probe("ann") == (200, "ready")
+        assert await served.probe(None) == (401, "signed out")
 
 
 @run
@@ -274,7 +338,7 @@ async def test_other_origins_are_refused(r, settings):
     async with serve(settings.redis_url) as served:
         request = served.request("ann", origin="http://evil.example")
         with pytest.raises(tornado.httpclient.HTTPClientError) as refused:
-            await tornado.websocket.websocket_connect(request)
+            await served.open(request)
         assert refused.value.code == 403
 
 
@@ -303,7 +367,7 @@ async def test_fifty_clients_share_one_subscription_and_all_get_each_update(r, s
             assert seen[-1]["update"]["id"] == expected
         assert len(subscribers(r) - others) == 1
         for client in clients:
-            client.close()
+            await client.aclose()
 
 
 class EndsAJobMidJoin(Hub):
@@ -337,8 +401,8 @@ async def test_a_job_ending_while_another_tab_joins_reaches_every_tab(r, setting
         assert (await first.next())["update"]["status"] == "Success"
         await hub.settled()
         assert hub.job_groups == {}  # followed until its final notice, then let go
-        first.close()
-        second.close()
+        await first.aclose()
+        await second.aclose()
 
 
 @run
@@ -349,7 +413,7 @@ async def test_the_last_client_leaving_unsubscribes_its_group(r, settings):
         client = await served.connect("ann")
         assert len(await client.snapshot()) == 5
         assert served.hub.subscriptions == 4  # the group and its three unfinished jobs
-        client.close()
+        await client.aclose()
         await served.left()
         assert hub_channels(r) == []  # Redis confirmed the unsubscribe
         assert served.hub.subscriptions == 0
@@ -370,7 +434,7 @@ async def test_a_client_that_vanishes_does_not_stop_the_others(r, settings):
             assert seen[0] == {"add": [job_id]}
         assert len(served.hub.clients["ann"]) == 2
         for client in clients:
-            client.close()
+            await client.aclose()
 
 
 @run
@@ -383,7 +447,7 @@ async def test_a_job_is_followed_only_until_it_ends(r, settings):
         await served.hub.settled()
         assert served.hub.job_groups == {}
         assert hub_channels(r) == ["ann:pubsub"]
-        client.close()
+        await client.aclose()
         await served.left()
         assert hub_channels(r) == []
         assert job.get(job_id)["status"] == "Success"
@@ -414,7 +478,7 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_go_on(r, set
         await reader.send({"get": None})
         assert set(await reader.snapshot()) == {job_id}
         stalled.close()
-        reader.close()
+        await reader.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -490,14 +554,17 @@ async def test_when_redis_goes_away_clients_are_closed_and_can_come_back(tmp_pat
             assert await asyncio.wait_for(client.conn.read_message(), 10) is None
             assert client.conn.close_code == 1012
             assert not served.hub.listening.is_set()
-            client.close()
+            # The probe a page asks while it waits: away, from what the hub knows alone.
+            assert await served.probe("ann") == (503, "away")
+            await client.aclose()
             await served.left()
             server.start()
             # A started hub listens again by itself, before any client comes back.
             await asyncio.wait_for(served.hub.listening.wait(), 30)
+            assert await served.probe("ann") == (200, "ready")
             again = await served.connect("ann")
             assert await again.next() == {"add": []}
-            again.close()
+            await again.aclose()
     finally:
         server.stop()
 
@@ -517,7 +584,7 @@ async def test_ids_that_are_not_jobs_never_reach_a_browser(r, settings):
         r.publish("ann:pubsub", '{"add": ' + "[" * 20_000 + "]" * 20_000 + "}")
         r.publish("ann:pubsub", json.dumps({"remove": job_id}))
         assert await client.next() == {"remove": [job_id]}  # nothing came before it
-        client.close()
+        await client.aclose()
 
 
 @run
@@ -527,7 +594,7 @@ async def test_a_failed_join_leaves_the_group_usable(r, settings):
         broken = await served.connect("ann")
         assert await asyncio.wait_for(broken.conn.read_message(), 10) is None
         assert broken.conn.close_code == 1011
-        broken.close()
+        await broken.aclose()
         await served.left()
         assert served.hub.clients == {} and hub_channels(r) == []
         r.delete("ann:jobs")
@@ -536,7 +603,7 @@ async def test_a_failed_join_leaves_the_group_usable(r, settings):
         (job_id,) = store_jobs(r, "ann", 1)
         r.publish("ann:pubsub", json.dumps({"add": [job_id]}))
         assert await client.next() == {"add": [job_id]}
-        client.close()
+        await client.aclose()
 
 
 @run
@@ -551,7 +618,7 @@ async def test_a_list_larger_than_the_buffer_limit_still_arrives_whole(r, settin
         assert set(await client.snapshot()) == set(ids)
         await client.send({"get": None})
         assert set(await client.snapshot()) == set(ids)
-        client.close()
+        await client.aclose()
 
 
 @run
@@ -567,13 +634,13 @@ async def test_a_subscription_redis_never_confirms_resets_the_hub(tmp_path, monk
                 assert await asyncio.wait_for(refused.conn.read_message(), 10) is None
                 assert refused.conn.close_code == 1011
                 assert not served.hub.listening.is_set()  # reset: no trusted connection
-                refused.close()
+                await refused.aclose()
             finally:
                 os.kill(server.pid, signal.SIGCONT)
             await asyncio.wait_for(served.hub.listening.wait(), 30)  # back by itself
             client = await served.connect("ann")
             assert await client.next() == {"add": []}
-            client.close()
+            await client.aclose()
     finally:
         server.stop()
 
@@ -588,23 +655,28 @@ async def test_a_group_whose_changes_cannot_be_stored_has_its_clients_resync(r, 
         r.publish("ann:pubsub", json.dumps({"add": job_id}))
         assert await asyncio.wait_for(ann.conn.read_message(), 10) is None
         assert ann.conn.close_code == 1011  # told to reconnect and resync
-        ann.close()
+        await ann.aclose()
         r.delete("ann:jobs")
         again = await served.connect("ann")
         assert await again.next() == {"add": []}
         r.publish("bob:pubsub", json.dumps({"add": job_id}))  # other groups never noticed
         assert await bob.next() == {"add": [job_id]}
-        again.close()
-        bob.close()
+        await again.aclose()
+        await bob.aclose()
 
 
 @run
 async def test_a_snapshot_loosens_the_write_buffer_limit_only_while_it_is_written(r, settings):
-    store_jobs(r, "ann", 200)
+    for job_id in store_jobs(r, "ann", 200):
+        info = json.loads(r.get(job_id))
+        info["result"] = "x" * 50_000  # 10 MB in all: the sockets' own buffers hold far less
+        r.set(job_id, json.dumps(info))
     limit = 64 * 1024
     async with serve(settings.redis_url, moi_max_buffered_bytes=limit) as served:
         client = await served.connect("ann")
-        assert len(await client.snapshot()) == 200  # the limit was raised by its size
+        # Queued at once, so most of it waits in the server's buffer: only a limit raised
+        # by the snapshot's size keeps the client from being dropped for it.
+        assert len(await client.snapshot()) == 200
         [handler] = served.handlers
         # Tornado's stream, reached through the handler's public ws_connection: if an
         # upgrade moves it, this fails loudly rather than leaving the limit unset.
@@ -617,7 +689,7 @@ async def test_a_snapshot_loosens_the_write_buffer_limit_only_while_it_is_writte
         if handler.snapshot_written is not None:
             await asyncio.wait_for(handler.snapshot_written, 10)
         assert stream.max_write_buffer_size == limit
-        client.close()
+        await client.aclose()
 
 
 def test_tornado_still_has_the_frame_writer_moi_uses():

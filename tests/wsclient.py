@@ -1,4 +1,10 @@
-"""A served moi websocket for tests, and a client that waits on messages with deadlines."""
+"""A served moi websocket for tests, and a client that waits on messages with deadlines.
+
+Every socket a test opens through :class:`Served` is closed when :func:`serve`'s block
+ends, and the closing is awaited at both ends (as tornado's own websocket tests keep
+``conns_to_close``), so none is left open for the garbage collector of a later test to
+report as unclosed.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,18 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import tornado.httpclient
 import tornado.httpserver
+import tornado.iostream
 import tornado.web
 import tornado.websocket
 from tornado.httpclient import HTTPRequest
 from tornado.testing import bind_unused_port
 
 from moi.hub import Hub
-from moi.websocket import MoiWebSocketHandler
+from moi.websocket import MoiProbeHandler, MoiWebSocketHandler
 
 COOKIE_SECRET = "test-secret-not-for-production"
 
@@ -28,6 +36,9 @@ class Served:
     hub: Hub
     closed: asyncio.Queue
     handlers: list  # the server's side of every socket that joined, in order
+    server_sides: list = field(default_factory=list)  # every one that opened, joined or not
+    clients: list[WsClient] = field(default_factory=list)  # every client the test opened
+    stalled: list[asyncio.StreamWriter] = field(default_factory=list)
 
     async def left(self, timeout: float = 10) -> None:
         """Wait until the server has seen a client go, and the hub has caught up."""
@@ -43,6 +54,14 @@ class Served:
             headers["Origin"] = origin
         return HTTPRequest(f"ws://127.0.0.1:{self.port}/moi-ws/", headers=headers)
 
+    async def probe(self, user: str | None) -> tuple[int, str]:
+        """The status and body of the websocket's probe, for ``user``'s cookie."""
+        request = self.request(user)
+        request.url = f"http://127.0.0.1:{self.port}/moi-ws/ready"
+        client = tornado.httpclient.AsyncHTTPClient()
+        answer = await client.fetch(request, raise_error=False)
+        return answer.code, answer.body.decode()
+
     async def connect_stalled(self, user: str) -> asyncio.StreamWriter:
         """A websocket that completes the handshake and then stops reading.
 
@@ -50,6 +69,7 @@ class Served:
         writes soon pile up in its own buffer.
         """
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port, limit=65536)
+        self.stalled.append(writer)
         cookie = self.request(user).headers["Cookie"]
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write(
@@ -60,9 +80,26 @@ class Served:
         assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
         return writer
 
-    async def connect(self, user: str | None) -> WsClient:
-        conn = await tornado.websocket.websocket_connect(self.request(user))
-        return WsClient(conn)
+    async def connect(self, user: str | None, origin: str | None = None) -> WsClient:
+        return await self.open(self.request(user, origin))
+
+    async def open(self, request: HTTPRequest) -> WsClient:
+        """A websocket on ``request``, closed at the end of the block if the test has not."""
+        client = WsClient(await tornado.websocket.websocket_connect(request))
+        self.clients.append(client)
+        return client
+
+    async def close_all(self, timeout: float = 10) -> None:
+        """Close every socket the test opened and wait until each is closed at both ends."""
+        async with asyncio.timeout(timeout):
+            for client in self.clients:
+                await client.aclose()
+            for writer in self.stalled:
+                writer.close()
+                with contextlib.suppress(OSError):  # the server may have reset it
+                    await writer.wait_closed()
+            for handler in self.server_sides:  # each closes once its client has
+                await handler.gone
 
 
 class WsClient:
@@ -70,6 +107,7 @@ class WsClient:
 
     def __init__(self, conn: tornado.websocket.WebSocketClientConnection) -> None:
         self.conn = conn
+        self._stream = conn.protocol.stream  # the socket, to tell when it is closed
 
     async def send(self, message: object) -> None:
         text = message if isinstance(message, str | bytes) else json.dumps(message)
@@ -101,7 +139,34 @@ class WsClient:
         return infos
 
     def close(self) -> None:
+        """Start the closing handshake; :meth:`aclose` also waits for its end."""
         self.conn.close()
+
+    async def aclose(self, timeout: float = 10) -> None:
+        """Close the socket, and wait until the server has answered and it is closed."""
+        await close_and_wait(self.conn, timeout, self._stream)
+
+
+async def close_and_wait(
+    conn: tornado.websocket.WebSocketClientConnection,
+    timeout: float = 10,
+    stream: tornado.iostream.IOStream | None = None,
+) -> None:
+    """Close a Tornado websocket client, and wait until the server has answered and its
+    socket is closed, so that none is left for a later test's garbage collector.
+
+    Messages still on their way are read and dropped: Tornado reads no further frame,
+    the server's close among them, until the one before it has been taken. ``stream`` is
+    the socket's, for a connection whose ``close`` was called before (which forgets it).
+    """
+    if stream is None and conn.protocol is not None:
+        stream = conn.protocol.stream
+    conn.close()
+    if stream is None:
+        return
+    async with asyncio.timeout(timeout):
+        while not stream.closed():
+            await conn.read_message()  # None once it is closed
 
 
 @contextlib.asynccontextmanager
@@ -113,28 +178,42 @@ async def serve(
     closed: asyncio.Queue = asyncio.Queue()
 
     handlers: list[MoiWebSocketHandler] = []
+    server_sides: list[MoiWebSocketHandler] = []
 
     class Handler(MoiWebSocketHandler):
+        def initialize(self, hub: Hub) -> None:
+            super().initialize(hub)
+            self.gone = asyncio.get_running_loop().create_future()
+
         async def open(self) -> None:
+            server_sides.append(self)
             await super().open()
             handlers.append(self)
 
         def on_close(self) -> None:
             super().on_close()
             closed.put_nowait(self)
+            if not self.gone.done():
+                self.gone.set_result(None)
 
     app = tornado.web.Application(
-        [(r"/moi-ws/", Handler, {"hub": hub})], cookie_secret=COOKIE_SECRET, **settings
+        [(r"/moi-ws/", Handler, {"hub": hub}), (r"/moi-ws/ready", MoiProbeHandler, {"hub": hub})],
+        cookie_secret=COOKIE_SECRET,
+        **settings,
     )
     sock, port = bind_unused_port()
     server = tornado.httpserver.HTTPServer(app)
     server.add_sockets([sock])
+    served = Served(port, hub, closed, handlers, server_sides)
     try:
-        yield Served(port, hub, closed, handlers)
+        yield served
     finally:
-        server.stop()
-        await server.close_all_connections()
-        await hub.close()
+        try:
+            await served.close_all()
+        finally:
+            server.stop()
+            await server.close_all_connections()
+            await hub.close()
 
 
 def run(coroutine_function):

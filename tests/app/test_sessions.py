@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 
+import pytest
 import tornado.httpclient
 import tornado.websocket
 
-from app.sessions import SIGNED_OUT
+from app.sessions import RECHECK_EVERY, SIGNED_OUT
 from tests.app.conftest import Client
+from tests.wsclient import close_and_wait
 
 
 def second_tab(client: Client) -> Client:
@@ -60,9 +63,37 @@ def test_signing_out_closes_the_sessions_live_list_at_once(auth):
                 pass
             return socket.close_code
         finally:
-            socket.close()
+            await close_and_wait(socket)
 
     assert asyncio.run(watch_then_sign_out()) == SIGNED_OUT
+
+
+@pytest.mark.parametrize("forget", ["delete", "flush"])
+def test_a_session_gone_without_a_sign_out_closes_its_live_list_too(auth, r, forget):
+    """Expired, deleted, or lost with Redis's data: no sign-out is published, and the
+    socket is closed 4401 all the same, within RECHECK_EVERY seconds."""
+    cookies = "; ".join(f"{c.name}={c.value}" for c in auth.jar)
+
+    async def watch_then_forget() -> tuple[int | None, float]:
+        url = auth.base_url.replace("http://", "ws://") + "/moi-ws/"
+        request = tornado.httpclient.HTTPRequest(url, headers={"Cookie": cookies})
+        socket = await tornado.websocket.websocket_connect(request)
+        try:
+            assert await asyncio.wait_for(socket.read_message(), 10) == '{"add":[]}'
+            if forget == "delete":
+                r.delete(*r.keys("moi-app:session:*"))
+            else:
+                r.flushdb()
+            forgotten = time.monotonic()
+            while await asyncio.wait_for(socket.read_message(), RECHECK_EVERY + 5) is not None:
+                pass
+            return socket.close_code, time.monotonic() - forgotten
+        finally:
+            await close_and_wait(socket)
+
+    code, took = asyncio.run(watch_then_forget())
+    assert code == SIGNED_OUT
+    assert took < RECHECK_EVERY + 2
 
 
 def test_an_account_idle_past_account_days_is_removed_at_the_next_sign_in(server, r):

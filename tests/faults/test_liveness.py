@@ -19,6 +19,7 @@ import sys
 import textwrap
 import time
 
+import ipyparallel
 import pytest
 from prometheus_client import REGISTRY
 
@@ -91,6 +92,20 @@ def submit_and_kill_submitter(ours, r, key: str, retries: int = 0) -> tuple[str,
     return job_id, pid
 
 
+def wait_for_task(ours, index: int, timeout: float = BOUND) -> None:
+    """Wait until the cluster's ``index``-th task (in the order they were sent) has come
+    back: its engine's attempt at the job is over, the final write tried.
+
+    The submitter that sent it is gone, so the controller's hub is asked.
+    """
+    hub = ipyparallel.Client(ours.ipp_connection_file)
+    try:
+        task = hub.get_result(hub.hub_history()[index], owner=False)
+        assert task.wait(timeout), f"the task did not come back within {timeout} s"
+    finally:
+        hub.close()
+
+
 def engine_pid(r, job_id: str, timeout: float = 30, attempt: int = 1) -> int:
     """The PID the job's engine reported in its status text (on ``attempt``), waiting on
     the job's channel."""
@@ -138,12 +153,15 @@ def test_frozen_engine_ends_the_job_failed_and_its_late_end_changes_nothing(ours
     assert (info["status"], info["result"]) == ("Failed", reaper.lapsed_message(LEASE))
 
     # The engine wakes and its job ends: its final write is refused, the job stays Failed.
+    failed = r.get(job_id)
     with r.pubsub() as pubsub:
         pubsub.subscribe(keys.job_channel(job_id))
         assert pubsub.get_message(timeout=10)["type"] == "subscribe"
         r.rpush("release:frozen", "go")
-        assert pubsub.get_message(timeout=3) is None  # no notice: nothing was written
-    assert json.loads(r.get(job_id))["result"] == reaper.lapsed_message(LEASE)
+        wait_for_task(ours, 0)  # the only task: its engine tried its end, and is done
+        assert r.llen("release:frozen") == 0, "the function took the release and returned"
+        assert pubsub.get_message(timeout=0) is None  # no notice: nothing was written
+    assert r.get(job_id) == failed
     assert r.zscore(keys.LEASES, job_id) is None
 
 
@@ -163,7 +181,7 @@ def test_a_frozen_engines_job_with_a_retry_runs_again_and_the_engine_that_wakes_
         print(f"sent again and running {time.monotonic() - stopped_at:.1f} s after SIGSTOP")
         assert second != first
         assert REGISTRY.get_sample_value("moi_jobs_retried_total") == retried + 1, "the reaper's"
-        running = json.loads(r.get(job_id))
+        running = r.get(job_id)
 
         # The first engine wakes and its attempt ends (Redis hands a list's items to its
         # blocked readers in turn: the frozen one waited first), while the second runs:
@@ -174,8 +192,9 @@ def test_a_frozen_engines_job_with_a_retry_runs_again_and_the_engine_that_wakes_
             r.rpush("release:again", "go")
             os.kill(first, signal.SIGCONT)
             frozen = False
-            assert pubsub.get_message(timeout=3) is None  # no notice: nothing was written
-        assert json.loads(r.get(job_id)) == running
+            wait_for_task(ours, 0)  # the first attempt's task: its end was tried
+            assert pubsub.get_message(timeout=0) is None  # no notice: nothing was written
+        assert r.get(job_id) == running
         assert r.llen("release:again") == 0, "the first attempt took the release"
     finally:
         if frozen:
@@ -218,4 +237,4 @@ async def test_a_browser_watching_sees_the_job_of_a_killed_engine_end(ours, reap
         )
         assert last["update"]["id"] == job_id
         assert last["update"]["result"] == reaper.lapsed_message(LEASE)
-        client.close()
+        await client.aclose()
