@@ -40,6 +40,7 @@ from app.services import (
     first_line,
 )
 from app.settings import AppSettings, load, port_number
+from moi import dev
 from moi.config import Settings
 from moi.exceptions import ClusterError, ConfigError, MoiError
 
@@ -122,6 +123,11 @@ def where_everything_is(
     ]
     if app_settings.metrics:
         lines.append(f"  metrics       {app_settings.url}metrics")
+    moi_ini = var / dev.CONFIG_NAME
+    lines.append(
+        f"  moi command   {dev.export_line(moi_ini)}"
+        + ("  (not needed in this directory)" if dev.found_here(moi_ini) else "")
+    )
     return "\n".join(lines)
 
 
@@ -141,8 +147,9 @@ async def serve(
     # full passes, whose pauses show as latency with many websockets.
     gc.collect()
     gc.freeze()
-    # xheaders: behind a TLS proxy, X-Forwarded-Proto makes the login cookie Secure.
-    server = tornado.httpserver.HTTPServer(app, xheaders=True, max_body_size=SERVER_MAX_BODY)
+    # No xheaders: they would believe any client. The app reads them itself, from
+    # [app] trusted_proxies only (app.proxies), so a TLS proxy's cookies are still Secure.
+    server = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=SERVER_MAX_BODY)
     server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -172,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signals = Signals()
     services = Services(settings, app_settings)  # private servers for what config leaves
+    moi_ini = app_settings.var_path / dev.CONFIG_NAME  # where the moi command finds them
     try:
         running = services.start()
+        dev.write_config(moi_ini, running, "the moi demo (python -m app)")
         asyncio.run(serve(running, app_settings, sockets, signals, services))
     except MoiError as error:
         print(f"moi demo: {error}", file=sys.stderr)
@@ -182,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         signals.stopping = True
+        dev.remove_config(moi_ini)
         services.stop()
         for sock in sockets:
             sock.close()

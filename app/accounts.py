@@ -23,11 +23,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from zxcvbn import zxcvbn
 
-from app.keys import SIGNINS_KEY, USERS_KEY
+from app.keys import USERS_KEY
+from app.retention import Retention
 from app.throttle import SignInThrottle
-
-EXPIRE_BATCH = 50
-"""Idle accounts removed per sign-in at most; the next sign-ins take the rest."""
 
 USERNAME_MIN = 3
 USERNAME_MAX = 32
@@ -55,6 +53,17 @@ WRONG_LOGIN = "Wrong name or password."
 """A refused sign-in, whether or not the name has an account: the words must not tell."""
 
 
+def group_of(user: str, account_id: str) -> str:
+    """The moi group of ``user``'s account ``account_id``: where its jobs are submitted,
+    listed and looked up.
+
+    It is the account's ID, never given twice: an account made again under the name of a
+    removed one starts with no jobs, and sees none of the old ones. An account made
+    before accounts had IDs (``""``) keeps its name as its group, and so its jobs.
+    """
+    return account_id or user
+
+
 class AccountError(ValueError):
     """A login was refused; the message is shown on the form as it is."""
 
@@ -62,8 +71,12 @@ class AccountError(ValueError):
 def check_username(raw: str) -> str:
     """The username as stored (trimmed, lower case), or :class:`AccountError` saying why not.
 
-    Only ASCII letters, digits, ``-`` and ``_``: a username is a moi group and so part
-    of Redis key names, where a ``:`` could collide with moi's own keys.
+    This is the one normal form of a name: sign-in, sign-up and the throttle's counters
+    (:mod:`app.throttle`) all compare names only through it. Python's ``str.strip`` and
+    ``str.lower`` make it, so Unicode spaces around a name go, and the Kelvin sign
+    (U+212A) folds to ``k``: the only character outside ASCII that ``lower`` turns into
+    one a name may hold. Only ASCII letters, digits, ``-`` and ``_``: a username is a moi
+    group and so part of Redis key names, where a ``:`` could collide with moi's own keys.
     """
     name = raw.strip().lower()
     if not name:
@@ -152,50 +165,46 @@ def _decode(stored: str | None) -> dict[str, Any]:
 class Accounts:
     """The account store, on the application's asyncio Redis client."""
 
-    def __init__(self, client: aioredis.Redis, keep_days: int = 0) -> None:
+    def __init__(self, client: aioredis.Redis, keep_days: int = 0, unused_days: int = 0) -> None:
         self.client = client
         self.throttle = SignInThrottle(client)
-        self.keep_days = keep_days
-        """Days an account is kept after its last sign-in; 0 keeps it forever."""
+        self.retention = Retention(client, keep_days, unused_days)
+        """Which accounts go when: idle ones, and those nobody came back to."""
 
-    async def _signed_in(self, name: str) -> None:
-        """Note the sign-in, start the name's count of failed sign-ins again
-        (:meth:`SignInThrottle.succeeded`), and remove accounts idle for longer than
-        ``keep_days``.
-
-        Done here, a few at a time, rather than by a timer: an idle site has nobody to
-        protect, and every sign-in pays only two round trips when nothing is due.
-        """
+    async def _signed_in(self, name: str, *, made: bool = False) -> None:
+        """Note the sign-in (``made``: the sign-up's), and remove the accounts whose time
+        is up (:mod:`app.retention`), in two round trips."""
         now, _ = await self.client.time()
         async with self.client.pipeline(transaction=False) as pipe:
-            self.throttle.succeeded(pipe, name)
-            pipe.zadd(SIGNINS_KEY, {name: now})
-            if self.keep_days:
-                pipe.zrangebyscore(
-                    SIGNINS_KEY, "-inf", now - self.keep_days * 86400, start=0, num=EXPIRE_BATCH
-                )
-            replies = await pipe.execute()
-        idle = replies[-1] if self.keep_days else []
-        if idle:
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.hdel(USERS_KEY, *idle)  # their sessions now name no account: refused
-                pipe.zrem(SIGNINS_KEY, *idle)
-                await pipe.execute()
+            await self.retention.signed_in(pipe, name, now, made=made)
+            await pipe.execute()
 
     async def account_id(self, name: str) -> str | None:
         """The ID the account got when it was made (a re-made account gets a new one), or
-        None if there is no such account. Accounts older than IDs have ""."""
-        stored = await self.client.hget(USERS_KEY, name)
-        return None if stored is None else str(_decode(stored).get("id", ""))
+        None if there is no such account. Accounts older than IDs have "".
 
-    async def login(self, raw_name: str, password: str, address: str = "") -> tuple[str, str]:
+        Every signed-in request asks (with a session or a token), so this is also where
+        a new account's first use after its first hour counts as someone coming back to
+        it (:meth:`Retention.came_back`).
+        """
+        stored = await self.client.hget(USERS_KEY, name)
+        if stored is None:
+            return None
+        record = _decode(stored)
+        await self.retention.came_back(name, stored, record)
+        return str(record.get("id", ""))
+
+    async def login(
+        self, raw_name: str, password: str, address: str = "", device: str = ""
+    ) -> tuple[str, str]:
         """Check a sign-in to an existing account.
 
         An unknown name gets the same words as a wrong password (:data:`WRONG_LOGIN`),
         after the same work (a stand-in hash is checked), and counts against the
         throttle the same way: neither the answer nor its time tells whether the
         account exists. Accounts are made by :meth:`register` only, so a mistyped name
-        never makes one. ``address`` is the client's, for throttling (:mod:`app.throttle`).
+        never makes one. ``address`` is the client's and ``device`` its browser's (the
+        device cookie's ID), for throttling (:mod:`app.throttle`).
 
         :returns: the username as stored, and its account's ID (:meth:`account_id`), which
             the session it opens names.
@@ -207,7 +216,8 @@ class Accounts:
             raise AccountError("Enter a password.")
         if len(password) > PASSWORD_MAX:
             raise AccountError(f"A password is at most {PASSWORD_MAX} characters long.")
-        await self.throttle.check(name, address)  # before any hashing: guesses cost us nothing
+        # Counted before any hashing: a refused guess costs nothing, N at once cost N.
+        attempt = await self.throttle.reserve(name, address, device)
         loop = asyncio.get_running_loop()
         stored = await self.client.hget(USERS_KEY, name)
         if stored is None:
@@ -216,13 +226,14 @@ class Accounts:
             record = _decode(stored)
         matches = await loop.run_in_executor(None, password_matches, password, record)
         if stored is None or not matches:
-            await self.throttle.failed(name, address)
             raise AccountError(WRONG_LOGIN)
+        await self.throttle.succeeded(attempt)
+        await self.retention.came_back(name, stored, record, signed_in=True)
         await self._signed_in(name)
         return name, str(record.get("id", ""))
 
     async def register(
-        self, raw_name: str, password: str, confirm: str, address: str = ""
+        self, raw_name: str, password: str, confirm: str, address: str = "", device: str = ""
     ) -> tuple[str, str]:
         """Make an account, from the create-account form.
 
@@ -245,7 +256,9 @@ class Accounts:
             raise taken
         record = await loop.run_in_executor(None, hash_password, password)
         record["id"] = secrets.token_hex(16)
+        self.retention.new(record)
         if not await self.client.hsetnx(USERS_KEY, name, json.dumps(record)):
             raise taken  # someone else was quicker
-        await self._signed_in(name)  # guesses before it existed are not its owner's
+        await self.throttle.account_made(name, address, device)  # earlier guesses: not its owner's
+        await self._signed_in(name, made=True)
         return name, record["id"]

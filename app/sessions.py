@@ -10,7 +10,9 @@ account it was opened for) lives in Redis with a TTL, so:
   under the same name, names an account ID that no longer matches: it is refused;
 - each revocation is published on ``moi-app:signout``, so every app process closes the
   live-list websockets of those sessions at once (close code 4401: the page goes to
-  the sign-in page rather than reconnecting).
+  the sign-in page rather than reconnecting);
+- a session that goes without a sign-out (it expired, its key was deleted, Redis lost
+  its data) closes its sockets the same way within :data:`RECHECK_EVERY` seconds.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 
 SIGNED_OUT = 4401
 """The websocket close code of a session that ended: moi.js stops reconnecting."""
+RECHECK_EVERY = 5.0
+"""Seconds between checks that the sessions of open live lists still exist."""
+MGET_CHUNK = 1000
 
 
 class Sessions:
@@ -58,6 +63,15 @@ class Sessions:
             return (str(session["user"]), str(session["account"])) if session else None
         except (ValueError, KeyError, TypeError):
             return None
+
+    async def missing(self, session_ids: list[str]) -> list[str]:
+        """Those of ``session_ids`` that are no longer stored (one MGET per thousand)."""
+        gone = []
+        for start in range(0, len(session_ids), MGET_CHUNK):
+            chunk = session_ids[start : start + MGET_CHUNK]
+            found = await self.client.mget([session_key(i) for i in chunk])
+            gone += [i for i, raw in zip(chunk, found, strict=True) if raw is None]
+        return gone
 
     async def close(self, session_id: str) -> None:
         """Sign this session out (every tab that shares it)."""
@@ -89,13 +103,18 @@ class Signouts:
     If that is lost, a revocation may be missed, so every live socket is closed (1012):
     the pages reconnect, and each socket is checked against the session store again;
     meanwhile a new subscription is tried, with doubling waits.
+
+    With ``sessions``, the sessions of open sockets are also looked up every
+    :data:`RECHECK_EVERY` seconds (one MGET), and those gone without a word end too.
     """
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, sessions: Sessions | None = None) -> None:
         self.redis_url = redis_url
+        self.sessions = sessions
         self.sockets: dict[str, set[WebSocketHandler]] = {}
         self._subscription: Subscription | None = None
         self._restarter: asyncio.Task | None = None
+        self._checker: asyncio.Task | None = None
         self._closing = False
 
     def add(self, session_id: str, socket: WebSocketHandler) -> None:
@@ -116,12 +135,16 @@ class Signouts:
             await subscription.close()
             raise
         self._subscription = subscription
+        if self.sessions is not None and self._checker is None:
+            self._checker = asyncio.ensure_future(self._recheck(self.sessions))
 
     async def close(self) -> None:
         self._closing = True
-        if self._restarter is not None:
-            self._restarter.cancel()
-            await asyncio.gather(self._restarter, return_exceptions=True)
+        for task in (self._restarter, self._checker):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._checker = None
         if self._subscription is not None:
             await self._subscription.close()
             self._subscription = None
@@ -133,6 +156,18 @@ class Signouts:
 
     def _on_message(self, channel: str, data: str, by_pattern: bool) -> None:
         self.ended(_session_ids(data))
+
+    async def _recheck(self, sessions: Sessions) -> None:
+        """End the sockets of sessions that are gone, every :data:`RECHECK_EVERY` s."""
+        while True:
+            await asyncio.sleep(RECHECK_EVERY)
+            if not self.sockets:
+                continue
+            try:
+                gone = await sessions.missing(list(self.sockets))
+            except (OSError, aioredis.RedisError):
+                continue  # Redis away: the hub closes the sockets, and each is checked anew
+            self.ended(gone)
 
     def _on_lost(self) -> None:
         self._subscription = None
@@ -158,6 +193,6 @@ class Signouts:
 def _session_ids(data: str) -> list[str]:
     try:
         found = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # anyone who may publish may send anything
         return []
     return [item for item in found if isinstance(item, str)] if isinstance(found, list) else []

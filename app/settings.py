@@ -43,7 +43,9 @@ def networks(text: str) -> tuple[str, ...]:
 
 
 @functools.cache
-def parsed_networks(texts: tuple[str, ...]) -> tuple[ipaddress._BaseNetwork, ...]:
+def parsed_networks(
+    texts: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     """``texts`` (checked by :func:`networks`) as network objects, parsed once."""
     return tuple(ipaddress.ip_network(text) for text in texts)
 
@@ -79,6 +81,36 @@ class AppSettings:
         config.non_negative_int,
         "Days an account is kept after its last sign-in; 0 keeps accounts forever.",
     )
+    unused_account_days: int = config.setting(
+        "app",
+        "unused_account_days",
+        7,
+        config.non_negative_int,
+        "Days an account nobody came back to after signing it up is kept (see app/README.md); "
+        "0 keeps it as long as any other.",
+    )
+    token_days: int = config.setting(
+        "app",
+        "token_days",
+        90,
+        config.non_negative_int,
+        "Days an API token works after it is made; 0 keeps tokens until they are revoked.",
+    )
+    redis_connections: int = config.setting(
+        "app",
+        "redis_connections",
+        100,
+        config.positive_int,
+        "Connections to Redis the site opens at most, for its own reads and writes (accounts, "
+        "sessions, tokens); past them a request waits for one.",
+    )
+    redis_wait: float = config.setting(
+        "app",
+        "redis_wait",
+        5,
+        config.non_negative_number,
+        "Seconds a request waits for a free Redis connection before it is answered 503.",
+    )
     allowed_hosts: tuple[str, ...] = config.setting(
         "app",
         "allowed_hosts",
@@ -101,6 +133,15 @@ class AppSettings:
         networks,
         "Addresses or networks (10.0.0.0/8) that may read /metrics, comma-separated.",
     )
+    trusted_proxies: tuple[str, ...] = config.setting(
+        "app",
+        "trusted_proxies",
+        (),
+        networks,
+        "Addresses or networks of the proxies in front of the site, comma-separated: only "
+        "from them are X-Forwarded-For, X-Real-Ip and X-Forwarded-Proto believed. Empty: "
+        "none, every client connects directly.",
+    )
     debug: bool = config.setting(
         "app",
         "debug",
@@ -121,6 +162,11 @@ class AppSettings:
         except ValueError:
             return False
         return any(ip in net for net in parsed_networks(self.metrics_from))
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """:attr:`trusted_proxies`, parsed (:mod:`app.proxies`)."""
+        return parsed_networks(self.trusted_proxies)
 
     @property
     def var_path(self) -> Path:

@@ -7,6 +7,7 @@ as text and never marked safe, so whatever a job returns cannot become markup.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ def environment(*, auto_reload: bool = False) -> jinja2.Environment:
         queued_time=queued_time,
         status_slug=status_slug,
         as_text=as_text,
+        traceback_parts=traceback_parts,
         percent=percent,
         thousands=thousands,
     )
@@ -78,19 +80,33 @@ def queued_time(info: dict[str, Any], now: datetime | None = None) -> str:
 
 
 def elapsed(start_value: Any, end_value: Any, now: datetime | None = None) -> str:
-    """The time from one info date to another (or to now); a dash without the first."""
+    """The time from one info date to another (or to now, in whole seconds, as the page
+    then ticks it on); a dash without the first."""
     start = parse_date(start_value)
     if start is None:
         return "—"
-    end = parse_date(end_value) or now or datetime.now(UTC)
-    seconds = max(0.0, (end - start).total_seconds())
-    if seconds < 10:
+    end = parse_date(end_value)
+    live = end is None
+    seconds = (end or now or datetime.now(UTC)) - start
+    return run_time(seconds.total_seconds(), live=live)
+
+
+def run_time(seconds: float, live: bool = False) -> str:
+    """A time span as the live list writes one (``moi.JobList.formatDuration``): "<0.01 s",
+    "0.05 s", "4.2 s", "42 s", "1:05", "1:02:03"; ``live`` (still counting) in whole seconds."""
+    seconds = max(0.0, seconds)
+    if not live and seconds < 0.01:
+        return "<0.01 s"
+    if not live and seconds < 1:
         return f"{seconds:.2f} s"
-    if seconds < 60:
+    if not live and seconds < 10:
         return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min {rest} s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    hours, rest = divmod(whole, 3600)
+    minutes, whole = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{whole:02}" if hours else f"{minutes}:{whole:02}"
 
 
 def as_text(value: Any) -> str:
@@ -98,6 +114,30 @@ def as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+_MOI_FRAME = re.compile(r'^  File "[^"]*[\\/]moi[\\/](?:[^"\\/]+[\\/])*[^"\\/]+\.py", line ')
+
+
+def traceback_parts(text: str) -> list[tuple[bool, str]]:
+    """A traceback cut into runs of lines, each ``(True, moi's frames)`` or ``(False, the rest)``.
+
+    A frame is its ``File "...", line N`` line and the indented lines under it (the
+    source, the ``^^^`` marks); moi's are those of files under a ``moi/`` folder (its
+    runner, which calls the job), so a page can fold them and start at the user's code.
+    """
+    parts: list[tuple[bool, str]] = []
+    in_moi = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("  File "):
+            in_moi = bool(_MOI_FRAME.match(line))
+        elif not line.startswith("    "):
+            in_moi = False
+        if parts and parts[-1][0] == in_moi:
+            parts[-1] = (in_moi, parts[-1][1] + line)
+        else:
+            parts.append((in_moi, line))
+    return parts
 
 
 def percent(progress: Any) -> str:

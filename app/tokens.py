@@ -4,7 +4,9 @@ A token is 32 random bytes, URL-safe base64 (43 characters), shown to its owner 
 Redis holds only its SHA-256:
 
 - ``moi-app:token:<sha-256 hex>``: JSON ``{"id", "user", "account_id", "name", "created",
-  "last_used"}``, the token's record, found from the token itself in one GET;
+  "last_used", "expires"}``, the token's record, found from the token itself in one GET;
+  Redis deletes it by itself when the token expires (``[app] token_days`` after it was
+  made, 90 by default);
 - ``moi-app:tokens:<user>``: a hash, each token ID of the user → its SHA-256, for the
   account page's list and for revoking by ID.
 
@@ -81,6 +83,8 @@ class Token:
     """ISO 8601, UTC, as moi writes a job's dates."""
     last_used: str | None = None
     """The same, to the minute (:data:`LAST_USED_STEP`); None if never used."""
+    expires: str | None = None
+    """When it stops working, the same way; None: when it is revoked."""
 
     def public(self) -> dict[str, Any]:
         """The record as the API shows it to its owner."""
@@ -89,7 +93,15 @@ class Token:
             "name": self.name,
             "created": self.created,
             "last_used": self.last_used,
+            "expires": self.expires,
         }
+
+    def expired(self, now: datetime) -> bool:
+        """Whether it has stopped working by ``now`` (an unreadable date counts as past)."""
+        if self.expires is None:
+            return False
+        ends = parse_date(self.expires)
+        return ends is None or ends <= now
 
 
 def _decode(raw: str | None) -> Token | None:
@@ -104,6 +116,7 @@ def _decode(raw: str | None) -> Token | None:
             name=str(record["name"]),
             created=str(record["created"]),
             last_used=record.get("last_used"),
+            expires=record.get("expires"),
         )
     except (ValueError, KeyError, TypeError):
         return None
@@ -116,9 +129,19 @@ def _encode(token: Token) -> str:
 class Tokens:
     """The token store, on the application's asyncio Redis client."""
 
-    def __init__(self, client: aioredis.Redis, accounts: Accounts) -> None:
+    def __init__(self, client: aioredis.Redis, accounts: Accounts, days: int = 0) -> None:
         self.client = client
         self.accounts = accounts
+        self.days = days
+        """Days a new token works; 0: until it is revoked. A token made before tokens
+        expired is taken to have been made with this many days."""
+
+    def _dated(self, token: Token) -> Token:
+        """``token`` with its expiry: a record from before tokens expired has none stored."""
+        if token.expires is not None or not self.days:
+            return token
+        made = parse_date(token.created) or datetime.now(UTC)
+        return dataclasses.replace(token, expires=(made + timedelta(days=self.days)).isoformat())
 
     async def create(self, user: str, account_id: str, raw_name: str) -> tuple[Token, str]:
         """A new token of ``user``'s account ``account_id`` (the one the request is signed
@@ -137,16 +160,20 @@ class Tokens:
                 "revoke one you no longer use first."
             )
         secret = secrets.token_urlsafe(32)
-        token = Token(
-            id=secrets.token_hex(8),
-            user=user,
-            account_id=account_id,
-            name=name,
-            created=record.now(),
+        token = self._dated(
+            Token(
+                id=secrets.token_hex(8),
+                user=user,
+                account_id=account_id,
+                name=name,
+                created=record.now(),
+            )
         )
+        ends = parse_date(token.expires)
         token_digest = digest(secret)
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(token_key(token_digest), _encode(token), nx=True)
+            # Gone from Redis when it expires; authenticate checks the date all the same.
+            pipe.set(token_key(token_digest), _encode(token), nx=True, exat=ends)
             pipe.hset(user_tokens_key(user), token.id, token_digest)
             await pipe.execute()
         return token, secret
@@ -161,9 +188,17 @@ class Tokens:
         ids = sorted(by_id)
         raws = await self.client.mget([token_key(by_id[token_id]) for token_id in ids])
         found, stale = [], []
+        now = datetime.now(UTC)
         for token_id, raw in zip(ids, raws, strict=True):
             token = _decode(raw)
-            if token is None or token.account_id != account_id or token.user != user:
+            if token is not None:
+                token = self._dated(token)
+            if (
+                token is None
+                or token.account_id != account_id
+                or token.user != user
+                or token.expired(now)
+            ):
                 stale.append(token_id)
             else:
                 found.append(token)
@@ -189,11 +224,11 @@ class Tokens:
             await pipe.execute()
 
     async def authenticate(self, secret: str) -> Token | None:
-        """The token that ``secret`` is, if it is a live token of an account that still
-        exists and is still the account it was made for; else None.
+        """The token that ``secret`` is, if it is a live token, not expired, of an account
+        that still exists and is still the account it was made for; else None.
 
         Notes the use (at most once a :data:`LAST_USED_STEP`), never bringing a token
-        revoked meanwhile back (``SET XX``).
+        revoked meanwhile back (``SET XX``) nor changing when Redis deletes it (``KEEPTTL``).
         """
         if not secret or len(secret) > TOKEN_CHARS_MAX:
             return None
@@ -202,12 +237,14 @@ class Tokens:
         token = _decode(await self.client.get(key))
         if token is None:
             return None
-        if await self.accounts.account_id(token.user) != token.account_id:
+        now = datetime.now(UTC)
+        if self._dated(token).expired(now) or (
+            await self.accounts.account_id(token.user) != token.account_id
+        ):
             await self._delete(token.user, {token.id: token_digest})
             return None
-        now = datetime.now(UTC)
         last = parse_date(token.last_used)
         if last is None or now - last >= LAST_USED_STEP:
             token = dataclasses.replace(token, last_used=now.isoformat())
-            await self.client.set(key, _encode(token), xx=True)
+            await self.client.set(key, _encode(token), xx=True, keepttl=True)
         return token

@@ -6,6 +6,9 @@ connection (with short, jittered waits), so a restart costs a job nothing. A Red
 stays away is another matter: :mod:`moi.retry` decides how long a write waits for it.
 Every retried command is safe to run twice: moi's writes are scripts fenced by status and
 attempt.
+
+An asyncio client's pool blocks when all its connections are busy: a burst of commands
+waits its turn (up to a bound) rather than failing with "Too many connections".
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from redis.retry import Retry
 
 RETRIES = 3
 RETRY_ON = [redis.ConnectionError, redis.TimeoutError]
+MAX_CONNECTIONS = 100
+"""Connections an asyncio client's pool opens at most (redis-py's own default)."""
+WAIT = 5.0
+"""Seconds a command waits for a free connection of a full pool before it fails."""
 
 
 def _backoff() -> ExponentialWithJitterBackoff:
@@ -38,8 +45,25 @@ def single(url: str, **options: Any) -> redis.Redis:
     )
 
 
-def pooled(url: str, **options: Any) -> aioredis.Redis:
-    """An asyncio client with a pool of connections, for code on an event loop."""
-    return aioredis.Redis.from_url(
-        url, retry=AsyncRetry(_backoff(), RETRIES), retry_on_error=RETRY_ON, **options
+def pooled(
+    url: str,
+    *,
+    max_connections: int = MAX_CONNECTIONS,
+    wait: float | None = WAIT,
+    **options: Any,
+) -> aioredis.Redis:
+    """An asyncio client with a pool of connections, for code on an event loop.
+
+    A command that finds all ``max_connections`` busy waits up to ``wait`` seconds (None:
+    for ever) for one to come back, then raises :class:`redis.ConnectionError` ("No
+    connection available."): a burst is served later, not refused.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=wait,
+        retry=AsyncRetry(_backoff(), RETRIES),
+        retry_on_error=RETRY_ON,
+        **options,
     )
+    return aioredis.Redis.from_pool(pool)

@@ -26,12 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Iterable
 from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from moi import events, groupset, keys, metrics, record
+from moi import connections, events, groupset, keys, metrics, record
 from moi.keys import is_job_id
 from moi.messages import action, group_actions, normalise_ids, stored_info, update_message
 from moi.retry import TRANSIENT
@@ -40,8 +41,13 @@ from moi.subscription import Subscription
 
 log = logging.getLogger(__name__)
 
-RESTART_DELAYS = (0.5, 30.0)
-"""First and longest wait between attempts to reach Redis again after losing it."""
+RESTART_DELAYS = (0.1, 0.25)
+"""First and longest wait between attempts to reach Redis again after losing it: one
+process's attempt costs Redis nothing, and pages wait for the hub (moi.js's probe)."""
+ADMIT_RATE = 1000
+"""Pages a second that :meth:`Hub.until_available` lets go when the hub is back."""
+ADMIT_SPREAD_MAX = 2.0
+"""Seconds over which it lets them go, at most."""
 
 
 class Client(Protocol):
@@ -142,15 +148,35 @@ class Feed:
             await self._group_action(data, dirty)
         if dirty:
             await self._send_updates(list(dirty))
-        for client, joined in snapshots.items():
-            try:
-                await self.hub._send_snapshot(client)
-            except BaseException as error:
-                if joined is not None:  # a joiner's failure is the joiner's: others go on
+        if snapshots:
+            await self._send_snapshots(snapshots)
+
+    async def _send_snapshots(self, snapshots: dict[Client, asyncio.Future | None]) -> None:
+        """Send the group's list to every client that asked since the last one: read once.
+
+        After an outage every tab of a group comes back within seconds; one read for all
+        those waiting keeps the group's recovery from growing with its tabs.
+        """
+        try:
+            messages = await self.hub._snapshot(self.group)
+        except asyncio.CancelledError:
+            for joined in snapshots.values():
+                if joined is not None:
+                    _reject(joined, ConnectionError("the moi hub closed"))
+            raise
+        except Exception as error:
+            for joined in snapshots.values():
+                if joined is not None:
                     _reject(joined, error)
-                    continue
-                raise
-            if joined is not None and not joined.done():
+            if all(joined is not None for joined in snapshots.values()):
+                return  # the joiners' failure is theirs: the group's clients go on
+            raise
+        metrics.MESSAGES.inc(len(messages) * len(snapshots))
+        for client, joined in snapshots.items():
+            if joined is not None and joined.done():
+                continue  # it left while the list was read
+            client.send_all(messages)
+            if joined is not None:
                 self.clients.add(client)
                 joined.set_result(None)
 
@@ -227,14 +253,19 @@ class Hub:
         self._always = False  # listen with no clients too (start() was called)
         self._closing = False
         self._restarter: asyncio.Task | None = None
+        self._back = asyncio.Event()  # set while available: what until_available waits on
+        self._back.set()
+        self._waiting = 0  # how many wait in until_available
+        self._spread = 0.0  # seconds over which they are let go, when the hub is back
         self._tasks: set[asyncio.Task] = set()
         metrics.HUBS.hubs.add(self)
 
     @property
     def redis(self) -> aioredis.Redis:
-        """The hub's connection pool for reads and set writes (not the pub/sub one)."""
+        """The hub's connection pool for reads and set writes (not the pub/sub one); it
+        waits for a free connection when every group's task reads at once."""
         if self._redis is None:
-            self._redis = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+            self._redis = connections.pooled(self.redis_url, decode_responses=True)
         return self._redis
 
     def _job_writer(self) -> record.AsyncWriter:
@@ -252,6 +283,28 @@ class Hub:
     def available(self) -> bool:
         """False while a started hub waits for Redis to come back (new sockets get 503)."""
         return self._restarter is None
+
+    async def until_available(self, timeout: float) -> bool:
+        """Whether the hub is :attr:`available`, waiting up to ``timeout`` s for it to be.
+
+        For a probe that pages ask while the hub is away (:class:`moi.websocket.
+        MoiProbeHandler`): each answer sends a page to open a socket, which reads its
+        group's list. So those who waited are not all let go at once when the hub is
+        back, but spread over ``waiting / ADMIT_RATE`` seconds (``ADMIT_SPREAD_MAX`` at
+        most), in random order.
+        """
+        if self.available:
+            return True
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(timeout):
+                await self._back.wait()
+        except TimeoutError:
+            return False
+        finally:
+            self._waiting -= 1
+        await asyncio.sleep(random.random() * self._spread)
+        return self.available
 
     @property
     def subscriptions(self) -> int:
@@ -387,6 +440,7 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._restarter
         self._restarter = None
+        self._back.set()
         current = asyncio.current_task()
         tasks = [feed.task for feed in self.feeds.values()]
         tasks += [task for task in (*self._tasks, self._keeper) if task is not None]
@@ -459,21 +513,29 @@ class Hub:
             with contextlib.suppress(Exception):
                 client.close(1012, "moi hub restarting")
         if self._always and self._restarter is None:
+            self._back.clear()
             self._restarter = asyncio.ensure_future(self._restart())
 
     async def _restart(self) -> None:
         """Start again once Redis answers, waiting longer after each refusal."""
         delay, longest = RESTART_DELAYS
+        level = logging.WARNING  # once per outage; each retry at debug level
         while True:
             try:
                 await self._start()
                 metrics.RECONNECTS.inc()
                 break
             except (OSError, aioredis.RedisError) as error:
-                log.warning("moi hub cannot reach Redis (%s); retrying in %g s", error, delay)
+                log.log(
+                    level, "moi hub cannot reach Redis (%s); retrying every %g s", error, longest
+                )
+                level = logging.DEBUG
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, longest)
+        log.warning("moi hub reached Redis again; live lists reconnect")
         self._restarter = None
+        self._spread = min(ADMIT_SPREAD_MAX, self._waiting / ADMIT_RATE)
+        self._back.set()
 
     def _spawn(self, coroutine) -> None:
         """Run ``coroutine`` in the background, holding a reference until it ends."""
@@ -537,13 +599,13 @@ class Hub:
         if self.feeds.get(group) is feed:
             del self.feeds[group]
 
-    async def _send_snapshot(self, client: Client) -> None:
-        """Send the group's list; follow only its unfinished jobs (ended jobs never change).
+    async def _snapshot(self, group: str) -> list[bytes]:
+        """The group's list, as messages; follow only its unfinished jobs (ended jobs never
+        change).
 
         Ended jobs are read once. Unfinished ones are read again after their channels are
         subscribed, so a change between the first read and the subscription is not lost.
         """
-        group = client.group
         redis = self.redis
         ids = sorted(i for i in await redis.smembers(keys.group_jobs_key(group)) if is_job_id(i))
         raws = dict(zip(ids, await redis.mget([keys.job_key(i) for i in ids]), strict=True))
@@ -575,5 +637,4 @@ class Hub:
             key=lambda job_id: str((infos[job_id] or {}).get("date_created") or ""),
             reverse=True,
         )
-        client.send_all([action("add", present), *(update_message(raws[i]) for i in present)])
-        metrics.MESSAGES.inc(1 + len(present))
+        return [action("add", present), *(update_message(raws[i]) for i in present)]

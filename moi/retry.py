@@ -2,7 +2,8 @@
 
 A Redis restart or a network blip must not leave a job ``Running`` forever because its
 engine's last write failed. Both faces retry with doubling, jittered waits (0.1 s up to
-5 s) until the write is stored or ``give_up_after`` seconds have passed (config
+1 s, so that the end is stored within about a second of Redis's return, and pages show
+it soon after) until the write is stored or ``give_up_after`` seconds have passed (config
 ``[jobs] write_retry``); each attempt is the same atomic write, so a retry never stores
 anything twice or over a final status.
 """
@@ -21,7 +22,7 @@ import redis
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-FIRST_WAIT, LONGEST_WAIT = 0.1, 5.0
+FIRST_WAIT, LONGEST_WAIT = 0.1, 1.0
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
 """Errors a later attempt may not meet: Redis away, restarting, or loading its data."""
 

@@ -1,8 +1,9 @@
 """The websocket at ``/moi-ws/``: a logged-in user's live view of their group's jobs.
 
-Mount it with the application's hub::
+Mount it with the application's hub, and its probe (:class:`MoiProbeHandler`) next to it::
 
-    (r"/moi-ws/", MoiWebSocketHandler, {"hub": application.moi_hub})
+    (r"/moi-ws/", MoiWebSocketHandler, {"hub": application.moi_hub}),
+    (r"/moi-ws/ready", MoiProbeHandler, {"hub": application.moi_hub}),
 
 and ``await application.moi_hub.start()`` once the event loop runs.
 
@@ -18,7 +19,7 @@ import logging
 from collections.abc import Awaitable
 
 from tornado.iostream import StreamBufferFullError, StreamClosedError
-from tornado.web import HTTPError
+from tornado.web import HTTPError, RequestHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
 
 from moi.hub import Hub
@@ -27,6 +28,8 @@ from moi.messages import ClientError, action, parse_client_message, shown
 log = logging.getLogger(__name__)
 
 MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+RETRY_AFTER = 2
+"""Seconds a refusal while Redis is away asks the client to wait (moi.js's longest wait)."""
 FRAME_OVERHEAD = 10  # the most a websocket frame header adds to a server's message
 TEXT_OPCODE = 0x1
 
@@ -54,9 +57,7 @@ class MoiWebSocketHandler(WebSocketHandler):
         """The write of the last snapshot while it is in the buffer; None once written."""
 
     def get_current_user(self) -> str | None:
-        name = self.settings.get("moi_user_cookie", "user")
-        value = self.get_signed_cookie(name)
-        return value.decode() if value else None
+        return cookie_user(self)
 
     def get_group(self) -> str | None:
         """The moi group of this connection: the logged-in user."""
@@ -71,11 +72,15 @@ class MoiWebSocketHandler(WebSocketHandler):
         group = self.get_group()
         if not group:
             raise HTTPError(403, "log in to watch jobs")
-        if not self.hub.available:
-            self.set_header("Retry-After", "10")
-            raise HTTPError(503)  # no log message: the hub logs the outage
+        self.refuse_while_away()
         self.group = group
         return None
+
+    def refuse_while_away(self) -> None:
+        """Answer 503 while the hub waits for Redis: the socket could not join."""
+        if not self.hub.available:
+            self.set_header("Retry-After", str(RETRY_AFTER))
+            raise HTTPError(503)  # no log message: the hub logs the outage
 
     async def open(self) -> None:
         self.set_nodelay(True)  # small messages, sent at once: no Nagle delay
@@ -191,7 +196,57 @@ class MoiWebSocketHandler(WebSocketHandler):
         return future
 
 
+def cookie_user(handler: RequestHandler) -> str | None:
+    """The user in the signed cookie named by the setting ``moi_user_cookie`` ("user")."""
+    value = handler.get_signed_cookie(handler.settings.get("moi_user_cookie", "user"))
+    return value.decode() if value else None
+
+
 def _consume(future: asyncio.Future) -> None:
     """Retrieve a write's outcome: a closed socket is handled by ``on_close``."""
     if not future.cancelled():
         future.exception()
+
+
+class MoiProbeHandler(RequestHandler):
+    """``GET``: would the websocket let this browser in now? moi.js asks when its socket
+    could not open, since a browser does not see why an upgrade was refused.
+
+    200 yes; 401 for a request with no logged-in user, and then the page stops
+    reconnecting; 503 (with ``Retry-After``) while the hub waits for Redis, and then the
+    page asks again after a while. While the hub is away an answer waits up to
+    :attr:`hold` seconds for it to come back, and says 200 as soon as it does (the hub
+    lets the waiting pages go over a second or two, not all at once: see
+    :meth:`moi.hub.Hub.until_available`). So a page learns of the return at once, and asks
+    about once per ``hold`` plus its backoff meanwhile. Whether the hub is there costs no
+    Redis round trip: the hub knows.
+    """
+
+    hold = 4.0
+    """Seconds an answer waits for the hub to come back (moi.js gives up after 8)."""
+
+    def initialize(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def get_current_user(self) -> str | None:
+        return cookie_user(self)
+
+    async def logged_in(self) -> bool | None:
+        """Whether the request has a logged-in user; None if that cannot be told now
+        (answered 503). Override it where the websocket finds its user another way."""
+        return bool(self.current_user)
+
+    async def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        available = self.hub.available or await self.hub.until_available(self.hold)
+        logged_in = await self.logged_in() if available else None
+        if logged_in is None:
+            self.set_header("Retry-After", str(RETRY_AFTER))
+            self.set_status(503)
+            self.finish("away")
+        elif not logged_in:
+            self.set_status(401)
+            self.finish("signed out")
+        else:
+            self.finish("ready")

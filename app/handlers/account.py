@@ -45,6 +45,7 @@ async def render_account(
         notice=notice,
         name_max=NAME_MAX,
         tokens_max=TOKENS_MAX,
+        token_days=handler.application.tokens.days,
     )
 
 

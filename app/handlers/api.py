@@ -28,7 +28,7 @@ class JobApiHandler(ApiHandler):
     async def own_job(self, job_id: str) -> dict[str, Any]:
         """The user's job ``job_id``; a 404 whatever the reason it is not (no such job,
         or another user's), as the result pages do: nobody learns another's job exists."""
-        job = await samples.user_job(self.application.moi, self.current_user, job_id)
+        job = await samples.user_job(self.application.moi, self.group, job_id)
         if job is None:
             raise ApiError(404, "No such job.")
         return job
@@ -51,7 +51,7 @@ class JobsHandler(JobApiHandler):
         if errors:
             raise ApiError(400, "Bad paging parameters.", errors)
         wanted = [status for status in self.get_query_arguments("status") if status]
-        infos = await self.application.moi.jobs(self.current_user)
+        infos = await self.application.moi.jobs(self.group)
         infos.reverse()  # newest first
         if wanted:
             infos = [info for info in infos if _matches(info.get("status"), wanted)]
@@ -92,7 +92,7 @@ class JobsHandler(JobApiHandler):
         if errors:
             raise ApiError(400, "Some fields were refused.", errors)
         try:
-            job_ids = await sample.submit(self.application.moi, self.current_user, fields)
+            job_ids = await sample.submit(self.application.moi, self.group, fields)
         except forms.FieldError as error:
             raise ApiError(400, str(error), {error.field: str(error)}) from None
         jobs = await self.application.moi.get_many(job_ids)  # one round trip for a batch
@@ -118,7 +118,7 @@ class JobHandler(JobApiHandler):
     async def delete(self, job_id: str) -> None:
         """Hide the job: off my list (every tab's, at once); it runs on if it runs."""
         await self.own_job(job_id)
-        await self.application.moi.remove(self.current_user, [job_id])
+        await self.application.moi.remove(self.group, [job_id])
         self.set_status(204)
 
 

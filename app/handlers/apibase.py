@@ -10,7 +10,8 @@ must carry the page's XSRF token in an ``X-XSRFToken`` header, as Tornado checks
 forms. Neither: 401 with ``WWW-Authenticate: Bearer``.
 
 Bodies are streamed and limited as the forms' are (:mod:`app.handlers.forms`): Tornado
-refuses one over :data:`API_MAX_BODY` from its ``Content-Length``, before reading it.
+refuses one over :data:`API_MAX_BODY` from its ``Content-Length``, before reading it;
+what it lets through is parsed within bounds (:mod:`app.jsonbody`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import tornado.web
 
+from app import jsonbody
 from app.handlers.base import status_phrase
 from app.handlers.forms import StreamedBodyHandler
 
@@ -86,7 +88,7 @@ class ApiHandler(StreamedBodyHandler):
         if token is None:
             raise ApiError(
                 401,
-                "This API token is not valid: it was revoked, or its account is gone.",
+                "This API token is not valid: it expired, was revoked, or its account is gone.",
                 headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
             )
         self.via_token = True
@@ -104,15 +106,20 @@ class ApiHandler(StreamedBodyHandler):
             ) from None
 
     def json_body(self) -> dict[str, Any]:
-        """The request's body, a JSON object, or a 400/415 :class:`ApiError` saying why not."""
+        """The request's body, a JSON object, or a 400/415 :class:`ApiError` saying why not.
+
+        Read within bounds (:func:`app.jsonbody.parse`: size, nesting, numbers, text): a
+        body it refuses is a 400 naming the field at fault, never a 500.
+        """
         body = self.body_bytes()
         media_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
             raise ApiError(415, "Send a JSON object, with 'Content-Type: application/json'.")
         try:
-            value = json.loads(body)
-        except ValueError as error:  # UnicodeDecodeError is one too
-            raise ApiError(400, f"The body is not valid JSON: {error}.") from None
+            value = jsonbody.parse(body, self.max_body_bytes)
+        except jsonbody.BodyError as error:
+            fields = {error.field: str(error)} if error.field is not None else None
+            raise ApiError(400, str(error), fields) from None
         if not isinstance(value, dict):
             raise ApiError(400, "The body must be a JSON object.")
         return value

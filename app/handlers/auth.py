@@ -3,24 +3,35 @@
 Signing in and creating an account are two forms, so a mistyped name on the sign-in
 form is refused (in the same words as a wrong password) rather than made into a new,
 empty account.
+
+A browser that signs in gets a signed ``device`` cookie, a random ID that makes it a
+known browser of that account (OWASP's device cookies): the throttle lets it in while
+guesses from elsewhere slow the name down for everyone else (:mod:`app.throttle`).
 """
 
 from __future__ import annotations
+
+import secrets
 
 import tornado.web
 
 from app.accounts import USERNAME_MAX, AccountError
 from app.handlers.base import COOKIE_DAYS, USER_COOKIE, safe_next, session_id
 from app.handlers.forms import FormHandler
-from app.throttle import Throttled
+from app.throttle import KNOWN_DAYS, Throttled
 
 SIGN_IN_MAX_BODY = 4 * 1024
 """A sign-in form is a username, a password and a return path: a few hundred bytes;
 the create-account form adds the password again."""
 
+DEVICE_COOKIE = "device"
+"""The signed cookie with the browser's device ID, kept across sign-outs."""
+
 NOTICES = {
     "signed-out": "You were signed out, so that form was not sent. Sign in to go on.",
     "expired": "That form had expired. Please send it again.",
+    "ended": "Your session has ended (signed out elsewhere, or it expired). Sign in to go on.",
+    "bye": "You are signed out.",
 }
 """Notices another page may leave for the sign-in page (``?notice=``)."""
 
@@ -31,6 +42,8 @@ class AccountFormHandler(FormHandler):
     max_body_bytes = SIGN_IN_MAX_BODY
     signed_out_notice = "expired"  # a stale XSRF token: nobody was signed in to begin with
     template = ""
+    device = ""
+    """This browser's device ID: its cookie's, or a new one it gets if it signs in."""
 
     def get(self) -> None:
         next_url = safe_next(self.get_query_argument("next", None))
@@ -47,6 +60,8 @@ class AccountFormHandler(FormHandler):
     async def post_form(self) -> None:
         username = self.get_body_argument("username", "")
         next_url = safe_next(self.get_body_argument("next", None))
+        known = self.get_signed_cookie(DEVICE_COOKIE, max_age_days=KNOWN_DAYS)
+        self.device = known.decode() if known else secrets.token_urlsafe(18)
         try:
             name, account_id = await self.check(username)
         except Throttled as error:
@@ -64,6 +79,9 @@ class AccountFormHandler(FormHandler):
         self.set_signed_cookie(
             USER_COOKIE, session, expires_days=COOKIE_DAYS, httponly=True, samesite="Lax"
         )
+        self.set_signed_cookie(
+            DEVICE_COOKIE, self.device, expires_days=KNOWN_DAYS, httponly=True, samesite="Lax"
+        )
         self.redirect(next_url, status=303)
 
     async def check(self, username: str) -> tuple[str, str]:
@@ -76,7 +94,10 @@ class LoginHandler(AccountFormHandler):
 
     async def check(self, username: str) -> tuple[str, str]:
         return await self.application.accounts.login(
-            username, self.get_body_argument("password", ""), self.request.remote_ip or ""
+            username,
+            self.get_body_argument("password", ""),
+            self.request.remote_ip or "",
+            self.device,
         )
 
 
@@ -89,6 +110,7 @@ class SignupHandler(AccountFormHandler):
             self.get_body_argument("password", ""),
             self.get_body_argument("confirm", ""),
             self.request.remote_ip or "",
+            self.device,
         )
 
 
@@ -110,7 +132,7 @@ class LogoutHandler(FormHandler):
         elif (found := session_id(self)) is not None:
             await sessions.close(found)
         self.clear_cookie(USER_COOKIE)
-        self.redirect("/login", status=303)
+        self.redirect("/login?notice=bye", status=303)
 
 
 routes = [

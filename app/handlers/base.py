@@ -12,6 +12,7 @@ import tornado.httputil
 import tornado.web
 from markupsafe import Markup
 
+from app.accounts import group_of
 from app.outage import REDIS_DOWN
 from moi.exceptions import ClusterError
 
@@ -74,14 +75,22 @@ class BaseHandler(tornado.web.RequestHandler):
         user, self.account_id = found
         return user
 
+    @property
+    def group(self) -> str:
+        """The signed-in account's moi group (:func:`app.accounts.group_of`): every job
+        the request submits, lists or opens is looked for there, never by the name."""
+        assert self.current_user and self.account_id is not None  # signed in
+        return group_of(self.current_user, self.account_id)
+
     def notice(self, notices: Mapping[str, str]) -> str | None:
         """The text of the page's ``?notice=`` code: only ever one of ``notices``, never
         words from the address."""
         return notices.get(self.get_query_argument("notice", ""))
 
     def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
-        """Every cookie of the site is Secure when the request came over TLS (a proxy's
-        X-Forwarded-Proto counts): Tornado's own ``_xsrf`` cookie too, like the login's."""
+        """Every cookie of the site is Secure when the request came over TLS (a trusted
+        proxy's X-Forwarded-Proto counts: :mod:`app.proxies`): Tornado's own ``_xsrf``
+        cookie too, like the login's."""
         if self.request.protocol == "https":
             kwargs["secure"] = True
         super().set_cookie(name, value, *args, **kwargs)

@@ -75,7 +75,7 @@ class JobFormHandler(FormHandler):
         sample = samples.SAMPLES[kind]
         fields = {name: self.get_body_argument(name, "") for name in sample.fields}
         try:
-            await sample.submit(self.application.moi, self.current_user, fields)
+            await sample.submit(self.application.moi, self.group, fields)
         except forms.FormError as error:
             self.refuse(kind, 400, str(error))
             return

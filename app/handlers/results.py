@@ -30,7 +30,7 @@ NOTICES = {
 
 async def find_job(handler: BaseHandler, kind: str, job_id: str) -> dict[str, Any]:
     """The signed-in user's job for the page of ``kind``; else a 404, whatever the reason."""
-    job = await user_job(handler.application.moi, handler.current_user, job_id)
+    job = await user_job(handler.application.moi, handler.group, job_id)
     if job is None or job.get("handler") != result_url(kind):
         raise tornado.web.HTTPError(404)
     return job

@@ -4,9 +4,12 @@
  * The index page keeps the live job list (#moi-joblist); a result page whose job is
  * still running (#job[data-final="false"]) follows that job: its status, progress,
  * start and live times, and reloads itself when the job ends, so the server renders
- * the result. Both show the socket's state in #moi-state. Every job page shows its
+ * the result. Both show the socket's state in #moi-state, and go to the sign-in page
+ * (with its "ended" notice) when the session ends, however it ended. Every job page shows its
  * dates (<time datetime>, UTC as the server wrote them) in local time, with the UTC
- * text as a tooltip; a finished job's page loads this file alone, without moi.js.
+ * text as a tooltip, as the account page does its tokens' dates; a finished job's page
+ * and the account page load this file alone, without moi.js. The account page's new
+ * token gets a Copy button.
  * Job data goes into the page with textContent only.
  */
 (function () {
@@ -22,10 +25,18 @@
 
   /** Mirror the connection's state in the header's indicator. */
   function showState(conn) {
-    // Signed out (in another tab, or everywhere): this page goes to the sign-in page.
+    // Signed out here: the sign-out's own answer brings the sign-in page ("You are signed
+    // out"), not the socket's end, which comes first.
+    let signingOut = false;
+    for (const form of document.querySelectorAll('form[action="/logout"]')) {
+      form.addEventListener("submit", () => (signingOut = true));
+    }
+    // Signed out (in another tab, or everywhere), expired, or forgotten by the server:
+    // this page goes to the sign-in page, which says why.
     conn.on("ended", () => {
+      if (signingOut) return;
       const here = window.location.pathname + window.location.search;
-      window.location.assign("/login?next=" + encodeURIComponent(here));
+      window.location.assign("/login?next=" + encodeURIComponent(here) + "&notice=ended");
     });
     const indicator = document.getElementById("moi-state");
     if (!indicator) return;
@@ -70,13 +81,8 @@
     fact.replaceChildren(time);
   }
 
-  /** Seconds as the server's pages write them, in whole seconds: "5 s", "2 min 5 s", "1 h 2 min". */
-  function elapsed(seconds) {
-    const whole = Math.max(0, Math.floor(seconds));
-    if (whole < 60) return whole + " s";
-    const [hours, minutes] = [Math.floor(whole / 3600), Math.floor(whole / 60) % 60];
-    return hours ? `${hours} h ${minutes} min` : `${minutes} min ${whole % 60} s`;
-  }
+  /** A time still counting, as the list and the server's pages write one: "5 s", "1:05". */
+  const elapsed = (seconds) => moi.JobList.formatDuration(seconds, true);
 
   /** ms since the epoch of the <time> in a fact, or null if it shows none. */
   function factDate(fact) {
@@ -116,6 +122,8 @@
 
     const conn = new moi.Connection({ path: "/moi-ws/" });
     showState(conn);
+    // Not connected: the status shown is the last one heard (moi.css says "not live").
+    conn.onState((state) => page.classList.toggle("moi-job-stale", state !== "connected"));
     conn.on("update", (info) => {
       if (!info || info.id !== id || leaving) return;
       const text = String(info.status ?? "");
@@ -144,7 +152,24 @@
     });
   }
 
-  for (const time of document.querySelectorAll("#job time[datetime]")) localTime(time);
+  /** The Copy button of a new token (shown only where the page can copy). */
+  function copyButton(button, field, said) {
+    if (!navigator.clipboard) return;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(field.value);
+        said.textContent = "Copied.";
+      } catch (err) {
+        field.select(); // the browser refused: selected, for Ctrl+C
+        said.textContent = "Could not copy: it is selected, copy it by hand.";
+      }
+    });
+  }
+
+  for (const time of document.querySelectorAll(".facts time[datetime]")) localTime(time);
+  const copy = document.getElementById("new-token-copy");
+  if (copy) copyButton(copy, document.getElementById("new-token"), document.getElementById("new-token-copied"));
   const list = document.getElementById("moi-joblist");
   if (list) jobList(list);
   const page = document.getElementById("job");

@@ -6,21 +6,37 @@
  *   conn.on("add", (ids) => ...);      // ids is always an array of strings
  *   conn.on("update", (info) => ...);  // one job's info object (a list is split, see below)
  *   conn.on("resync", () => ...);      // reopened after a drop: the next "add" is the full list
- *   conn.on("ended", () => ...);       // the server ended this session (close code 4401)
+ *   conn.on("ended", () => ...);       // the session ended (close code 4401, or the probe's 401/403)
  *   conn.onState((state) => ...);      // "connecting" | "connected" | "reconnecting" | "closed"
  *   conn.remove(jobId);                // or an array of IDs
  *   conn.cancel(jobId);                // or an array of IDs; the job's "update" says Cancelled
  *
- * One Connection owns one socket. After a drop it reconnects with doubling backoff and
- * jitter. The backoff starts over only once a socket has brought the server's list (its
- * first "add"), not on open: a server that accepts and then closes at once (1011 while
- * its Redis is down) is retried ever more slowly, not every half second. Messages sent
- * while the socket is not open wait in a small queue (QUEUE_MAX) and go out on the next
- * open; beyond that, or after close(), they are dropped with a console warning. A server
- * that closes with SESSION_ENDED (4401: the user signed out) is not reconnected to: the
- * state goes "closed" and "ended" is emitted, for the page to go to its sign-in. Plain
- * ES2020, no dependencies; defines the global `moi`. An "update" that carries a list of
- * info objects (PROTOCOL.md 1.1) reaches "update" listeners as one call per object.
+ * One Connection owns one socket. After a drop it reconnects after a random wait of up to
+ * the backoff ("full jitter"), which doubles from BACKOFF_START_MS to BACKOFF_MAX_MS, so
+ * the tabs a server dropped together come back spread out, and none waits long once the
+ * server is back. The backoff starts over only once a socket has brought the server's
+ * list (its first "add"), not on open: a server that accepts and then closes at once
+ * (1011 while its Redis is down) is not asked again at once.
+ *
+ * A socket that never opened was refused before the upgrade, or never reached the
+ * server, and the browser does not say which. So then the probe is asked (a GET of
+ * option `probeUrl`, by default the socket's path + "ready": "/moi-ws/ready"; null for
+ * none): 401 or 403, the session is gone, and the connection ends as on 4401; 503 or no
+ * answer (also 502, 504), the server is away: the probe is asked again after each wait
+ * (moi's probe also holds its answer a while, and says 200 as soon as the server is
+ * back); 2xx, the socket reconnects at once, unless the last one, made at once after a
+ * 2xx, was refused too: then after the wait, so that a socket refused for another reason
+ * is not a loop; anything else (404: no probe there), the socket is tried after the wait.
+ * A socket the server closed with 1012 or 1013 (away for a while) is followed by the
+ * probe too, after the wait, rather than by a socket it would refuse.
+ *
+ * Messages sent while the socket is not open wait in a small queue (QUEUE_MAX) and go
+ * out on the next open; beyond that, or after close(), they are dropped with a console
+ * warning. A server that closes with SESSION_ENDED (4401: the user signed out) is not
+ * reconnected to: the state goes "closed" and "ended" is emitted, for the page to go to
+ * its sign-in. Plain ES2020, no dependencies; defines the global `moi`. An "update" that
+ * carries a list of info objects (PROTOCOL.md 1.1) reaches "update" listeners as one
+ * call per object.
  */
 (function (global) {
   "use strict";
@@ -28,7 +44,13 @@
   const moi = global.moi || (global.moi = {});
 
   const BACKOFF_START_MS = 500;
-  const BACKOFF_MAX_MS = 30000;
+  const BACKOFF_MAX_MS = 2000;
+  const PROBE_TIMEOUT_MS = 8000;
+  // The probe's answers for "the server is away": nothing (0), a proxy's 502/504, 503.
+  const AWAY = [0, 502, 503, 504];
+  // Close codes by which a server says it is away for a while (Service Restart, Try Again
+  // Later; moi's hub closes 1012 when it lost Redis): ask the probe, not the socket.
+  const AWAY_CODES = [1012, 1013];
   const QUEUE_MAX = 100;
   const SESSION_ENDED = 4401;
   // Fixed dispatch order for keys sharing one message: a job must be added before its
@@ -61,16 +83,33 @@
     return scheme + "//" + global.location.host + suffix;
   }
 
+  /** The default probe of a socket URL: http(s) for ws(s), its path + "ready"; or null. */
+  function probeUrl(url) {
+    try {
+      const parsed = new URL(url);
+      parsed.protocol = parsed.protocol === "wss:" ? "https:" : "http:";
+      parsed.pathname = parsed.pathname.replace(/\/?$/, "/") + "ready";
+      return parsed.href;
+    } catch (err) {
+      return null;
+    }
+  }
+
   class Connection {
     /**
      * @param {object} [options]
      * @param {string} [options.path="/moi-ws/"] websocket path on this page's host
      * @param {string} [options.url] full ws(s):// URL; overrides `path`
+     * @param {string|null} [options.probeUrl] readiness probe (see above); default the
+     *   socket's path + "ready" on the same host, null for none
      * @param {Function} [options.WebSocket] constructor to use instead of the global one (tests)
+     * @param {Function} [options.fetch] fetch to use instead of the global one (tests)
      */
     constructor(options = {}) {
       this.url = options.url || socketUrl(options.path || "/moi-ws/");
+      this.probeUrl = options.probeUrl === undefined ? probeUrl(this.url) : options.probeUrl;
       this._WebSocket = options.WebSocket || global.WebSocket;
+      this._fetch = options.fetch || (global.fetch && global.fetch.bind(global));
       this._handlers = new Map(); // action -> Set of callbacks
       this._stateHandlers = new Set();
       this._queue = [];
@@ -78,6 +117,10 @@
       this._opened = false; // has any socket of ours ever opened?
       this._closed = false;
       this._timer = null;
+      this._next = null; // what the timer will do
+      this._probing = null; // the probe on its way, if any
+      this._trusted = false; // was this socket made at once, because the probe said 2xx?
+      this._distrust = false; // was such a socket refused, since the last one that opened?
       this._ws = null;
       this.state = "connecting";
       // Coming back online is a better hint than the backoff timer.
@@ -85,7 +128,7 @@
         if (this._timer !== null) {
           clearTimeout(this._timer);
           this._timer = null;
-          this._connect();
+          this._next();
         }
       };
       if (global.addEventListener) global.addEventListener("online", this._onOnline);
@@ -171,28 +214,95 @@
 
     /** Close the socket for good: no reconnect, queued messages are dropped. */
     close() {
-      this._closed = true;
-      this._queue = [];
-      if (this._timer !== null) clearTimeout(this._timer);
-      this._timer = null;
-      if (global.removeEventListener) global.removeEventListener("online", this._onOnline);
+      this._stop();
       const ws = this._ws;
       this._ws = null;
       if (ws) ws.close(1000);
       this._setState("closed");
     }
 
-    _connect() {
+    /** No more sockets, probes or timers. */
+    _stop() {
+      this._closed = true;
+      this._queue = [];
+      this._probing = null;
+      if (this._timer !== null) clearTimeout(this._timer);
+      this._timer = null;
+      if (global.removeEventListener) global.removeEventListener("online", this._onOnline);
+    }
+
+    /** The session is over (4401, or the probe said so): no reconnect, "ended". */
+    _end() {
+      this._stop();
+      this._setState("closed");
+      this._emit("ended", null);
+    }
+
+    _connect(trusted = false) {
       this._timer = null;
       if (this._closed) return;
+      this._trusted = trusted;
       const ws = new this._WebSocket(this.url);
       this._ws = ws;
+      let opened = false;
       // Events of a socket we have already replaced are ignored.
-      ws.onopen = () => ws === this._ws && this._handleOpen();
+      ws.onopen = () => {
+        if (ws !== this._ws) return;
+        opened = true;
+        this._handleOpen();
+      };
       ws.onmessage = (event) => ws === this._ws && this._handleMessage(event.data);
-      ws.onclose = (event) => ws === this._ws && this._handleClose(event.code);
+      ws.onclose = (event) => ws === this._ws && this._handleClose(event.code, opened);
       // "error" is always followed by "close", which does the work.
       ws.onerror = () => {};
+    }
+
+    /**
+     * Do `next` after a random wait of up to the backoff (full jitter: the tabs that one
+     * outage dropped come back spread over the whole interval), and double the backoff.
+     */
+    _later(next) {
+      const wait = Math.random() * this._delay;
+      this._delay = Math.min(BACKOFF_MAX_MS, this._delay * 2);
+      this._next = next;
+      this._timer = setTimeout(() => {
+        this._timer = null;
+        next();
+      }, wait);
+    }
+
+    /** Ask the probe why the socket could not open (see the top of this file). */
+    _probe() {
+      if (this._closed) return;
+      const token = {};
+      this._probing = token;
+      const Abort = global.AbortSignal;
+      const signal = Abort && Abort.timeout ? Abort.timeout(PROBE_TIMEOUT_MS) : undefined;
+      let asked;
+      try {
+        asked = Promise.resolve(this._fetch(this.probeUrl, { credentials: "same-origin", cache: "no-store", signal }));
+      } catch (err) {
+        asked = Promise.reject(err);
+      }
+      asked
+        .then((response) => response.status, () => 0)
+        .then((status) => {
+          if (this._probing !== token) return; // closed meanwhile
+          this._probing = null;
+          this._probed(status);
+        });
+    }
+
+    _probed(status) {
+      if (status === 401 || status === 403) {
+        this._end();
+      } else if (AWAY.includes(status)) {
+        this._later(() => this._probe());
+      } else if (status >= 200 && status < 300 && !this._distrust) {
+        this._connect(true); // back: at once, which is what the probe is for
+      } else {
+        this._later(() => this._connect()); // (see the top of this file)
+      }
     }
 
     _handleOpen() {
@@ -208,20 +318,20 @@
       if (reopened) this._emit("resync", null);
     }
 
-    _handleClose(code) {
+    _handleClose(code, opened) {
       this._ws = null;
       if (this._closed) return;
+      this._distrust = !opened && (this._trusted || this._distrust);
       if (code === SESSION_ENDED) {
-        this._closed = true;
-        this._setState("closed");
-        this._emit("ended", null);
+        this._end();
         return;
       }
       this._setState("reconnecting");
-      // Up to 50% random jitter spreads out the clients that a server restart dropped together.
-      const wait = Math.min(BACKOFF_MAX_MS, this._delay * (1 + Math.random() * 0.5));
-      this._delay = Math.min(BACKOFF_MAX_MS, this._delay * 2);
-      this._timer = setTimeout(() => this._connect(), wait);
+      const probe = this.probeUrl && this._fetch;
+      // Refused before the upgrade, or the server is not there: the probe tells which.
+      if (probe && !opened) this._probe();
+      else if (probe && AWAY_CODES.includes(code)) this._later(() => this._probe());
+      else this._later(() => this._connect());
     }
 
     _handleMessage(data) {

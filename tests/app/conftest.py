@@ -28,8 +28,10 @@ import pytest
 import tornado.httpserver
 import tornado.netutil
 
+from app import accounts
 from app.application import Application, create_app
 from app.handlers.forms import SERVER_MAX_BODY
+from app.keys import USERS_KEY
 from app.settings import AppSettings
 from moi import keys
 
@@ -54,7 +56,7 @@ class ServerThread:
         self.app = self.make_app()
         await self.app.start()
         server = tornado.httpserver.HTTPServer(  # as python -m app
-            self.app, xheaders=True, max_body_size=SERVER_MAX_BODY
+            self.app, xheaders=False, max_body_size=SERVER_MAX_BODY
         )
         server.add_sockets([self.socket])
         self._ready.set()
@@ -102,10 +104,16 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class Client:
-    """A cookie-keeping HTTP client that does not follow redirects, so tests see them."""
+    """A cookie-keeping HTTP client that does not follow redirects, so tests see them.
 
-    def __init__(self, base_url: str) -> None:
+    ``headers`` go with every request it builds (``X-Forwarded-For``, say)."""
+
+    group: str | None = None
+    """The moi group of the account it signed in to, where a fixture knows it."""
+
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
         self.base_url = base_url
+        self.headers = dict(headers or {})
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(self.jar), _NoRedirects
@@ -113,7 +121,9 @@ class Client:
 
     def request(self, path: str, data: dict | None = None) -> Response:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
-        return self.request_object(urllib.request.Request(self.base_url + path, body))
+        return self.request_object(
+            urllib.request.Request(self.base_url + path, body, headers=self.headers)
+        )
 
     def request_object(self, request: urllib.request.Request) -> Response:
         try:
@@ -208,19 +218,26 @@ def client(server) -> Client:
 
 
 @pytest.fixture
-def auth(client) -> Client:
-    """A client signed in as ``alice``, a new account."""
+def auth(client, r) -> Client:
+    """A client signed in as ``alice``, a new account (its moi group in ``group``)."""
     response = client.register("alice")
     assert response.status == 303, response.text
+    client.group = group_of(r, "alice")
     return client
 
 
 @pytest.fixture
-def other(server) -> Client:
+def other(server, r) -> Client:
     """A second client, signed in as ``bob``."""
     bob = Client(server.url)
     assert bob.register("bob").status == 303
+    bob.group = group_of(r, "bob")
     return bob
+
+
+def group_of(r, name: str) -> str:
+    """The moi group of the account ``name``, as the app derives it: its account's ID."""
+    return accounts.group_of(name, json.loads(r.hget(USERS_KEY, name)).get("id", ""))
 
 
 def stored_keys(r) -> list[str]:

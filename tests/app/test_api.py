@@ -11,10 +11,11 @@ import pytest
 
 from app.handlers.apibase import API_MAX_BODY
 from app.tokens import TOKENS_MAX
+from moi import keys
 from moi.exceptions import ClusterError
 from moi.job import wait
 from tests.app.apiclient import Api, make_token
-from tests.app.conftest import Client, error_message
+from tests.app.conftest import Client, error_message, group_of
 
 
 @pytest.fixture
@@ -36,6 +37,11 @@ def bob_api(server, other) -> Api:
     return Api(server.url, token=make_token(other)[0])
 
 
+def alices_jobs(r) -> str:
+    """The key of alice's job set: her account's group's."""
+    return keys.group_jobs_key(group_of(r, "alice"))
+
+
 def submit(api: Api, kind: str = "hello", **fields) -> dict:
     answer = api.post("/api/jobs", {"kind": kind, **fields})
     assert answer.status == 201, answer.text
@@ -45,12 +51,12 @@ def submit(api: Api, kind: str = "hello", **fields) -> dict:
 # -- jobs ----------------------------------------------------------------------------------
 
 
-def test_submit_answers_the_job_its_page_and_where_to_find_it(api, server):
+def test_submit_answers_the_job_its_page_and_where_to_find_it(api, server, r):
     made = submit(api, name="Ann")
     job_id = made["id"]
     assert made["job"]["id"] == job_id
     assert made["job"]["name"] == "Hello Ann"
-    assert made["job"]["group"] == "alice"
+    assert made["job"]["group"] == group_of(r, "alice") != "alice"
     assert made["url"] == f"{server.url}/result/hello/{job_id}"
     assert wait(job_id, timeout=30)["result"] == "Hello, Ann!"
     one = api.get(f"/api/jobs/{job_id}")
@@ -103,7 +109,7 @@ def test_delete_hides_the_job_from_my_list(api, r):
     assert answer.text == ""
     assert answer.headers["Cache-Control"] == "no-store"
     assert api.get("/api/jobs").json["total"] == 0
-    assert r.smembers("alice:jobs") == set()
+    assert r.smembers(alices_jobs(r)) == set()
     assert api.get(f"/api/jobs/{job_id}").status == 200  # hidden, still hers
 
 
@@ -200,7 +206,7 @@ def test_a_bad_field_is_refused_as_the_form_refuses_it(api, auth, r, kind, field
     assert form.status == 400
     message = error_message(form.text, f"{kind}-error")
     assert answer.json == {"error": message, "fields": {field: message}}
-    assert r.scard("alice:jobs") == 0
+    assert r.scard(alices_jobs(r)) == 0
 
 
 @pytest.mark.parametrize(
@@ -231,7 +237,7 @@ def test_a_bad_body_names_each_bad_field(api, r, body, fields):
     assert answer.status == 400
     assert answer.json["fields"] == fields
     assert answer.json["error"]
-    assert r.scard("alice:jobs") == 0
+    assert r.scard(alices_jobs(r)) == 0
 
 
 def test_numbers_may_be_sent_as_numbers_or_text(api):
@@ -256,7 +262,7 @@ def test_a_body_that_is_no_json_object_is_refused_as_json(api, r, raw, content_t
     answer = api.post("/api/jobs", raw=raw, headers={"Content-Type": content_type})
     assert answer.status == status
     assert isinstance(answer.json["error"], str)
-    assert r.scard("alice:jobs") == 0
+    assert r.scard(alices_jobs(r)) == 0
 
 
 def test_json_with_a_charset_is_json(api):
@@ -355,7 +361,7 @@ def test_a_cookie_write_without_the_xsrf_header_is_refused(server, auth, r):
         headers={"X-XSRFToken": "2|abc|def|1"},
     )
     assert wrong.status == 403
-    assert r.smembers("alice:jobs") == {job_id}
+    assert r.smembers(alices_jobs(r)) == {job_id}
     assert r.keys("moi-app:tokens:*") == []
     assert json.loads(r.get(job_id))["status"] != "Cancelled"
     assert bare.get("/api/jobs").status == 200  # reading needs none
@@ -376,7 +382,7 @@ def test_another_users_job_is_a_404_as_an_unknown_one(api, bob_api, r):
             assert answer.status == 404, (method, path)
             assert answer.json == {"error": "No such job."}
     assert json.loads(r.get(bobs))["status"] != "Cancelled"
-    assert r.smembers("bob:jobs") == {bobs}
+    assert r.smembers(keys.group_jobs_key(group_of(r, "bob"))) == {bobs}
     assert api.get("/api/jobs").json["total"] == 0
     # Not left counting down into the next tests: after their reset its engine's next
     # write would store the job again (an engine restores a record that expired).
@@ -470,7 +476,7 @@ def test_revoking_on_the_page_refuses_the_token_at_once(server, auth):
 def test_tokens_through_the_api(api, server, auth, r):
     made = Api(server.url, browser=auth).post("/api/tokens", {"name": "ci"})
     assert made.status == 201
-    assert set(made.json) == {"id", "name", "created", "last_used", "token"}
+    assert set(made.json) == {"id", "name", "created", "last_used", "expires", "token"}
     assert made.headers["Location"] == f"/api/tokens/{made.json['id']}"
     new = Api(server.url, token=made.json["token"])
     assert new.get("/api/jobs").status == 200

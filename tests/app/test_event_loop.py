@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from moi import keys, record
-from tests.app.conftest import Client, serving, wait_for_status
+from tests.app.conftest import Client, group_of, serving, wait_for_status
 from tests.redisproxy import RedisProxy
 
 REPLY_DELAY = 0.5
@@ -82,7 +82,8 @@ def test_a_page_is_served_while_a_batch_is_stored(proxied_server, proxy, r):
         f"{REPLY_DELAY} s for Redis (unloaded: {unloaded:.3f} s): the event loop was blocked"
     )
     assert response.status == 303, response.text
-    ids = r.smembers(keys.group_jobs_key("alice"))
+    alices = group_of(r, "alice")
+    ids = r.smembers(keys.group_jobs_key(alices))
     assert len(ids) == BATCH
     for job_id in ids:
-        assert wait_for_status(r, job_id, "Success", timeout=30)["group"] == "alice"
+        assert wait_for_status(r, job_id, "Success", timeout=30)["group"] == alices

@@ -13,8 +13,9 @@ from moi.job import wait
 from tests.app.conftest import error_message
 
 
-def submitted(user: str = "alice") -> list[dict]:
-    return group.jobs(user)
+def submitted(client) -> list[dict]:
+    """The jobs of the account ``client`` signed in to."""
+    return group.jobs(client.group)
 
 
 def test_index_has_every_form_and_the_live_list(auth):
@@ -74,7 +75,7 @@ def test_each_form_runs_its_job_to_the_end(auth, form, fields, name, status, che
     response = auth.post(f"/jobs/{form}", **fields)
     assert response.status == 303
     assert response.location == "/"
-    [job] = submitted()
+    [job] = submitted(auth)
     assert job["name"] == name
     assert job["handler"] == f"/result/{form}"
     info = wait(job["id"], timeout=30)
@@ -84,7 +85,7 @@ def test_each_form_runs_its_job_to_the_end(auth, form, fields, name, status, che
 
 def test_countdown_takes_its_time_and_ends_at_full_progress(auth):
     auth.post("/jobs/countdown", seconds="2")
-    [job] = submitted()
+    [job] = submitted(auth)
     info = wait(job["id"], timeout=30)
     assert info["status"] == "Success"
     assert info["progress"] == 1.0
@@ -93,7 +94,7 @@ def test_countdown_takes_its_time_and_ends_at_full_progress(auth):
 
 def test_pi_result_carries_the_pictures_data(auth):
     auth.post("/jobs/pi", samples="2000")
-    [job] = submitted()
+    [job] = submitted(auth)
     result = wait(job["id"], timeout=30)["result"]
     assert result["inside"] <= 2000
     assert len(result["points"]) == 500
@@ -104,7 +105,7 @@ def test_pi_result_carries_the_pictures_data(auth):
 def test_batch_submits_k_hello_jobs(auth):
     response = auth.post("/jobs/batch", count="3")
     assert response.status == 303
-    jobs = submitted()
+    jobs = submitted(auth)
     assert sorted(job["name"] for job in jobs) == [f"Hello batch {i} of 3" for i in (1, 2, 3)]
     for job in jobs:
         assert job["handler"] == "/result/hello"
@@ -116,8 +117,8 @@ def test_batch_submits_k_hello_jobs(auth):
 def test_jobs_belong_to_the_user_who_submitted_them(auth, other):
     auth.post("/jobs/hello", name="Ann")
     other.post("/jobs/hello", name="Bob")
-    assert [job["name"] for job in submitted("alice")] == ["Hello Ann"]
-    assert [job["name"] for job in submitted("bob")] == ["Hello Bob"]
+    assert [job["name"] for job in submitted(auth)] == ["Hello Ann"]
+    assert [job["name"] for job in submitted(other)] == ["Hello Bob"]
 
 
 @pytest.mark.parametrize(
@@ -159,7 +160,7 @@ def test_bad_input_is_refused_with_a_message_and_nothing_submitted(auth, r, form
     response = auth.post(f"/jobs/{form}", **fields)
     assert response.status == 400
     assert error_message(response.text, f"{form}-error") == message
-    assert r.scard("alice:jobs") == 0
+    assert r.keys("*:jobs") == []
     assert f'id="{form}-form" class="card job-form has-error"' in response.text
 
 

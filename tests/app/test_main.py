@@ -23,8 +23,9 @@ import pytest
 import redis
 
 from app.services import ORPHAN_MESSAGE
+from moi import keys
 from moi.embedded import RedisServer, free_port
-from tests.app.conftest import Client, error_message, wait_for_status
+from tests.app.conftest import Client, error_message, group_of, wait_for_status
 
 ROOT = Path(__file__).parents[2]
 
@@ -139,7 +140,8 @@ def submit_hello(client: Client, r: redis.Redis, name: str) -> dict:
     if client.cookie("user") is None:
         assert client.login("alice").status == 303
     assert client.post("/jobs/hello", name=name).status == 303
-    [job_id] = [i for i in r.smembers("alice:jobs") if name in (r.get(i) or "")]
+    alices = keys.group_jobs_key(group_of(r, "alice"))
+    [job_id] = [i for i in r.smembers(alices) if name in (r.get(i) or "")]
     return wait_for_status(r, job_id, "Success", timeout=60)
 
 
@@ -185,7 +187,8 @@ def test_with_defaults_it_starts_redis_and_a_cluster_and_stops_them(launch, tmp_
         info = submit_hello(alice, store, "Ann")
         assert info["result"] == "Hello, Ann!"
         assert alice.post("/jobs/countdown", seconds="60").status == 303
-        [running] = [i for i in store.smembers("alice:jobs") if i != info["id"]]
+        alices = keys.group_jobs_key(group_of(store, "alice"))
+        [running] = [i for i in store.smembers(alices) if i != info["id"]]
         wait_for_status(store, running, "59 s to go", timeout=60)
     finally:
         store.close()

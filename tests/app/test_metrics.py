@@ -7,6 +7,7 @@ import dataclasses
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from moi import keys
 from moi.job import wait
 from tests.app.conftest import Client, serving
 
@@ -30,7 +31,7 @@ def test_metrics_parse_and_move_as_jobs_run(auth, server, r):
 
     auth.post("/jobs/hello", name="Ann")
     auth.post("/jobs/fail", message="on purpose")
-    for job_id in r.smembers("alice:jobs"):
+    for job_id in r.smembers(keys.group_jobs_key(auth.group)):
         wait(job_id, timeout=30)
     # The app's client counts a job's end when its task's reply is back: wait for those.
     asyncio.run_coroutine_threadsafe(server.app.moi.drain(30), server.loop).result(35)

@@ -17,7 +17,7 @@ from tests.app.conftest import wait_for_status
 def run(client, form: str, **fields: str) -> dict:
     """Submit through the form, wait for the end; the final info object."""
     assert client.post(f"/jobs/{form}", **fields).status == 303
-    [job] = [job for job in group.jobs("alice") if job["handler"] == f"/result/{form}"][-1:]
+    [job] = [job for job in group.jobs(client.group) if job["handler"] == f"/result/{form}"][-1:]
     return wait(job["id"], timeout=30)
 
 
@@ -55,10 +55,18 @@ def test_failed_job_shows_its_traceback(auth):
     page = auth.get(f"/result/fail/{info['id']}")
     assert page.status == 200
     assert text_of(page.text, "job-status") == "Failed"
-    traceback = text_of(page.text, "job-traceback")
+    block = re.search(r'id="job-traceback"[^>]*>(.*?)</div>', page.text, re.S)
+    assert block, "no #job-traceback"
+    traceback = html.unescape(re.sub(r"<[^>]*>", "", block.group(1))).strip()
     assert traceback.startswith("Traceback")
     assert "app.jobs.DemoFailure: <b>broken</b>" in traceback
     assert "<b>broken</b>" not in page.text
+    # moi's runner, which called the job, is folded away; the user's frame is in view.
+    folded = re.findall(r'<details class="moi-frames">(.*?)</details>', block.group(1), re.S)
+    assert len(folded) == 1 and "moi/jobprocess.py" in folded[0], block.group(1)
+    shown = re.sub(r'<details class="moi-frames">.*?</details>', "", block.group(1), flags=re.S)
+    shown = html.unescape(shown)
+    assert "moi/jobprocess.py" not in shown and 'app/jobs.py", line' in shown, shown
 
 
 def test_countdown_page_shows_its_result(auth):
@@ -82,7 +90,7 @@ def test_pi_page_draws_the_points_and_the_convergence(auth):
 def test_running_job_shows_its_live_status(auth, r, settings):
     key = f"release-{uuid.uuid4()}"
     job_id = submit(
-        "alice",
+        auth.group,
         "Waiting job",
         "/result/hello",
         test_jobs.blocks_until_released,
@@ -141,7 +149,7 @@ def test_an_uppercase_job_id_is_not_found(auth):
 def test_the_cancel_button_ends_a_running_job_cancelled(auth, r, settings):
     key = f"release-{uuid.uuid4()}"
     job_id = submit(
-        "alice",
+        auth.group,
         "Waiting job",
         "/result/hello",
         test_jobs.blocks_until_released,

@@ -61,6 +61,7 @@ def test_overrides_win(tmp_path):
         ("[app]\nport = 70000\n", "must be from 1 to 65535"),
         ("[app]\ndebug = maybe\n", "must be yes or no"),
         ("[app]\nprot = 1\n", "unknown key \\[app\\] prot"),
+        ("[app]\ntrusted_proxies = proxy.example\n", "'proxy.example' is not an address"),
     ],
 )
 def test_bad_app_settings_name_file_key_and_value(tmp_path, text, message):
@@ -68,6 +69,14 @@ def test_bad_app_settings_name_file_key_and_value(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as raised:
         load(path)
     assert str(path) in str(raised.value)
+
+
+def test_trusted_proxies_are_addresses_or_networks_and_none_by_default(tmp_path):
+    text = "[app]\ntrusted_proxies = 10.0.0.1, 192.168.0.0/16, ::1\n"
+    _, app_settings = load(write(tmp_path, text))
+    assert app_settings.trusted_proxies == ("10.0.0.1/32", "192.168.0.0/16", "::1/128")
+    assert [str(net) for net in app_settings.trusted_networks] == list(app_settings.trusted_proxies)
+    assert AppSettings().trusted_proxies == ()
 
 
 @pytest.mark.parametrize(

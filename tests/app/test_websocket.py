@@ -10,7 +10,10 @@ import tornado.httpclient
 import tornado.websocket
 
 from moi import group
+from moi.hub import Hub
 from moi.job import wait
+from moi.websocket import RETRY_AFTER
+from tests.app.conftest import Client
 
 
 def ws_url(client) -> str:
@@ -35,7 +38,7 @@ async def first_messages(client, count: int) -> list[dict]:
 def test_the_socket_sends_the_users_jobs(auth, other):
     auth.post("/jobs/hello", name="Ann")
     other.post("/jobs/hello", name="Bob")
-    [job] = group.jobs("alice")
+    [job] = group.jobs(auth.group)
     wait(job["id"], timeout=30)
     added, update = asyncio.run(first_messages(auth, 2))
     assert added == {"add": [job["id"]]}
@@ -63,3 +66,34 @@ def test_the_socket_refuses_a_deleted_account(auth, r):
     with pytest.raises(tornado.httpclient.HTTPClientError) as refused:
         asyncio.run(connect())
     assert refused.value.code == 403
+
+
+def test_the_probe_says_ready_to_a_signed_in_page_and_signed_out_to_others(auth, server, r):
+    ready = auth.get("/moi-ws/ready")
+    assert (ready.status, ready.text) == (200, "ready")
+    assert ready.headers["Cache-Control"] == "no-store"
+    assert Client(server.url).get("/moi-ws/ready").status == 401  # no cookie
+    # The cookie is still validly signed, but the server forgot the session (data lost).
+    r.delete(*r.keys("moi-app:session:*"))
+    assert auth.get("/moi-ws/ready").status == 401
+
+
+def test_while_the_hub_waits_for_redis_the_probe_and_socket_ask_redis_nothing(
+    auth, server, monkeypatch
+):
+    async def asked(session_id):
+        raise AssertionError("the session store was asked while Redis is away")
+
+    monkeypatch.setattr(Hub, "available", property(lambda hub: False))
+    monkeypatch.setattr(server.app.sessions, "find", asked)
+    away = auth.get("/moi-ws/ready")
+    assert (away.status, away.text, away.headers["Retry-After"]) == (503, "away", str(RETRY_AFTER))
+
+    async def connect():
+        cookies = "; ".join(f"{c.name}={c.value}" for c in auth.jar)
+        request = tornado.httpclient.HTTPRequest(ws_url(auth), headers={"Cookie": cookies})
+        await tornado.websocket.websocket_connect(request)
+
+    with pytest.raises(tornado.httpclient.HTTPClientError) as refused:
+        asyncio.run(connect())
+    assert refused.value.code == 503

@@ -17,6 +17,7 @@ Without Chromium or chromedriver these tests skip, saying how to install them; w
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from moi import job as moi_job
+from moi.embedded import RedisServer, free_port
 from moi.exceptions import JobNotFound
 from tests.browser import chromium
 from tests.browser.appserver import AppServer
@@ -80,6 +82,35 @@ def own_app(request, settings, r, tmp_path) -> Iterator[AppServer]:
     request.node.stash.setdefault(SERVERS, []).append(server)
     with serving(server):
         yield server
+
+
+@pytest.fixture
+def isolated_app(
+    request, settings, r, tmp_path
+) -> Iterator[Callable[[bool], tuple[AppServer, RedisServer]]]:
+    """``isolated_app(persist)`` → an app server, and a Redis of its own to stop and start:
+    on the same data with ``persist``, else it comes back empty. Both are stopped by PID
+    at the end, the app first."""
+    made: list[tuple[AppServer, RedisServer]] = []
+
+    def make(persist: bool) -> tuple[AppServer, RedisServer]:
+        redis_server = RedisServer(free_port(), tmp_path / "redis", persist=persist).start()
+        ours = dataclasses.replace(settings, redis_url=redis_server.url)
+        server = AppServer(ours, tmp_path / "app")
+        made.append((server, redis_server))
+        request.node.stash.setdefault(SERVERS, []).append(server)
+        server.start()
+        return server, redis_server
+
+    try:
+        yield make
+    finally:
+        for server, redis_server in made:
+            try:
+                code = server.stop()
+                assert code in (0, None), f"the app exited with {code} on SIGTERM:\n{server.log()}"
+            finally:
+                redis_server.stop()
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ import json
 from selenium.webdriver.common.by import By
 
 from moi import keys
+from tests.app.conftest import group_of
 from tests.browser import demo
 
 COUNTDOWN = "30"
@@ -142,7 +143,7 @@ def test_hide_on_a_running_job_asks_first(app, browser, r, countdowns):
     }
     choose(driver, "Keep")
     assert demo.job(driver, job_id)["status"].endswith(" s to go")
-    assert r.sismember(keys.group_jobs_key(user), job_id)
+    assert r.sismember(keys.group_jobs_key(group_of(r, user)), job_id)
 
     click(driver, job_id, "button.moi-job-remove")
     choose(driver, "Cancel the job")
@@ -153,7 +154,7 @@ def test_hide_on_a_running_job_asks_first(app, browser, r, countdowns):
     click(driver, other, "button.moi-job-remove")
     choose(driver, "Hide anyway")
     demo.wait(driver, lambda d: demo.job(d, other) is None, f"row {other} to go")
-    assert not r.sismember(keys.group_jobs_key(user), other)
+    assert not r.sismember(keys.group_jobs_key(group_of(r, user)), other)
     assert stored_status(r, other).endswith(" s to go"), "hidden, not stopped"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from selenium.webdriver.common.by import By
 
 from moi import keys
+from tests.app.conftest import group_of
 from tests.browser import demo
 
 
@@ -65,6 +66,29 @@ def test_failing_job_shows_failed_and_its_traceback(app, browser):
     assert "DemoFailure: Boom in a browser test" in traceback
 
 
+def test_a_failed_row_says_why_and_its_page_starts_at_the_users_frame(app, browser):
+    driver, _user = signed_in(app, browser)
+    job_id = demo.submit(driver, "fail", "message", "<i>Out</i> of coffee")
+    demo.wait_status(driver, job_id, "Failed")
+    reason = demo.wait(
+        driver,
+        lambda d: demo.row(d, job_id).find_elements(By.CSS_SELECTOR, ".moi-job-reason"),
+        "the failure's reason in the row",
+    )[0]
+    assert reason.text == "app.jobs.DemoFailure: <i>Out</i> of coffee"
+    assert not reason.find_elements(By.CSS_SELECTOR, "*")  # text, never markup
+
+    driver.get(f"{app.url}/result/fail/{job_id}")
+    traceback = demo.wait(driver, lambda d: d.find_elements(By.ID, "job-traceback"), "the page")[0]
+    visible_files = [line for line in traceback.text.splitlines() if line.strip().startswith("File ")]
+    assert visible_files and "app/jobs.py" in visible_files[0], traceback.text
+    assert not any("/moi/" in line for line in visible_files)
+    fold = traceback.find_element(By.CSS_SELECTOR, "details.moi-frames")
+    assert fold.find_element(By.TAG_NAME, "summary").text.startswith("moi's frames (")
+    fold.find_element(By.TAG_NAME, "summary").click()
+    demo.wait(driver, lambda d: "moi/jobprocess.py" in fold.text, "moi's frames, unfolded")
+
+
 def test_progress_bar_grows_then_the_job_succeeds(app, browser):
     driver, _user = signed_in(app, browser)
     job_id = demo.submit(driver, "countdown", "seconds", "4")
@@ -109,7 +133,7 @@ def test_hidden_job_disappears_and_stays_gone_after_reload(app, browser, r):
     button.click()  # an ended job: no question asked
     demo.wait(driver, lambda d: demo.job(d, hidden) is None, f"row {hidden} to disappear")
     assert demo.job(driver, kept) is not None, "Hide took away the other row too"
-    assert not r.sismember(keys.group_jobs_key(user), hidden)
+    assert not r.sismember(keys.group_jobs_key(group_of(r, user)), hidden)
 
     driver.refresh()
     demo.wait_connected(driver)
@@ -132,3 +156,26 @@ def test_job_name_with_markup_is_shown_as_text(app, browser):
     assert driver.find_element(By.ID, "job-result").text == f"Hello, {name}!"
     assert driver.find_elements(By.CSS_SELECTOR, "#job img") == []
     assert driver.title == f"Hello {name} · moi demo"
+
+
+SCROLLERS_JS = """
+return [...document.querySelectorAll("body *")]
+  .filter((el) => /auto|scroll/.test(getComputedStyle(el).overflowY))
+  .filter((el) => el.scrollHeight > el.clientHeight)
+  .map((el) => el.id || el.className);
+"""
+
+
+def test_a_long_list_on_a_wide_screen_scrolls_with_the_page_alone(app, browser):
+    driver, _user = signed_in(app, browser)
+    demo.viewport(driver, 1280, 800)
+    demo.send_form(driver, "batch", "count", "30", expect=30)
+    demo.wait(
+        driver,
+        lambda d: d.find_element(By.ID, "jobs").rect["height"] > 800,
+        "a list taller than the window",
+    )
+    assert driver.execute_script(SCROLLERS_JS) == [], "a second scrollbar, in a box"
+    assert driver.execute_script(
+        "return document.documentElement.scrollHeight > window.innerHeight"
+    ), "the page itself scrolls"

@@ -2,8 +2,9 @@
 ``moi.statusSlug``.
 
 Each test gets the harness page freshly loaded (``page``): the real script, a fake
-WebSocket that the test opens, feeds and drops itself, and timers it fires by hand, so
-that backoff delays are read rather than waited for (``pages/moi_unit.js``).
+WebSocket that the test opens, feeds and drops itself, timers it fires by hand, so that
+backoff delays are read rather than waited for, and a fake fetch whose probes it answers
+(``pages/moi_unit.js``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import pytest
 from moi.status import Status, is_final, status_slug
 
 BACKOFF_START_MS = 500
-BACKOFF_MAX_MS = 30000
-JITTER = 1.5  # a wait is the backoff plus up to 50 %
+BACKOFF_MAX_MS = 2000
+RANDOM = 0.75  # Math.random() in the tests that read exact waits: a wait is that × the backoff
 QUEUE_MAX = 100
 
 
@@ -27,11 +28,11 @@ def backoffs(count: int) -> list[int]:
     return [min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2**i) for i in range(count)]
 
 
-def assert_waits(delays: list[list[int]], bases: list[int]) -> None:
-    """One reconnect timer after each attempt, waiting its base plus up to 50 % jitter."""
+def assert_waits(delays: list[list[float]], bases: list[int]) -> None:
+    """One reconnect timer after each attempt, waiting Math.random() (:data:`RANDOM`) times
+    its backoff: full jitter."""
     assert [len(pending) for pending in delays] == [1] * len(bases), delays
-    for [delay], base in zip(delays, bases, strict=True):
-        assert base <= delay <= min(BACKOFF_MAX_MS, base * JITTER), (delay, base, delays)
+    assert [delay for [delay] in delays] == pytest.approx([base * RANDOM for base in bases])
 
 
 def test_socket_url_is_ws_on_the_page_host(page):
@@ -263,11 +264,12 @@ def test_cancel_sends_one_id_or_a_list_and_nothing_without_a_string_id(page):
     }
 
 
-def test_a_drop_reconnects_after_a_doubling_backoff_with_jitter(page):
+def test_a_drop_reconnects_after_a_doubling_backoff_with_full_jitter(page):
     delays = page.run(
         """
         t.timers.install();
-        t.connected();
+        t.random(arguments[0]);
+        t.connected({probeUrl: null});  // no probe: the backoff alone
         const delays = [];
         for (let i = 0; i < 3; i++) {
           t.socket.drop();  // the first time an open socket, then failed attempts
@@ -279,7 +281,8 @@ def test_a_drop_reconnects_after_a_doubling_backoff_with_jitter(page):
         t.socket.drop();
         delays.push(t.timers.delays());
         return {delays, sockets: t.FakeSocket.all.length};
-        """
+        """,
+        RANDOM,
     )
     assert delays["sockets"] == 4
     assert_waits(delays["delays"], [*backoffs(3), BACKOFF_START_MS])
@@ -288,11 +291,13 @@ def test_a_drop_reconnects_after_a_doubling_backoff_with_jitter(page):
 @pytest.mark.parametrize("code", [1011, 1012, 1013])
 def test_a_server_that_accepts_then_closes_before_its_list_is_retried_ever_more_slowly(page, code):
     # As a server whose pub/sub hub cannot join does (1011), or one restarting (1012) or
-    # overloaded (1013): each open must not start the backoff over.
+    # overloaded (1013): each open must not start the backoff over. (No probe here: 1012
+    # and 1013 would ask it first, see below.)
     seen = page.run(
         """
         t.timers.install();
-        t.connect();
+        t.random(arguments[1]);
+        t.connect({probeUrl: null});
         const delays = [];
         for (let i = 0; i < 10; i++) {
           t.socket.open();
@@ -300,25 +305,22 @@ def test_a_server_that_accepts_then_closes_before_its_list_is_retried_ever_more_
           delays.push(t.timers.delays());
           t.timers.fire();
         }
-        return {delays, sockets: t.FakeSocket.all.length};
+        return {delays, sockets: t.FakeSocket.all.length, probes: t.probes.urls()};
         """,
         code,
+        RANDOM,
     )
     assert seen["sockets"] == 11
+    assert seen["probes"] == []
     assert_waits(seen["delays"], backoffs(10))
-    waits = [delay for [delay] in seen["delays"]]
-    capped = waits.index(BACKOFF_MAX_MS)
-    # Whatever the jitter, each wait is at least 2 / 1.5 times the one before until the cap.
-    for earlier, later in zip(waits[:capped], waits[1:capped], strict=False):
-        assert later >= earlier * 2 / JITTER, waits
-    assert waits[capped - 1] < BACKOFF_MAX_MS
-    assert waits[capped:] == [BACKOFF_MAX_MS] * (len(waits) - capped)
+    assert backoffs(10)[:4] == [500, 1000, 2000, 2000]
 
 
 def test_after_the_servers_list_the_next_drop_retries_at_the_first_delay_again(page):
     seen = page.run(
         """
         t.timers.install();
+        t.random(arguments[0]);
         t.connect();
         const delays = [];
         const attempt = (session) => {
@@ -337,7 +339,8 @@ def test_after_the_servers_list_the_next_drop_retries_at_the_first_delay_again(p
         // Failing again afterwards grows from the first delay again.
         attempt((ws) => ws.serverClose(1011));
         return {delays, sockets: t.FakeSocket.all.length};
-        """
+        """,
+        RANDOM,
     )
     assert seen["sockets"] == 7
     assert_waits(seen["delays"], [*backoffs(4), *backoffs(2)])
@@ -347,7 +350,8 @@ def test_the_backoff_stops_growing_at_its_maximum(page):
     delays = page.run(
         """
         t.timers.install();
-        t.connect();
+        t.random(0.999999);
+        t.connect({probeUrl: null});
         const delays = [];
         for (let i = 0; i < 10; i++) {
           t.socket.drop();
@@ -357,8 +361,30 @@ def test_the_backoff_stops_growing_at_its_maximum(page):
         return delays;
         """
     )
-    assert max(delays) == BACKOFF_MAX_MS
-    assert delays[-1] == BACKOFF_MAX_MS
+    assert max(delays) == pytest.approx(BACKOFF_MAX_MS, abs=0.01)
+    assert delays[-1] == pytest.approx(BACKOFF_MAX_MS, abs=0.01)
+
+
+def test_the_waits_are_spread_over_the_whole_backoff(page):
+    # Full jitter: the tabs one outage dropped together come back spread from 0 to the
+    # backoff, not bunched at its end (a reconnect storm). Real Math.random, 400 waits.
+    delays = page.run(
+        """
+        t.timers.install();
+        t.connect({probeUrl: null});
+        const delays = [];
+        for (let i = 0; i < 404; i++) {
+          t.socket.drop();
+          delays.push(...t.timers.delays());
+          t.timers.fire();
+        }
+        return delays.slice(4);  // capped from the fourth on
+        """
+    )
+    assert all(0 <= delay <= BACKOFF_MAX_MS for delay in delays)
+    quarter = BACKOFF_MAX_MS / 4
+    quarters = [sum(q * quarter <= d < (q + 1) * quarter for d in delays) for q in range(4)]
+    assert min(quarters) >= 50, quarters  # 100 each on average; below 50 is p < 1e-8
 
 
 def test_reconnect_emits_resync_on_open_before_any_message_and_sends_the_queue(page):
@@ -505,3 +531,239 @@ def test_a_session_the_server_ended_is_not_reconnected_and_says_so(page):
         """
     )
     assert seen == {"ended": 1, "state": "closed", "timers": [], "sockets": 1}
+
+
+# -- the probe: why a socket could not open ------------------------------------------------
+
+
+def refused(page, script: str, *args):
+    """Run ``script`` (async) after a connection's first socket was refused before opening."""
+    return page.run_async(
+        """
+        t.timers.install();
+        t.random(0.75);
+        t.connect();
+        t.socket.drop();  // never opened: an upgrade refused, or no server
+        """
+        + script,
+        *args,
+    )
+
+
+def test_a_socket_that_never_opened_asks_the_probe_at_once(page):
+    seen = refused(
+        page,
+        """
+        const [probe] = t.probes.asked;
+        return {urls: t.probes.urls(), credentials: probe.options.credentials,
+                cache: probe.options.cache, timers: t.timers.delays(), state: t.conn.state,
+                sockets: t.FakeSocket.all.length};
+        """,
+    )
+    assert seen == {
+        "urls": [f"http://{host(page)}/moi-ws/ready"],
+        "credentials": "same-origin",
+        "cache": "no-store",
+        "timers": [],
+        "state": "reconnecting",
+        "sockets": 1,
+    }
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_probe_that_says_signed_out_ends_the_connection_as_4401_does(page, status):
+    seen = refused(
+        page,
+        """
+        await t.probes.answer(arguments[0]);
+        window.dispatchEvent(new Event("online"));
+        return {log: t.log, state: t.conn.state, timers: t.timers.delays(),
+                sockets: t.FakeSocket.all.length, probes: t.probes.urls(),
+                sent: t.conn.send("remove", "a")};
+        """,
+        status,
+    )
+    assert seen == {
+        "log": [["state", "reconnecting"], ["state", "closed"], ["ended", None]],
+        "state": "closed",
+        "timers": [],
+        "sockets": 1,
+        "probes": [],
+        "sent": False,
+    }
+
+
+@pytest.mark.parametrize("away", [503, 502, 504, "no answer"])
+def test_while_the_server_is_away_the_probe_is_polled_and_the_socket_comes_back_at_once(page, away):
+    seen = refused(
+        page,
+        """
+        const away = arguments[0];
+        const waits = [];
+        for (let i = 0; i < 5; i++) {
+          if (away === "no answer") await t.probes.fail(); else await t.probes.answer(away);
+          waits.push(t.timers.delays());
+          t.timers.fire();  // the next probe, not a socket
+        }
+        const socketsWhileAway = t.FakeSocket.all.length;
+        await t.probes.answer(200);  // back
+        const afterReady = {sockets: t.FakeSocket.all.length, timers: t.timers.delays()};
+        t.socket.open();
+        t.socket.deliver({add: []});
+        return {waits, socketsWhileAway, afterReady, probes: t.probes.urls(),
+                log: t.log.slice(-3)};
+        """,
+        away,
+    )
+    # Polled with the same full-jitter backoff as the socket.
+    assert [wait for [wait] in seen["waits"]] == pytest.approx(
+        [0.75 * base for base in backoffs(5)]
+    )
+    assert seen["socketsWhileAway"] == 1, "no upgrade is tried while the probe says away"
+    assert seen["afterReady"] == {"sockets": 2, "timers": []}
+    assert seen["probes"] == []
+    # The first socket never opened, so this open is the first: no "resync".
+    assert seen["log"] == [["state", "reconnecting"], ["state", "connected"], ["add", []]]
+
+
+def test_a_socket_refused_right_after_a_ready_probe_is_tried_again_only_after_waits(page):
+    # The probe lets us in but the socket is refused (another reason): no loop without waits.
+    seen = refused(
+        page,
+        """
+        const rounds = [];
+        await t.probes.answer(200);  // the socket at once
+        rounds.push({timers: t.timers.delays(), sockets: t.FakeSocket.all.length});
+        for (let i = 0; i < 3; i++) {
+          t.socket.drop();  // refused again
+          await t.probes.answer(200);
+          rounds.push({timers: t.timers.delays(), sockets: t.FakeSocket.all.length});
+          t.timers.fire();
+        }
+        t.socket.open();  // let in at last: the probe is trusted again
+        t.socket.drop();
+        t.timers.fire();
+        t.socket.drop();
+        await t.probes.answer(200);
+        rounds.push({timers: t.timers.delays(), sockets: t.FakeSocket.all.length});
+        return rounds;
+        """,
+    )
+    assert seen == [
+        {"timers": [], "sockets": 2},
+        {"timers": [pytest.approx(0.75 * 500)], "sockets": 2},
+        {"timers": [pytest.approx(0.75 * 1000)], "sockets": 3},
+        {"timers": [pytest.approx(0.75 * 2000)], "sockets": 4},
+        {"timers": [], "sockets": 7},
+    ]
+
+
+@pytest.mark.parametrize("status", [404, 405, 500])
+def test_without_a_probe_to_ask_the_socket_is_tried_again_after_the_wait(page, status):
+    seen = refused(
+        page,
+        """
+        await t.probes.answer(arguments[0]);
+        const waiting = {timers: t.timers.delays(), sockets: t.FakeSocket.all.length};
+        t.timers.fire();
+        return {waiting, sockets: t.FakeSocket.all.length, state: t.conn.state};
+        """,
+        status,
+    )
+    assert seen == {
+        "waiting": {"timers": [pytest.approx(0.75 * 500)], "sockets": 1},
+        "sockets": 2,
+        "state": "reconnecting",
+    }
+
+
+def test_probe_url_null_asks_nothing_and_a_probe_url_option_is_asked(page):
+    seen = page.run(
+        """
+        t.timers.install();
+        t.connect({probeUrl: null});
+        t.socket.drop();
+        const none = {probes: t.probes.urls(), timers: t.timers.delays().length};
+        t.connect({probeUrl: "/site/alive"});
+        t.socket.drop();
+        return {none, asked: t.probes.urls()};
+        """
+    )
+    assert seen == {"none": {"probes": [], "timers": 1}, "asked": ["/site/alive"]}
+
+
+def test_the_default_probe_is_next_to_the_socket_with_the_same_security(page):
+    made = page.run_async(
+        """
+        const probes = [];
+        const fake = {
+          location: {protocol: "https:", host: "jobs.example.org:8443"},
+          WebSocket: class { constructor(url) { this.url = url; } },
+        };
+        const moi = await t.moiWith(fake);
+        const made = [{path: "/moi-ws/"}, {path: "/live"}, {url: "ws://h.test/a/ws?x=1"}];
+        for (const options of made) probes.push(new moi.Connection(options).probeUrl);
+        return probes;
+        """
+    )
+    assert made == [
+        "https://jobs.example.org:8443/moi-ws/ready",
+        "https://jobs.example.org:8443/live/ready",
+        "http://h.test/a/ws/ready?x=1",
+    ]
+
+
+def test_close_while_the_probe_is_out_ignores_its_answer(page):
+    seen = refused(
+        page,
+        """
+        t.conn.close();
+        await t.probes.answer(401);
+        return {log: t.log, timers: t.timers.delays(), sockets: t.FakeSocket.all.length};
+        """,
+    )
+    assert seen == {
+        "log": [["state", "reconnecting"], ["state", "closed"]],
+        "timers": [],
+        "sockets": 1,
+    }
+
+
+def test_going_online_while_polling_the_probe_asks_it_at_once(page):
+    seen = refused(
+        page,
+        """
+        await t.probes.answer(503);
+        const waiting = t.timers.delays().length;
+        window.dispatchEvent(new Event("online"));
+        return {waiting, timers: t.timers.delays(), probes: t.probes.urls().length,
+                sockets: t.FakeSocket.all.length};
+        """,
+    )
+    assert seen == {"waiting": 1, "timers": [], "probes": 1, "sockets": 1}
+
+
+@pytest.mark.parametrize(
+    ("code", "probed"), [(1012, True), (1013, True), (1011, False), (1006, False)]
+)
+def test_a_server_that_closes_saying_it_is_away_is_followed_by_the_probe_not_a_socket(
+    page, code, probed
+):
+    seen = page.run_async(
+        """
+        t.timers.install();
+        t.random(0.75);
+        t.connected();
+        t.socket.deliver({add: []});
+        t.socket.serverClose(arguments[0]);  // 1012: moi's hub lost Redis
+        const timers = t.timers.delays();
+        t.timers.fire();
+        const after = {sockets: t.FakeSocket.all.length, probes: t.probes.urls().length};
+        if (after.probes) await t.probes.answer(200);  // back: the socket at once
+        return {timers, after, sockets: t.FakeSocket.all.length};
+        """,
+        code,
+    )
+    assert seen["timers"] == [pytest.approx(0.75 * BACKOFF_START_MS)]
+    assert seen["after"] == ({"sockets": 1, "probes": 1} if probed else {"sockets": 2, "probes": 0})
+    assert seen["sockets"] == 2

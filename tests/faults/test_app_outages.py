@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from moi import reaper
-from tests.app.conftest import Client, serving, wait_for_status
+from moi import keys, reaper
+from tests.app.conftest import Client, group_of, serving, wait_for_status
 from tests.faults.cluster import BIN, connection_file
 
 pytestmark = pytest.mark.faults
@@ -97,7 +97,8 @@ def test_a_lost_controller_gives_a_503_form_that_keeps_its_input_and_submitting_
         sent = client.post("/jobs/hello", name="Early")
         assert (sent.status, sent.location) == (303, "/?notice=no-engines")
         assert "No engines are running" in client.get(sent.location).text
-        [early] = r.smembers("alice:jobs")
+        alices = keys.group_jobs_key(group_of(r, "alice"))
+        [early] = r.smembers(alices)
 
         commands.kill(controller)
         deadline = time.monotonic() + 15
@@ -111,7 +112,7 @@ def test_a_lost_controller_gives_a_503_form_that_keeps_its_input_and_submitting_
         commands.controller()
         commands.start(str(BIN / "ipengine"))
         restarted = time.monotonic()
-        waiting = set(r.smembers("alice:jobs"))
+        waiting = set(r.smembers(alices))
         for job_id in waiting:  # the early job, and any taken before the loss was noticed
             info = wait_for_status(r, job_id, "Failed", timeout=BOUND)
             # Lost with the controller, or (sent as the loss was noticed) never sent.
@@ -126,6 +127,6 @@ def test_a_lost_controller_gives_a_503_form_that_keeps_its_input_and_submitting_
         while (sent := client.post("/jobs/hello", name="Later")).status != 303:
             assert sent.status == 503 and time.monotonic() < deadline, sent.text
             time.sleep(0.2)  # the client reconnects on its next probe
-        [later] = set(r.smembers("alice:jobs")) - waiting
+        [later] = set(r.smembers(alices)) - waiting
         assert wait_for_status(r, later, "Success", timeout=BOUND)["result"] == "Hello, Later!"
     assert logged(caplog, "moi lost the ipyparallel controller") == 1

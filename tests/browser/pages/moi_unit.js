@@ -1,8 +1,9 @@
 /*
  * Harness for the unit tests of moi.js and moi_list.js (tests/browser/test_moi_js.py,
  * test_moi_list_js.py). Everything is on `window.t`: a fake WebSocket that the test opens, feeds and drops by
- * hand, timers and interval timers the test fires by hand, a log of what the connection
- * reported, and short readers of the list's rows. The page is loaded afresh for each test.
+ * hand, timers and interval timers the test fires by hand, a fake fetch whose probes the
+ * test answers by hand, a log of what the connection reported, and short readers of the
+ * list's rows. The page is loaded afresh for each test.
  */
 (function () {
   "use strict";
@@ -78,6 +79,27 @@
     },
   };
 
+  /** The connection's fetch: each probe waits until the test answers or fails it. */
+  const probes = {
+    asked: [], // {url, options, resolve, reject}, oldest first
+    fetch(url, options) {
+      return new Promise((resolve, reject) => probes.asked.push({ url, options, resolve, reject }));
+    },
+    /** Answer the oldest probe with an HTTP `status`; then let its handlers run. */
+    async answer(status) {
+      probes.asked.shift().resolve({ status, ok: status >= 200 && status < 300 });
+      await t.settle();
+    },
+    /** Fail the oldest probe as fetch does when nothing answers. */
+    async fail() {
+      probes.asked.shift().reject(new TypeError("Failed to fetch"));
+      await t.settle();
+    },
+    urls() {
+      return probes.asked.map((probe) => probe.url);
+    },
+  };
+
   /** setInterval/clearInterval replaced by a table the test reads and ticks by hand. */
   const intervals = {
     active: new Map(), // id -> {fn, ms}
@@ -114,20 +136,31 @@
     FakeSocket,
     timers,
     intervals,
+    probes,
     console: consoleSeen,
     log: [], // [kind, value] in the order the connection reported them
     conn: null,
     jobList: null,
 
-    /** A Connection on a FakeSocket, its events and states logged in `t.log`. */
+    /** A Connection on a FakeSocket and the fake fetch, its events and states logged in `t.log`. */
     connect(options = {}) {
-      const conn = new moi.Connection({ WebSocket: FakeSocket, ...options });
+      const conn = new moi.Connection({ WebSocket: FakeSocket, fetch: probes.fetch, ...options });
       conn.onState((state) => t.log.push(["state", state]));
-      for (const action of ["add", "update", "remove", "error", "resync"]) {
+      for (const action of ["add", "update", "remove", "error", "resync", "ended"]) {
         conn.on(action, (value) => t.log.push([action, value]));
       }
       t.conn = conn;
       return conn;
+    },
+
+    /** Let promise callbacks run (the probe's answer), on a real timer. */
+    settle() {
+      return new Promise((resolve) => realSetTimeout(resolve, 0));
+    },
+
+    /** Math.random returns `value` from now on (the page is loaded afresh for each test). */
+    random(value) {
+      Math.random = () => value;
     },
 
     /** The socket made last. */
