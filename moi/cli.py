@@ -10,25 +10,27 @@ on stderr and a non-zero exit, with no traceback.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import redis
 from rich.console import Console
 
-from moi import config, controller, keys
+from moi import config, controller, dev, keys
 from moi.client import NO_USER_GROUP, Client, JobOptions
 from moi.exceptions import ConfigError, JobNotFound, MoiError
 from moi.reaper import Reaper
 from moi.status import is_final
 from moi.subscription import subscribe_confirmed
-from moi.terminal import Watcher, print_job, print_jobs
+from moi.terminal import Watcher, json_line, print_job, print_jobs
 
 T = TypeVar("T")
 GROUP_ENV = "MOI_GROUP"
@@ -40,15 +42,35 @@ INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
     "--config",
     "config_file",
     type=click.Path(dir_okay=False),
-    help=f"The ini file to read (default: ${config.ENV_VAR}, else ./{config.DEFAULT_CONFIG_FILE}).",
+    help=f"The ini file to read (default: ${config.ENV_VAR}, else ./{config.DEFAULT_CONFIG_FILE}, "
+    f"else ./{dev.WRITTEN_CONFIG}).",
 )
 @click.pass_context
 def main(context: click.Context, config_file: str | None) -> None:
-    """Run and watch moi jobs from a terminal."""
+    """Run and watch moi jobs from a terminal.
+
+    \b
+    The config file is the first of:
+      --config FILE
+      $MOI_CONFIG
+      ./config.ini
+      ./var/moi.ini (written by make run and moi dev while their servers run)
+    and without any, the defaults (Redis at 127.0.0.1:6379).
+    """
     try:
-        context.obj = config.load(config_file)
+        context.obj = config.load(config.config_path(config_file) or dev.written_config())
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
+
+
+def config_source(settings: config.Settings) -> str:
+    """Where the settings came from, for an error that names a server."""
+    if settings.source:
+        return f"from {settings.source}"
+    return (
+        f"the default: no --config, ${config.ENV_VAR}, ./{config.DEFAULT_CONFIG_FILE} "
+        f"or ./{dev.WRITTEN_CONFIG}"
+    )
 
 
 def run(settings: config.Settings, work: Callable[[Client], Awaitable[T]]) -> T:
@@ -68,7 +90,9 @@ def run(settings: config.Settings, work: Callable[[Client], Awaitable[T]]) -> T:
         click.echo("Stopped; the jobs go on.", err=True)
         sys.exit(INTERRUPTED)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
-        raise click.ClickException(f"cannot reach Redis at {settings.redis_url}: {error}") from None
+        raise click.ClickException(
+            f"cannot reach Redis at {settings.redis_url} ({config_source(settings)}): {error}"
+        ) from None
     except MoiError as error:
         raise click.ClickException(str(error)) from None
 
@@ -137,7 +161,12 @@ def parse_keywords(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--time-limit", type=float, help="Seconds the job may run (0: no limit).")
 @click.option("--retries", type=int, default=0, help="Runs more if its engine dies.")
 @click.option("--watch", "watch_it", is_flag=True, help="Then watch it until it ends.")
-@click.option("--json", "as_json", is_flag=True, help="Print the job's info object as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the job's info object as a JSON line (with --watch: one line per change).",
+)
 @click.pass_obj
 def submit(
     settings: config.Settings,
@@ -169,11 +198,14 @@ def submit(
         submitter = client.with_options(time_limit=options.time_limit, retries=options.retries)
         job_id = await submitter.submit(group, job_name, None, func, *values, **kwargs)
         await client.flush()  # the reaper can ask the cluster about it from now on
+        shown: list[dict[str, Any]] = []  # with --json --watch, the first of the JSON lines
         if as_json:
-            print_json(await client.get(job_id))
+            info = await client.get(job_id)
+            click.echo(json_line(info))
+            shown = [info] if info else []
         else:
             click.echo(job_id)
-        return await watch_jobs(client, [job_id]) if watch_it else 0
+        return await watch_jobs(client, [job_id], as_json=as_json, shown=shown) if watch_it else 0
 
     sys.exit(run(settings, work))
 
@@ -223,14 +255,19 @@ def show(settings: config.Settings, job_id: str, as_json: bool) -> None:
         print_job(console(), info)
 
 
-async def watch_jobs(client: Client, ids: list[str]) -> int:
+async def watch_jobs(
+    client: Client, ids: list[str], *, as_json: bool = False, shown: Iterable[dict[str, Any]] = ()
+) -> int:
     """Show the jobs live until all have ended; the exit status :meth:`Watcher.exit_code`.
 
     Subscribes to every job's channel before reading them, so no change falls between.
+    ``shown`` are info objects printed already (``submit --json``): not printed again.
     """
     async with client.redis.pubsub() as pubsub:
         await subscribe_confirmed(pubsub, *map(keys.job_channel, ids))
-        with Watcher(console()) as watcher:
+        with Watcher(console(), json_lines=as_json) as watcher:
+            for printed in shown:
+                watcher.show(printed, printed=True)
             for job_id in ids:
                 info = await client.get(job_id)
                 if info is None:
@@ -249,9 +286,13 @@ async def watch_jobs(client: Client, ids: list[str]) -> int:
 @main.command()
 @click.argument("job_ids", nargs=-1)
 @click.option("--group", help="Watch the group's jobs that have not ended.")
+@click.option("--json", "as_json", is_flag=True, help="Each change as a JSON line (info object).")
 @click.pass_obj
-def watch(settings: config.Settings, job_ids: tuple[str, ...], group: str | None) -> None:
-    """Show jobs live (status and progress) until they end; Ctrl-C stops watching only.
+def watch(
+    settings: config.Settings, job_ids: tuple[str, ...], group: str | None, as_json: bool
+) -> None:
+    """Show jobs live (status and progress; a failure's last line) until they end; Ctrl-C
+    stops watching only.
 
     Exit status: 0 if every job succeeded, 1 if any failed, else 2 if any was cancelled.
     """
@@ -265,7 +306,7 @@ def watch(settings: config.Settings, job_ids: tuple[str, ...], group: str | None
             if not ids:
                 click.echo(f"group {group!r} has no job that has not ended", err=True)
                 return 0
-        return await watch_jobs(client, ids)
+        return await watch_jobs(client, ids, as_json=as_json)
 
     sys.exit(run(settings, work))
 
@@ -356,6 +397,36 @@ def status(settings: config.Settings, as_json: bool) -> None:
         else:
             click.echo(f"cluster  unreachable: {cluster['why']}")
     sys.exit(0 if report["cluster"]["reachable"] else 1)
+
+
+@main.command("dev")
+@click.option(
+    "--var",
+    "var_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=dev.DEFAULT_VAR,
+    show_default=True,
+    help=f"Where Redis keeps its data, the cluster its profile, and {dev.CONFIG_NAME} is written.",
+)
+@click.option(
+    "--engines",
+    type=click.IntRange(min=1),
+    help="Engines in the cluster (default: [ipyparallel] engines, else one per CPU).",
+)
+@click.pass_obj
+def dev_servers(settings: config.Settings, var_dir: Path, engines: int | None) -> None:
+    """Run a private Redis and a local ipyparallel cluster for your own app, until Ctrl-C.
+
+    Writes VAR/moi.ini naming them and prints the line to run in your app's terminal
+    (export MOI_CONFIG=...); the moi command run here finds var/moi.ini by itself. Ctrl-C
+    or SIGTERM stops both, by PID, and removes the file.
+    """
+    if engines:
+        settings = dataclasses.replace(settings, ipp_engines=engines)
+    try:
+        dev.serve(settings, var_dir, say=click.echo)
+    except MoiError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command()

@@ -151,7 +151,9 @@ class Settings:
         "profile",
         "",
         text,
-        "IPython profile of a running ipyparallel cluster to connect to.",
+        "Name (not a directory) of the IPython profile of a running ipyparallel cluster, as "
+        "in ipcluster start --profile NAME; its files are in ~/.ipython/profile_NAME. For a "
+        "controller elsewhere, name its connection_file instead.",
     )
     ipp_connection_file: str = setting(
         "ipyparallel",

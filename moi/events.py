@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from moi import metrics
-from moi.status import Status
+from moi.status import Status, last_line
 
 log = logging.getLogger("moi.jobs")
 
@@ -49,11 +49,13 @@ def ended(info: dict[str, Any], outcome: object) -> None:
     metrics.ended(status, queued, ran)
     if not log.isEnabledFor(logging.INFO):
         return
+    reason = outcome.get("reason")
     log.info(
-        "moi job %s of group %s ended %s (queued %s, ran %s)",
+        "moi job %s of group %s ended %s%s (queued %s, ran %s)",
         info["id"],
         info["group"],
         status,
+        f": {reason}" if reason else "",
         "?" if queued is None else f"{queued:.2f} s",
         "?" if ran is None else f"{ran:.2f} s",
     )
@@ -82,5 +84,5 @@ def retried(info: dict[str, Any]) -> None:
 def failed(job_id: str, group: str, message: str) -> None:
     """Count and log a job this process ended ``Failed`` (its engine could not)."""
     metrics.ended(Status.FAILED.value)
-    reason = (message.strip().splitlines() or [""])[-1]
+    reason = last_line(message)
     log.info("moi job %s of group %s ended Failed: %s", job_id, group or "?", reason)

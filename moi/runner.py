@@ -24,7 +24,7 @@ from moi.config import Settings
 from moi.exceptions import JobProcessDied
 from moi.jobprocess import JobProcess, check_status_update, json_result
 from moi.retry import TRANSIENT, durably
-from moi.status import Status
+from moi.status import Status, failure_reason
 
 __all__ = ["RunningJob", "json_result", "pack", "repack", "run_job"]
 
@@ -164,8 +164,9 @@ def run_job(packed: bytes) -> dict[str, Any]:
     """Run one job on this engine and store every change of it.
 
     The result is stored in Redis, not returned, so it crosses the network once; the
-    submitter gets only the final status and the times, for its log and metrics (no
-    status if this engine did not store the end: someone else ended the job first).
+    submitter gets only the final status, the times and a failure's last line, for its log
+    and metrics (no status if this engine did not store the end: someone else ended the
+    job first).
 
     :raises JobProcessDied: if the function's process died under it (the submitter then
         treats the job as it treats one whose engine died: it may run again).
@@ -183,7 +184,12 @@ def run_job(packed: bytes) -> dict[str, Any]:
         _cancels.done()
     if not job.stored_end:
         return {"status": None}
-    return {"status": status, "date_start": info["date_start"], "date_end": info.get("date_end")}
+    return {
+        "status": status,
+        "date_start": info["date_start"],
+        "date_end": info.get("date_end"),
+        "reason": failure_reason(job.info),  # a line for the submitter's log, "" unless Failed
+    }
 
 
 def _supervise(job: RunningJob, payload: bytes, max_result_bytes: int, grace: float) -> str:

@@ -6,7 +6,9 @@ A running job may set any other text as its status; only these have a meaning to
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -30,6 +32,31 @@ FINAL_STATUSES = frozenset({Status.SUCCESS.value, Status.FAILED.value, Status.CA
 def is_final(status: object) -> bool:
     """Whether nothing may change a job with this status any more."""
     return status in FINAL_STATUSES
+
+
+MAX_REASON = 300
+"""Characters of a failure's reason shown at most: an exception's message may be long."""
+
+
+def last_line(text: object) -> str:
+    """The last non-empty line of ``text``, stripped; "" if there is none or it is no text."""
+    if not isinstance(text, str):
+        return ""
+    return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
+
+
+def failure_reason(info: Mapping[str, Any]) -> str:
+    """Why a ``Failed`` job failed, in one line; "" for a job in any other status.
+
+    It is the last line of the stored result: for a traceback, the exception's type and
+    message (``ValueError: bad input``); for an end moi wrote (a time limit, a lost
+    engine), its message. The command line, the log and the web list show the same line,
+    cut at :data:`MAX_REASON` characters (the whole traceback is in ``result``).
+    """
+    if info.get("status") != Status.FAILED.value:
+        return ""
+    line = last_line(info.get("result"))
+    return line if len(line) <= MAX_REASON else line[: MAX_REASON - 1] + "…"
 
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]")

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, Tex
 from rich.table import Table
 from rich.text import Text
 
-from moi.status import Status, is_final
+from moi.status import Status, failure_reason, is_final
 
 COLUMNS = ("id", "name", "status", "submitted", "duration")
 
@@ -44,10 +44,21 @@ def duration(info: dict[str, Any], now: datetime | None = None) -> str:
     return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
 
 
+def local_time(value: object, timespec: str = "seconds") -> str:
+    """A stored time as ISO 8601 in this machine's time zone, with its offset
+    (``2026-11-30T18:42:49+01:00``); "" if it is none."""
+    when = parse_date(value)
+    return when.astimezone().isoformat(timespec=timespec) if when else ""
+
+
 def submitted(info: dict[str, Any]) -> str:
     """The submit time in this machine's local time, to the second."""
-    when = parse_date(info.get("date_created"))
-    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else ""
+    return local_time(info.get("date_created"))
+
+
+def json_line(info: dict[str, Any] | None) -> str:
+    """An info object as one line of JSON (``--json``: one object per line)."""
+    return json.dumps(info, sort_keys=True)
 
 
 def row(info: dict[str, Any]) -> list[str]:
@@ -83,10 +94,13 @@ def status_style(status: object) -> str:
 
 
 def print_job(console: Console, info: dict[str, Any]) -> None:
-    """Every field of the info object, then the result: JSON, or a traceback as it is."""
+    """Every field of the info object (times in local time), then the result: JSON, or a
+    traceback as it is."""
     fields = {k: v for k, v in info.items() if k != "result"}
     width = max(map(len, fields))
     for key, value in fields.items():
+        if key.startswith("date_") and parse_date(value):
+            value = local_time(value, "microseconds")
         shown = "" if value is None else value if isinstance(value, str) else json.dumps(value)
         console.out(f"{key:<{width}}  {shown}", highlight=False)
     result = info.get("result")
@@ -100,26 +114,29 @@ def print_job(console: Console, info: dict[str, Any]) -> None:
 
 
 class StatusColumn(ProgressColumn):
-    """A watched job's status, as text, coloured by how the job ended."""
+    """A watched job's status, as text, coloured by how the job ended; a failure's last
+    line after it."""
 
     def render(self, task: Task) -> Text:
-        status = task.fields["status"]
-        return Text(status, style=status_style(status))
+        status, reason = task.fields["status"], task.fields["reason"]
+        return Text(f"{status}: {reason}" if reason else status, style=status_style(status))
 
 
 class Watcher:
     """Shows each watched job's status and progress until it ends.
 
-    A terminal gets one live bar per job; a pipe gets a line per change.
+    A terminal gets one live bar per job; a pipe gets a line per change; ``json_lines``
+    prints the info object as a JSON line whenever it changed, and nothing else.
     """
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, json_lines: bool = False) -> None:
         self.console = console
+        self.json_lines = json_lines
         self.infos: dict[str, dict[str, Any]] = {}
-        self._shown: dict[str, tuple] = {}
+        self._shown: dict[str, object] = {}
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
-        if console.is_terminal:
+        if console.is_terminal and not json_lines:
             self._progress = Progress(
                 TextColumn("{task.fields[name]}", style="bold", markup=False),
                 BarColumn(),
@@ -140,32 +157,48 @@ class Watcher:
     def done(self) -> bool:
         return all(is_final(info.get("status")) for info in self.infos.values())
 
-    def show(self, info: dict[str, Any]) -> None:
+    def show(self, info: dict[str, Any], *, printed: bool = False) -> None:
+        """Show the job's new state, unless it shows nothing new (or was ``printed``)."""
         job_id = info["id"]
         self.infos[job_id] = info
+        if self.json_lines:
+            line = json_line(info)
+            if self._shown.get(job_id) != line:
+                self._shown[job_id] = line
+                if not printed:
+                    print(line, file=self.console.file, flush=True)
+            return
         status = str(info.get("status", ""))
+        reason = failure_reason(info)  # why it failed: ``ValueError: bad input``
         progress = info.get("progress")
         if not isinstance(progress, int | float):
             progress = None
         if status == Status.SUCCESS.value:
             progress = 1.0
-        state = (status, progress)
+        state = (status, progress, reason)
         if self._shown.get(job_id) == state:
             return
         self._shown[job_id] = state
+        if printed:
+            return
         name = str(info.get("name", job_id))
         if self._progress is None:
             percent = "" if progress is None else f" {round(progress * 100)}%"
-            self.console.out(f"{job_id} {name}: {status}{percent}", highlight=False)
+            why = f": {reason}" if reason else ""
+            self.console.out(f"{job_id} {name}: {status}{percent}{why}", highlight=False)
             return
         if job_id not in self._tasks:
             self._tasks[job_id] = self._progress.add_task(
-                name, total=1.0 if progress is not None else None, name=name, status=status
+                name,
+                total=1.0 if progress is not None else None,
+                name=name,
+                status=status,
+                reason=reason,
             )
         task = self._tasks[job_id]
         total = 1.0 if progress is not None or is_final(status) else None
         self._progress.update(
-            task, total=total, completed=progress or 0.0, status=status, refresh=True
+            task, total=total, completed=progress or 0.0, status=status, reason=reason, refresh=True
         )
 
     def exit_code(self) -> int:

@@ -100,10 +100,53 @@ def test_submit_and_watch_shows_progress_and_exits_0(r, ini, settings):
     assert all(line.startswith(f"{job_id} progress_on_cue: ") for line in seen)
 
 
-def test_a_failing_job_exits_1(r, ini):
+def test_a_failing_job_says_why_and_exits_1(r, ini):
     done = moi(ini, "submit", "tests.jobs:raises", "boom", "--watch")
     assert done.returncode == 1
-    assert done.stdout.splitlines()[-1].endswith(": Failed")
+    assert done.stdout.splitlines()[-1].endswith(" raises: Failed: ValueError: boom")
+
+
+def test_a_failure_on_a_terminal_shows_its_last_line(r, ini):
+    job_id = store_job(r, "g", "fit", status="Failed", result="Traceback ...\nKeyError: 'x'\n\n")
+    watched = moi(ini, "watch", job_id, env=TERMINAL)
+    assert watched.returncode == 1
+    assert "Failed: KeyError: 'x'" in plain(watched.stdout)
+
+
+def json_lines(text: str) -> list[dict]:
+    """Every line of ``text`` as a JSON object: anything else fails the test."""
+    parsed = [json.loads(line) for line in text.splitlines()]
+    assert all(isinstance(value, dict) for value in parsed), text
+    return parsed
+
+
+def test_submit_json_watch_prints_json_lines_only(r, ini, settings):
+    args = ["submit", "tests.jobs:progress_on_cue", settings.redis_url, "cue", "2"]
+    with started(ini, *args, "--json", "--watch") as watching:
+        [submitted] = json_lines(watching.stdout.readline())
+        seen = [submitted]
+        try:
+            for expected in ("step 1 of 2", "step 2 of 2", "Success"):
+                r.rpush("cue", "go")
+                while seen[-1]["status"] != expected:
+                    line = watching.stdout.readline()
+                    assert line, f"the watcher ended before {expected!r}: {seen}"
+                    seen += json_lines(line)
+        finally:  # a failed test must not leave the job waiting on an engine
+            r.rpush("cue", "go", "go", "go")
+        assert watching.wait(timeout=30) == 0
+        assert watching.stdout.read() == ""  # the final info was the last line
+    assert {info["id"] for info in seen} == {submitted["id"]}
+    assert (seen[-1]["result"], seen[-1]["progress"]) == (2, 1)
+    assert len({json.dumps(info, sort_keys=True) for info in seen}) == len(seen)  # changes only
+
+
+def test_a_failure_watched_as_json_ends_with_its_final_info(r, ini):
+    done = moi(ini, "submit", "tests.jobs:raises", "boom", "--json", "--watch")
+    assert done.returncode == 1
+    infos = json_lines(done.stdout)
+    assert infos[-1]["status"] == "Failed"
+    assert infos[-1]["result"].rstrip().endswith("ValueError: boom")
 
 
 def test_cancel_from_another_terminal_ends_the_watch_with_2(r, ini, moi_context):
@@ -219,6 +262,25 @@ def test_watch_on_a_terminal_draws_job_text_as_it_is(r, ini):
     assert "Cancelled" in out and "Success" in out
 
 
+def test_times_are_iso_8601_with_the_local_offset(r, ini):
+    job_id = store_job(
+        r,
+        "tz",
+        "job",
+        status="Success",
+        date_created="2026-11-30T17:42:49.545993+00:00",
+        date_start="2026-11-30T17:42:50+00:00",
+    )
+    india = {"TZ": "IST-5:30"}  # +05:30, in POSIX form: no time zone database needed
+
+    listed = moi(ini, "jobs", "tz", env=india).stdout.splitlines()
+    shown = moi(ini, "show", job_id, env=india).stdout
+
+    assert listed[1].split("\t")[3] == "2026-11-30T23:12:49+05:30"
+    assert re.search(r"^date_created +2026-11-30T23:12:49\.545993\+05:30$", shown, re.MULTILINE)
+    assert re.search(r"^date_start +2026-11-30T23:12:50\.000000\+05:30$", shown, re.MULTILINE)
+
+
 def test_show_prints_a_traceback_readably(r, ini, moi_context):
     job_id = moi_context.submit("cli", "raises", None, jobs.raises, "boom")
     moi_context.wait(job_id, timeout=30)
@@ -253,7 +315,42 @@ def test_unreachable_redis_is_one_clear_line(tmp_path):
     ini = tmp_path / "away.ini"
     ini.write_text(f"[redis]\nurl = redis://127.0.0.1:{free_port()}/0\n")
     for args in (("jobs", "g"), ("show", "00000000-0000-4000-8000-000000000000"), ("status",)):
-        assert "cannot reach Redis at redis://127.0.0.1:" in one_clear_line(moi(ini, *args))
+        line = one_clear_line(moi(ini, *args))
+        assert "cannot reach Redis at redis://127.0.0.1:" in line
+        assert f"(from {ini})" in line  # which file named it
+
+
+def run_here(cwd: Path, *args: str, env: dict[str, str] | None = None):
+    """``moi ARGS`` in ``cwd`` with no --config, and no $MOI_CONFIG unless ``env`` sets it."""
+    environ = {k: v for k, v in environment().items() if k != "MOI_CONFIG"} | (env or {})
+    return subprocess.run(
+        [MOI, *args], cwd=cwd, capture_output=True, text=True, timeout=60, env=environ
+    )
+
+
+def test_the_command_finds_var_moi_ini_after_the_other_configs(r, ini, settings, tmp_path):
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "moi.ini").write_text(ini.read_text())  # as make run writes it
+    found = run_here(tmp_path, "status", "--json")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["redis"]["url"] == settings.redis_url
+
+    away = [f"redis://127.0.0.1:{free_port()}/0" for _ in range(2)]
+    (tmp_path / "config.ini").write_text(f"[redis]\nurl = {away[0]}\n")
+    line = one_clear_line(run_here(tmp_path, "status"))
+    assert f"cannot reach Redis at {away[0]} (from config.ini)" in line
+
+    named = tmp_path / "named.ini"
+    named.write_text(f"[redis]\nurl = {away[1]}\n")
+    line = one_clear_line(run_here(tmp_path, "status", env={"MOI_CONFIG": str(named)}))
+    assert f"cannot reach Redis at {away[1]} (from {named})" in line
+
+
+def test_help_gives_the_config_lookup_order():
+    done = subprocess.run([MOI, "--help"], capture_output=True, text=True, timeout=30)
+    order = ["--config FILE", "$MOI_CONFIG", "./config.ini", "./var/moi.ini", "the defaults"]
+    positions = [done.stdout.find(text) for text in order]
+    assert -1 not in positions and positions == sorted(positions), done.stdout
 
 
 def test_a_missing_config_file_is_one_clear_line(tmp_path):
