@@ -10,7 +10,9 @@ Chromium, submits jobs that end up running, queued, finished, failed and cancell
 writes into ``docs/screenshots/``: the list (``list-desktop.png`` at 1280×900,
 ``list-phone.png`` at 390×844), a running job's page (``job-desktop.png``,
 ``job-phone.png``), a failed job's page and the create-account page on a phone
-(``failed-phone.png``, ``signup-phone.png``). The app is stopped by its
+(``failed-phone.png``, ``signup-phone.png``), the list in a dark system
+(``list-desktop-dark.png``, ``list-phone-dark.png``) and a refused form on a phone
+(``form-error-phone.png``: the message in view, with the focus). The app is stopped by its
 PID with SIGINT, as Ctrl-C would, and the browser by :func:`tests.browser.chromium.stop`.
 Needs Chromium and chromedriver (``apt-get install chromium chromium-driver``).
 """
@@ -33,6 +35,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 
 from tests.browser import chromium, demo  # noqa: E402
 from tests.browser.appserver import READY_LINE, unused_port  # noqa: E402
+from tests.browser.contrast import prefer_scheme  # noqa: E402
 
 OUT = REPO / "docs" / "screenshots"
 DESKTOP = (1280, 900)
@@ -107,9 +110,11 @@ def make_jobs(driver) -> str:
     return long
 
 
-def shoot(driver, size: tuple[int, int], name: str) -> None:
-    demo.viewport(driver, *size, mobile=size == PHONE)
-    driver.refresh()
+def shoot(driver, size: tuple[int, int], name: str, refresh: bool = True) -> None:
+    """The page at ``size``, loaded again (``refresh``), or as it is (already at ``size``)."""
+    if refresh:
+        demo.viewport(driver, *size, mobile=size == PHONE)
+        driver.refresh()
     if driver.find_elements(By.ID, "moi-joblist"):
         demo.wait_connected(driver)
     time.sleep(1.5)  # a countdown tick or two: progress bars and "running" times move
@@ -143,11 +148,32 @@ def main() -> int:
             failed = next(job for job in demo_jobs(driver, url) if job["status"] == "Failed")
             driver.get(f"{url}{failed['href']}")
             shoot(driver, PHONE, "failed-phone")
+            prefer_scheme(driver, "dark")
+            driver.get(f"{url}/")
+            shoot(driver, DESKTOP, "list-desktop-dark")
+            shoot(driver, PHONE, "list-phone-dark")
+            prefer_scheme(driver, "light")
+            refused_form(driver, url)
+            shoot(driver, PHONE, "form-error-phone", refresh=False)
         finally:
             if driver is not None:
                 chromium.stop(driver)
             stop_demo(process)
     return 0
+
+
+def refused_form(driver, url: str) -> None:
+    """Send the countdown form with too many seconds, on a phone: it comes back refused."""
+    demo.viewport(driver, *PHONE, mobile=True)
+    driver.get(f"{url}/")
+    demo.wait_connected(driver)
+    box = driver.find_element(By.ID, "countdown-seconds")
+    box.clear()
+    box.send_keys("999")
+    demo.mark_page(driver)
+    driver.find_element(By.ID, "countdown-submit").click()
+    demo.wait(driver, demo.left_marked_page, "the refused form to come back")
+    demo.wait(driver, lambda d: d.find_elements(By.ID, "countdown-error"), "the form's message")
 
 
 def demo_jobs(driver, url: str) -> list[dict]:

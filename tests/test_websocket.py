@@ -21,6 +21,9 @@ from tests import jobs
 from tests.test_group import store_jobs
 from tests.wsclient import run, serve
 
+UNKNOWN_JOB = "2f728b1a-d03b-4c94-b176-4217c8bc7bf9"
+"""A job ID no test stores (fixed, so every test run collects the same tests)."""
+
 
 def final(message: dict) -> bool:
     return "update" in message and message["update"]["status"] in ("Success", "Failed")
@@ -231,10 +234,10 @@ BAD_MESSAGES = [
     ('{"remove": []}', "remove takes a job ID or a non-empty list"),
     ('{"remove": ["a", 5]}', "remove takes a job ID or a non-empty list"),
     ('{"remove": "no-such-job"}', "remove takes job IDs (UUID4 strings), not 'no-such-job'"),
-    ('{"remove": "' + str(uuid.uuid4()) + '"}', "not jobs of yours: "),
+    ('{"remove": "' + UNKNOWN_JOB + '"}', "not jobs of yours: "),
     ('{"cancel": []}', "cancel takes a job ID or a non-empty list"),
     ('{"cancel": "no-such-job"}', "cancel takes job IDs (UUID4 strings), not 'no-such-job'"),
-    ('{"cancel": "' + str(uuid.uuid4()) + '"}', "not jobs of yours: "),
+    ('{"cancel": "' + UNKNOWN_JOB + '"}', "not jobs of yours: "),
     ('{"remove": "' + "x" * 70_000 + '"}', "message too large"),
     ('{"get": ' + "[" * 20_000 + "]" * 20_000 + "}", "nested too deeply"),
 ]
@@ -266,7 +269,7 @@ NOT_JOB_IDS = [
     "moi:queued",
     "*",
     "0" * 8 + "-0000-4000-8000-" + "0" * 12 + "\n",
-    str(uuid.uuid4()).upper(),
+    UNKNOWN_JOB.upper(),
     "x" * 1000,
 ]
 

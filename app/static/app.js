@@ -167,6 +167,31 @@
     });
   }
 
+  /**
+   * A refused form's message has the focus (autofocus), but the live list above it fills
+   * in after the page loads and would push it out of view (far down, on a phone): keep it
+   * in view while the list grows, until the reader scrolls, types or moves the focus.
+   */
+  function keepInView(message) {
+    const list = document.getElementById("jobs");
+    if (!list || !window.ResizeObserver) return;
+    const show = () => {
+      if (document.activeElement !== message) return stop();
+      message.scrollIntoView({ block: "center" });
+    };
+    const observer = new ResizeObserver(show);
+    const events = ["wheel", "touchstart", "keydown", "mousedown"];
+    function stop() {
+      observer.disconnect();
+      for (const name of events) window.removeEventListener(name, stop, true);
+    }
+    for (const name of events) window.addEventListener(name, stop, true);
+    observer.observe(list);
+    if (document.activeElement !== message) message.focus();
+  }
+
+  const refused = document.querySelector(".form-error[autofocus]");
+  if (refused) keepInView(refused);
   for (const time of document.querySelectorAll(".facts time[datetime]")) localTime(time);
   const copy = document.getElementById("new-token-copy");
   if (copy) copyButton(copy, document.getElementById("new-token"), document.getElementById("new-token-copied"));

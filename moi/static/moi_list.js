@@ -32,6 +32,11 @@
  * for REFUSED_MS, and a default row shows why, in the server's words.
  * Hiding a job that has not ended asks first, in a `<dialog class="moi-confirm">`:
  * "Hide anyway", "Cancel the job" or "Keep".
+ *
+ * While the list is not live (its connection is not "connected", or the server's full
+ * list has not come back since it reconnected), the rows of jobs that had not ended get
+ * `.moi-job-stale`: their status is the last one heard, and may be out of date (moi.css
+ * adds "(not live)" to the badge).
  */
 (function (global) {
   "use strict";
@@ -44,6 +49,7 @@
   // PLACEHOLDER_DELAY_MS after the later of its ID and the last info that filled a
   // waiting row (while they flow, the list is still coming in), HOLD_MAX_MS at most.
   const PLACEHOLDER_DELAY_MS = 500;
+  const ANNOUNCE_MS = 2000; // the least time between two things the list says aloud
   const HOLD_MAX_MS = 5000;
   // The times' one timer: running rows tick every TICK_MS, "5 min ago" texts are
   // refreshed every AGO_EVERY_MS (also the timer's period when no row runs).
@@ -113,6 +119,7 @@
      * @param {Function} [options.compare] fn(infoA, infoB) sort order; default newest first
      * @param {string} [options.emptyText="No jobs yet."]
      * @param {string} [options.locale] for dates and "5 min ago" in default rows; default the browser's
+     * @param {boolean} [options.announce=true] say jobs' ends in a polite live region after the list
      */
     constructor(conn, options = {}) {
       const target = options.element || "#moi-joblist";
@@ -139,6 +146,7 @@
       this._timerAt = Infinity;
       this._template = null;
       this._resyncing = false;
+      this._live = conn.state === "connected";
       this._destroyed = false;
       this._locale = options.locale;
       this._ticking = new Set(); // entries whose run time ticks (default rows of running jobs)
@@ -150,6 +158,16 @@
       this._agoDue = 0;
       this._dialog = null; // the Hide confirmation, made on first use
       this._confirming = null; // the job ID it asks about
+      // Ends heard live, said politely at most every ANNOUNCE_MS: the rows themselves are
+      // not a live region, or every tick of a running time would be read out.
+      this._ended = []; // [name, status] not said yet
+      this._announcer = null;
+      this._announceTimer = null;
+      if (options.announce !== false) {
+        this._announcer = element("p", "moi-announce");
+        this._announcer.setAttribute("role", "status"); // aria-live polite
+        this.el.after(this._announcer);
+      }
 
       this._empty = element(this._rowTag, "moi-empty");
       this._empty.textContent = options.emptyText ?? "No jobs yet.";
@@ -167,7 +185,10 @@
       };
       this.el.addEventListener("click", this._onClick);
 
-      const setState = (state) => this.el.setAttribute("data-moi-state", state);
+      const setState = (state) => {
+        this.el.setAttribute("data-moi-state", state);
+        this._setLive();
+      };
       setState(conn.state);
       this._offs = [
         conn.on("add", (ids) => this._add(ids)),
@@ -214,7 +235,9 @@
       clearTimeout(this._timer);
       clearTimeout(this._refusedTimer);
       clearInterval(this._clock);
+      clearTimeout(this._announceTimer);
       if (this._dialog) this._dialog.remove();
+      if (this._announcer) this._announcer.remove();
       for (const off of this._offs) off();
       this.el.removeEventListener("click", this._onClick);
       this.el.replaceChildren();
@@ -230,9 +253,20 @@
       this._refusedShown.clear();
     }
 
+    /** Mark the rows of unfinished jobs stale while the list is not live, and back. */
+    _setLive() {
+      const live = this.conn.state === "connected" && !this._resyncing;
+      if (live === this._live) return;
+      this._live = live;
+      for (const entry of this._order) {
+        entry.row.classList.toggle("moi-job-stale", !live && !moi.isFinal(infoOf(entry).status));
+      }
+    }
+
     _resync() {
       // Until the server's full list arrives, every row may be gone: let CSS show it.
       this._resyncing = true;
+      this._setLive();
       this.el.classList.add("moi-resyncing");
       this._stopCancelling(); // a cancel lost with the old socket must not leave its button off
     }
@@ -346,6 +380,7 @@
       if (this._resyncing) {
         // The first add after a reopen is the group's full list.
         this._resyncing = false;
+        this._setLive();
         this.el.classList.remove("moi-resyncing");
         const keep = new Set(ids);
         for (const id of [...this._jobs.keys()]) if (!keep.has(id)) this._drop(id);
@@ -378,6 +413,9 @@
         entry.cancelling = false;
         this._cancelling.delete(entry);
       }
+      if (entry.info && !moi.isFinal(entry.info.status) && moi.isFinal(info.status)) {
+        this._announce(nameOf(entry, info), info.status);
+      }
       if (entry.row) {
         this._dirty.add(entry);
       } else if (!entry.info) {
@@ -386,6 +424,30 @@
       }
       entry.info = info;
       this._schedule();
+    }
+
+    /** Say that a job ended, with the others that end within ANNOUNCE_MS, in one message. */
+    _announce(name, status) {
+      if (!this._announcer) return;
+      this._ended.push([name, status]);
+      if (this._announceTimer !== null) return;
+      const say = () => {
+        const ended = this._ended;
+        this._ended = [];
+        if (!ended.length) {
+          this._announceTimer = null; // quiet for a whole interval: the next end is said at once
+          return;
+        }
+        let text = ended.map(([n, s]) => n + ": " + s).join("; ");
+        if (ended.length > 3) {
+          const counts = new Map();
+          for (const [, s] of ended) counts.set(s, (counts.get(s) || 0) + 1);
+          text = ended.length + " jobs ended: " + [...counts].map(([s, n]) => n + " " + s).join(", ");
+        }
+        this._announcer.textContent = text;
+        this._announceTimer = setTimeout(say, ANNOUNCE_MS);
+      };
+      say();
     }
 
     _drop(id) {
@@ -535,6 +597,7 @@
       row.classList.toggle("moi-job-pending", !entry.info);
       row.classList.toggle("moi-job-cancelling", !!entry.cancelling);
       row.classList.toggle("moi-job-refused", !!entry.refused);
+      row.classList.toggle("moi-job-stale", !this._live && !moi.isFinal(status));
       try {
         if (this._renderRow) {
           this._renderRow(info, row);
@@ -637,7 +700,7 @@
       const [name, badge, times, actions] = row.children;
       const [submitted, hide] = [times.firstChild, actions.lastChild];
       parts = entry.parts = { name, badge, times, actions, submitted, hide, created: undefined };
-      for (const key of ["ran", "attempt", "link", "cancel", "progress", "refused"]) parts[key] = null;
+      for (const key of ["ran", "attempt", "link", "cancel", "progress", "refused", "reason"]) parts[key] = null;
     }
     const name = nameOf(entry, info);
     setText(parts.name, name);
@@ -683,6 +746,30 @@
       const of = Number.isInteger(retries) && retries >= 0 ? " of " + (retries + 1) : "";
       setText(parts.attempt, "attempt " + attempt + of);
     }
+    const reason = pending ? "" : failureReason(info);
+    if (toggle(parts, "reason", reason !== "", reasonText, row, parts.progress || parts.refused)) {
+      setText(parts.reason, reason);
+      setAttr(parts.reason, "title", reason);
+    }
+  }
+
+  const MAX_REASON = 300; // moi.status.MAX_REASON
+  // What Python's str.strip() strips (str.isspace()): not quite JS's trim().
+  const PY_STRIP = /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+
+  /**
+   * Why a Failed job failed, in one line; "" for any other status. The same rule as
+   * moi.status.failure_reason: the last non-empty line of `result` (a traceback's
+   * "ValueError: bad input"), stripped, cut at 300 characters with "…".
+   */
+  function failureReason(info) {
+    if (!info || info.status !== "Failed" || typeof info.result !== "string") return "";
+    // Python's str.splitlines() boundaries, so both sides find the same last line.
+    const lines = info.result.split(/\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]/);
+    let line = "";
+    for (let i = lines.length - 1; i >= 0 && !line; i--) line = lines[i].replace(PY_STRIP, "");
+    const chars = Array.from(line); // code points, as Python counts
+    return chars.length <= MAX_REASON ? line : chars.slice(0, MAX_REASON - 1).join("") + "…";
   }
 
   /** "submitted 5 min ago" (local date and time in its title) and "ran 4.2 s" / "running 1:05". */
@@ -752,6 +839,7 @@
   }
 
   const ranText = () => element("span", "moi-job-ran");
+  const reasonText = () => element("span", "moi-job-reason");
   const attemptText = () => element("span", "moi-job-attempt");
 
   /** An info object's ISO 8601 date as ms since the epoch, or null. No zone means UTC, as on the server. */
@@ -816,4 +904,5 @@
   moi.JobList.newestFirst = newestFirst;
   moi.JobList.formatAgo = formatAgo;
   moi.JobList.formatDuration = formatDuration;
+  moi.JobList.failureReason = failureReason;
 })(typeof window !== "undefined" ? window : globalThis);

@@ -89,7 +89,8 @@ def make_token(browser: Client, name: str = "tests") -> tuple[str, str]:
     page = browser.post("/account/tokens", name=name)
     assert page.status == 200, page.text
     found = re.search(
-        r'id="new-token"[^>]*value="([^"]+)"[^>]*data-token-id="([0-9a-f]+)"', page.text
+        r'<textarea id="new-token"[^>]*data-token-id="([0-9a-f]+)"[^>]*>([^<]+)</textarea>',
+        page.text,
     )
     assert found, page.text
-    return html.unescape(found.group(1)), found.group(2)
+    return html.unescape(found.group(2)), found.group(1)

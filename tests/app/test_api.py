@@ -17,6 +17,9 @@ from moi.job import wait
 from tests.app.apiclient import Api, make_token
 from tests.app.conftest import Client, error_message, group_of
 
+UNKNOWN_JOB = "2f728b1a-d03b-4c94-b176-4217c8bc7bf9"
+"""A job ID no test stores (fixed, so every test run collects the same tests)."""
+
 
 @pytest.fixture
 def token(auth) -> str:
@@ -305,9 +308,9 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(server, token):
     [
         ("GET", "/api/jobs"),
         ("POST", "/api/jobs"),
-        ("GET", f"/api/jobs/{uuid.uuid4()}"),
-        ("DELETE", f"/api/jobs/{uuid.uuid4()}"),
-        ("POST", f"/api/jobs/{uuid.uuid4()}/cancel"),
+        ("GET", f"/api/jobs/{UNKNOWN_JOB}"),
+        ("DELETE", f"/api/jobs/{UNKNOWN_JOB}"),
+        ("POST", f"/api/jobs/{UNKNOWN_JOB}/cancel"),
         ("GET", "/api/tokens"),
         ("POST", "/api/tokens"),
         ("DELETE", "/api/tokens/0123456789abcdef"),

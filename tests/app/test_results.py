@@ -13,6 +13,9 @@ from moi.job import submit, wait
 from tests import jobs as test_jobs
 from tests.app.conftest import wait_for_status
 
+UNKNOWN_JOB = "2f728b1a-d03b-4c94-b176-4217c8bc7bf9"
+"""A job ID no test stores (fixed, so every test run collects the same tests)."""
+
 
 def run(client, form: str, **fields: str) -> dict:
     """Submit through the form, wait for the end; the final info object."""
@@ -122,11 +125,11 @@ def test_another_users_job_is_not_found(auth, other):
 @pytest.mark.parametrize(
     "path",
     [
-        f"/result/hello/{uuid.uuid4()}",
+        f"/result/hello/{UNKNOWN_JOB}",
         "/result/hello/not-a-job",
         "/result/hello/moi-app:users",
         "/result/hello/alice:jobs",
-        f"/result/unknown/{uuid.uuid4()}",
+        f"/result/unknown/{UNKNOWN_JOB}",
     ],
 )
 def test_unknown_jobs_are_not_found(auth, path):

@@ -8,70 +8,12 @@ visited is measured, and badges of every status besides those the list happens t
 
 from __future__ import annotations
 
+import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from tests.browser import demo
-
-CONTRAST_JS = """
-const parse = (text) => {
-  const found = /rgba?\\(([^)]+)\\)/.exec(text);
-  if (!found) return null;
-  const [r, g, b, a = 1] = found[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
-  return {r, g, b, a};
-};
-const over = (top, under) => {
-  const mix = (key) => top[key] * top.a + under[key] * (1 - top.a);
-  return {r: mix("r"), g: mix("g"), b: mix("b"), a: 1};
-};
-const behind = (el) => {  // the colour behind el's text: its backgrounds, composited
-  const layers = [];
-  for (let at = el; at; at = at.parentElement) {
-    const colour = parse(getComputedStyle(at).backgroundColor);
-    if (colour && colour.a > 0) layers.push(colour);
-    if (colour && colour.a >= 1) break;
-  }
-  return layers.reverse().reduce((under, top) => over(top, under), {r: 255, g: 255, b: 255, a: 1});
-};
-const opacity = (el) => {
-  let value = 1;
-  for (let at = el; at; at = at.parentElement) value *= Number(getComputedStyle(at).opacity);
-  return value;
-};
-const luminance = ({r, g, b}) => {
-  const linear = (v) => ((v /= 255) <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
-  return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
-};
-const measure = (el, pseudo, text) => {
-  const style = getComputedStyle(el, pseudo);
-  const background = behind(el);
-  const colour = parse(style.color);
-  const seen = over({...colour, a: colour.a * opacity(el)}, background);
-  const [light, dark] = [luminance(seen), luminance(background)].sort((x, y) => y - x);
-  const size = parseFloat(style.fontSize);
-  const large = size >= 24 || (Number(style.fontWeight) >= 700 && size >= 18.66);
-  const where = el.id ? "#" + el.id : el.tagName.toLowerCase() + "." + [...el.classList].join(".");
-  return {
-    where: where + (pseudo || ""), text: text.trim().slice(0, 40),
-    ratio: Math.round(((light + 0.05) / (dark + 0.05)) * 100) / 100, needs: large ? 3 : 4.5,
-    colour: style.color,
-    background: `rgb(${["r", "g", "b"].map((key) => Math.round(background[key])).join(", ")})`,
-  };
-};
-const visible = (el) =>
-  el.getClientRects().length > 0 && getComputedStyle(el).visibility === "visible";
-const found = [];
-for (const el of document.body.querySelectorAll("*:not(script):not(style):not(noscript)")) {
-  const text = [...el.childNodes]
-    .filter((node) => node.nodeType === Node.TEXT_NODE)
-    .map((node) => node.data)
-    .join("");
-  if (text.trim() && visible(el)) found.push(measure(el, null, text));
-  if (el.matches("input[placeholder]") && !el.value && visible(el)) {
-    found.push(measure(el, "::placeholder", el.placeholder));
-  }
-}
-return found;
-"""
+from tests.browser.contrast import low_contrast, prefer_scheme, surface_luminance
 
 BADGES_JS = """
 const box = document.createElement("div");
@@ -98,23 +40,23 @@ STATUSES = [
 ]
 
 
-def low_contrast(driver) -> list[dict]:
-    """Every piece of visible text on the page below its needed contrast."""
-    return [item for item in driver.execute_script(CONTRAST_JS) if item["ratio"] < item["needs"]]
-
-
 def check_page(driver, seen: dict[str, list[dict]]) -> None:
     seen[driver.current_url] = low_contrast(driver)
 
 
-def test_every_text_and_badge_has_enough_contrast(app, browser, countdowns):
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_text_and_badge_has_enough_contrast(app, browser, countdowns, scheme):
     driver = browser()
+    prefer_scheme(driver, scheme)
     driver.allow_console_errors(demo.REFUSED.format(path="signup"))
     failures: dict[str, list[dict]] = {}
     driver.get(f"{app.url}/signup")
     driver.find_element(By.ID, "signup-submit").click()  # a refusal: its message too
     demo.wait(driver, lambda d: d.find_elements(By.ID, "signup-error"), "the refusal")
     check_page(driver, failures)
+    # The demo follows the system's scheme: a dark page in a dark system, not a light one.
+    ground = surface_luminance(driver, driver.find_element(By.TAG_NAME, "body"))
+    assert ground < 0.05 if scheme == "dark" else ground > 0.8, ground
 
     demo.login(driver, app.url, demo.new_username())
     demo.wait_connected(driver)
@@ -133,6 +75,8 @@ def test_every_text_and_badge_has_enough_contrast(app, browser, countdowns):
     )
     driver.execute_script(BADGES_JS, STATUSES)
     check_page(driver, failures)
+    listed = surface_luminance(driver, driver.find_element(By.ID, "moi-joblist"))
+    assert listed < 0.05 if scheme == "dark" else listed > 0.8, listed
 
     hrefs = {job["id"]: job["href"] for job in demo.jobs(driver)}
     for job_id in (running, failed, hello):
@@ -215,3 +159,60 @@ def test_placeholders_read_as_examples_not_as_typed_values(app, browser):
             field,
         )
         assert placeholder[0] != typed[0] and placeholder[1] == "italic"
+
+
+TAB_STOPS_JS = """
+const main = document.querySelector("main");
+const stops = "a[href], button, input:not([type=hidden]), textarea, [tabindex='0']";
+return [...main.querySelectorAll(stops)]
+  .filter((el) => el.getClientRects().length > 0)
+  .map((el) => el.closest("section")?.id || null);
+"""
+
+
+def test_on_a_wide_screen_tab_follows_the_columns_and_a_link_skips_the_list(app, browser):
+    driver = browser()
+    demo.viewport(driver, 1280, 900)
+    demo.login(driver, app.url, demo.new_username())
+    demo.wait_connected(driver)
+    done = [demo.submit(driver, "hello", "name", name) for name in ("Ada", "Grace")]
+    demo.wait_all(driver, done, "Success")
+    jobs, forms = (driver.find_element(By.ID, name).rect for name in ("jobs", "forms"))
+    assert jobs["x"] + jobs["width"] <= forms["x"], "two columns, the list on the left"
+    stops = [section for section in driver.execute_script(TAB_STOPS_JS) if section]
+    assert stops[0] == "jobs" and stops[-1] == "forms", stops
+    assert stops == sorted(stops, key=["jobs", "forms"].index), "Tab goes column by column"
+
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    skip = driver.switch_to.active_element
+    assert skip.text == "Skip to the forms" and skip.is_displayed()
+    skip.send_keys(Keys.ENTER)
+    driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert driver.switch_to.active_element == driver.find_element(By.ID, "hello-name")
+
+
+def test_other_pages_skip_to_their_main_content(app, browser):
+    driver = browser()
+    demo.login(driver, app.url, demo.new_username())
+    driver.get(f"{app.url}/account")
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    skip = driver.switch_to.active_element
+    assert skip.text == "Skip to main content"
+    skip.send_keys(Keys.ENTER)
+    assert driver.switch_to.active_element == driver.find_element(By.ID, "content")
+
+
+def test_the_list_says_a_jobs_end_in_a_polite_region_of_its_own(app, browser):
+    driver = browser()
+    demo.login(driver, app.url, demo.new_username())
+    demo.wait_connected(driver)
+    job_id = demo.submit(driver, "countdown", "seconds", "3")  # seen running, then ending
+    region = driver.find_element(By.CSS_SELECTOR, "#moi-joblist + .moi-announce")
+    assert region.get_attribute("role") == "status"
+    assert region.get_attribute("textContent") == ""  # nothing said for the rows put in
+    demo.wait_status(driver, job_id, "Success")
+    demo.wait(
+        driver,
+        lambda d: region.get_attribute("textContent") == "Countdown from 3 s: Success",
+        "the end said aloud",
+    )

@@ -16,6 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.appserver import unused_port
+from tests.browser.contrast import low_contrast, prefer_scheme, surface_luminance
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "hello_moi.py"
@@ -72,6 +73,38 @@ def test_the_example_runs_a_job_and_shows_a_styled_live_row(example, browser):
     # into it ("square of 7Success").
     assert badge.value_of_css_property("border-radius") != "0px"
     assert badge.rect["x"] > name.rect["x"] + name.rect["width"] or badge.rect["y"] > name.rect["y"]
+
+
+def run_square(driver, example: str) -> None:
+    driver.get(example)
+    driver.find_element(By.CSS_SELECTOR, "form button").click()
+    WebDriverWait(driver, 30).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, '.moi-job[data-status="Success"]')
+    )
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_page_that_themes_nothing_keeps_a_readable_light_list(example, browser, scheme):
+    driver = browser()
+    prefer_scheme(driver, scheme)
+    run_square(driver, example)
+    listed = driver.find_element(By.ID, "moi-joblist")
+    assert surface_luminance(driver, listed) > 0.8  # light in a dark system too: not opted in
+    assert not low_contrast(driver)
+
+
+@pytest.mark.parametrize("opt_in", ["color-scheme: light dark", "class moi-dark"])
+def test_a_page_that_opts_in_gets_a_dark_list_that_reads(example, browser, opt_in):
+    driver = browser()
+    prefer_scheme(driver, "dark")
+    run_square(driver, example)
+    listed = driver.find_element(By.ID, "moi-joblist")
+    if opt_in.startswith("class"):
+        driver.execute_script("arguments[0].classList.add('moi-dark')", listed)
+    else:
+        driver.execute_script("document.documentElement.style.colorScheme = 'light dark'")
+    assert surface_luminance(driver, listed) < 0.05
+    assert not low_contrast(driver)
 
 
 def readme_snippets() -> list[str]:

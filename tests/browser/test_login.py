@@ -60,6 +60,7 @@ def test_sign_in_and_creating_an_account_are_separate_choices(app, browser):
     user = demo.new_username()
     demo.login(driver, app.url, user)  # a new name: refused, then made on the other form
     demo.sign_out(driver)
+    assert driver.find_element(By.ID, "notice").text == "You are signed out."
     driver.allow_console_errors(demo.REFUSED.format(path="signup"))  # refusals are 400s
 
     # A mistyped name makes no account; it reads exactly as a wrong password does.

@@ -806,6 +806,35 @@ def test_the_list_element_shows_the_connection_state(page):
     assert states == ["connecting", "connected", "reconnecting", "connected", "closed"]
 
 
+def test_rows_of_unfinished_jobs_say_they_are_not_live_until_the_full_list_is_back(page):
+    seen = page.run(
+        """
+        t.timers.install();
+        t.connected();
+        const list = t.list();
+        t.socket.deliver({add: ["run", "done"]});
+        t.socket.deliver({update: [t.info("run", {status: "19 s to go"}),
+                                   t.info("done", {status: "Success"})]});
+        list.flush();
+        const stale = () => Object.fromEntries(["run", "done"].map((id) =>
+          [id, t.row(id).classList.contains("moi-job-stale")]));
+        const seen = {live: stale()};
+        t.socket.drop();
+        seen.reconnecting = stale();
+        t.timers.fire();
+        t.socket.open();  // reopened, but the server's list has not come yet
+        seen.resyncing = stale();
+        t.socket.deliver({add: ["run", "done"]});
+        seen.back = stale();
+        return seen;
+        """
+    )
+    assert seen["live"] == {"run": False, "done": False}
+    assert seen["reconnecting"] == {"run": True, "done": False}  # an ended job never changes
+    assert seen["resyncing"] == {"run": True, "done": False}
+    assert seen["back"] == {"run": False, "done": False}
+
+
 def test_a_list_made_after_the_socket_opened_asks_for_the_list(page):
     seen = page.run(
         """
@@ -843,3 +872,117 @@ def test_destroy_empties_the_element_and_stops_listening(page):
         """
     )
     assert after == {"html": "", "state": None}
+
+
+TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/jobs.py", line 3, in fail\n'
+    "    raise ValueError(message)\n"
+    "ValueError: <b>out</b> of coffee\n\n"
+)
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"status": "Failed", "result": TRACEBACK},
+        {"status": "Failed", "result": "one line"},
+        {"status": "Failed", "result": "first\r\nsecond \r\n \t\r\n"},
+        {"status": "Failed", "result": "kept\x1c\x1f \u2028\x85"},  # Python's line ends
+        {"status": "Failed", "result": "\ufeffBOM stays\u3000"},  # strip() as Python's
+        {"status": "Failed", "result": "E: " + "x" * 400},
+        {"status": "Failed", "result": "E: " + "😀" * 400},  # code points, not UTF-16
+        {"status": "Failed", "result": "E: " + "y" * 297},  # exactly 300: not cut
+        {"status": "Failed", "result": "   \n\n"},
+        {"status": "Failed", "result": None},
+        {"status": "Failed", "result": 42},
+        {"status": "Success", "result": "ValueError: no"},
+        {"status": "Running", "result": None},
+    ],
+)
+def test_the_failure_reason_is_moi_status_failure_reason(page, info):
+    from moi.status import failure_reason
+
+    shown = page.run("return moi.JobList.failureReason(arguments[0]);", info)
+    assert shown == failure_reason(info)
+
+
+def test_a_failed_row_shows_its_exceptions_last_line_as_text(page):
+    rows = feed(
+        page,
+        ["f", "s"],
+        [
+            {"id": "f", "status": "Failed", "result": TRACEBACK},
+            {"id": "s", "status": "Success", "result": "ValueError: not a failure"},
+        ],
+        {},
+        """
+        return Array.from(document.querySelectorAll(".moi-job"), (row) => {
+          const reason = row.querySelector(".moi-job-reason");
+          return [row.dataset.jobId, reason?.textContent ?? null, reason?.children.length ?? null];
+        });
+        """,
+    )
+    assert sorted(rows) == [["f", "ValueError: <b>out</b> of coffee", 0], ["s", None, None]]
+
+
+def test_ends_heard_live_are_said_politely_at_most_every_two_seconds(page):
+    seen = feed(
+        page,
+        ["a", "b", "c", "d", "e", "f", "g"],
+        [{"id": "a"}, {"id": "b", "status": "Queued"}, {"id": "c", "status": "Success"}]
+        + [{"id": x} for x in "defg"],
+        then="""
+        t.timers.install();
+        const region = document.querySelector("#list + .moi-announce");
+        const said = () => region.textContent;
+        const first = said();  // c had ended before the list heard of it: not news
+        t.socket.deliver({update: t.info("a", {status: "Success"})});
+        const a = said();
+        t.socket.deliver({update: t.info("b", {status: "Failed"})});
+        t.socket.deliver({update: t.info("b", {status: "Failed"})});  // heard again: said once
+        const held = said();
+        const delays = t.timers.delays();
+        t.timers.fire();
+        const b = said();
+        for (const id of "defg") t.socket.deliver({update: t.info(id, {status: "Cancelled"})});
+        t.socket.deliver({update: t.info("a", {status: "Running"})});  // not an end
+        t.timers.fire();
+        const many = said();
+        t.timers.fire();  // a quiet interval: the timer stops
+        return {
+          role: region.getAttribute("role"),
+          inList: document.querySelector("#list").contains(region),
+          listLive: document.querySelector("#list").getAttribute("aria-live"),
+          first, a, held, delays, b, many, after: t.timers.delays(),
+        };
+        """,
+    )
+    assert seen == {
+        "role": "status",
+        "inList": False,
+        "listLive": None,  # the rows tick every second: not read out
+        "first": "",
+        "a": "job a: Success",
+        "held": "job a: Success",
+        "delays": [2000],
+        "b": "job b: Failed",
+        "many": "4 jobs ended: 4 Cancelled",
+        "after": [],
+    }
+
+
+def test_a_list_told_not_to_announce_makes_no_region_and_destroy_takes_it_away(page):
+    seen = page.run(
+        """
+        t.connected();
+        const quiet = t.list({announce: false});
+        const none = document.querySelectorAll(".moi-announce").length;
+        quiet.destroy();
+        const list = t.list();
+        const one = document.querySelectorAll(".moi-announce").length;
+        list.destroy();
+        return [none, one, document.querySelectorAll(".moi-announce").length];
+        """
+    )
+    assert seen == [0, 1, 0]

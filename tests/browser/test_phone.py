@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from tests.browser import demo
 
@@ -46,14 +47,26 @@ def test_a_job_submitted_on_a_phone_is_in_view_when_the_page_comes_back(app, bro
 def test_a_refused_form_on_a_phone_is_brought_into_view(app, browser):
     driver = on_a_phone(app, browser)
     driver.allow_console_errors(demo.REFUSED.format(path="jobs/countdown"))
+    batch = demo.send_form(driver, "batch", "count", "8", expect=8)  # a list taller than the screen
     box = driver.find_element(By.ID, "countdown-seconds")
     box.clear()
     box.send_keys("999")
     demo.mark_page(driver)
     driver.find_element(By.ID, "countdown-submit").click()
     demo.wait(driver, demo.left_marked_page, "the refused form to come back")
+    # The list fills in after the page has come back, above the form: the message stays in view.
+    demo.wait(
+        driver,
+        lambda d: {job["id"] for job in demo.jobs(d) if not job["pending"]} >= set(batch),
+        "the list's rows",
+    )
     error = driver.find_element(By.ID, "countdown-error")
-    assert driver.execute_script(IN_VIEW_JS, error), "the form's message is out of view"
+    assert driver.find_element(By.ID, "jobs").rect["height"] > PHONE[1] / 2
+    demo.wait(driver, lambda d: d.execute_script(IN_VIEW_JS, error), "the form's message in view")
+    # The message has the focus (read out as an alert); the field it describes is next.
+    assert driver.switch_to.active_element == error
+    assert error.get_attribute("role") == "alert"
+    driver.switch_to.active_element.send_keys(Keys.TAB)
     assert driver.switch_to.active_element == driver.find_element(By.ID, "countdown-seconds")
 
 
