@@ -50,7 +50,6 @@ class JobProcess:
         theirs.close()
         self.pid = pid
         self.conn: Connection = ours
-        self.interrupted = False
         self._exit: int | None = None
 
     def send(self, payload: bytes, max_result_bytes: int) -> None:
@@ -59,7 +58,6 @@ class JobProcess:
 
     def interrupt(self) -> None:
         """``KeyboardInterrupt`` in the function (and ``SIGINT`` to what it started)."""
-        self.interrupted = True
         self._signal(signal.SIGINT)
 
     def kill(self) -> None:
@@ -90,6 +88,8 @@ class JobProcess:
         return f"it exited with code {os.waitstatus_to_exitcode(status)}"
 
     def _signal(self, number: int) -> None:
+        if self._exit is not None:  # reaped: its PID may be another process's by now
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, number)
 

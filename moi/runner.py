@@ -113,14 +113,13 @@ class RunningJob:
             _renewer.hold(self.writer.client, self.info["id"], self.lease_seconds)
         return started
 
-    def finish(self, status: Status, result: Any, *, retry: bool = True) -> None:
-        """Store the final state, retrying while Redis is away (up to ``write_retry`` s,
-        unless not ``retry``)."""
+    def finish(self, status: Status, result: Any) -> None:
+        """Store the final state, retrying while Redis is away (up to ``write_retry`` s)."""
         self.info.update(status=status.value, result=result, date_end=record.now())
         try:
             self.stored_end = durably(
                 lambda: self.writer.update(self.info, self.ttl, lease="end"),
-                self.write_retry if retry else 0,
+                self.write_retry,
                 f"the end of job {self.info['id']}",
             )
         finally:
