@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from moi.durations import format_duration, format_span
 from moi.status import is_final, status_slug
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -85,28 +86,11 @@ def elapsed(start_value: Any, end_value: Any, now: datetime | None = None) -> st
     start = parse_date(start_value)
     if start is None:
         return "—"
-    end = parse_date(end_value)
-    live = end is None
-    seconds = (end or now or datetime.now(UTC)) - start
-    return run_time(seconds.total_seconds(), live=live)
+    return format_span(start, parse_date(end_value), now)
 
 
-def run_time(seconds: float, live: bool = False) -> str:
-    """A time span as the live list writes one (``moi.JobList.formatDuration``): "<0.01 s",
-    "0.05 s", "4.2 s", "42 s", "1:05", "1:02:03"; ``live`` (still counting) in whole seconds."""
-    seconds = max(0.0, seconds)
-    if not live and seconds < 0.01:
-        return "<0.01 s"
-    if not live and seconds < 1:
-        return f"{seconds:.2f} s"
-    if not live and seconds < 10:
-        return f"{seconds:.1f} s"
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    hours, rest = divmod(whole, 3600)
-    minutes, whole = divmod(rest, 60)
-    return f"{hours}:{minutes:02}:{whole:02}" if hours else f"{minutes}:{whole:02}"
+run_time = format_duration
+"""A time span as the live list writes one (:func:`moi.durations.format_duration`)."""
 
 
 def as_text(value: Any) -> str:

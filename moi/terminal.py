@@ -10,7 +10,7 @@ name like ``"fit [/] model"`` is printed as it is.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, Tex
 from rich.table import Table
 from rich.text import Text
 
+from moi.durations import format_span
 from moi.status import Status, failure_reason, is_final
 
 COLUMNS = ("id", "name", "status", "submitted", "duration")
@@ -31,17 +32,12 @@ def parse_date(value: object) -> datetime | None:
 
 
 def duration(info: dict[str, Any], now: datetime | None = None) -> str:
-    """How long the job ran (or has run, while it runs): ``""`` before it started."""
+    """How long the job ran (or has run, while it runs), as the live list and the demo's
+    job page write it (:mod:`moi.durations`): ``""`` before it started."""
     start = parse_date(info.get("date_start"))
     if start is None:
         return ""
-    end = parse_date(info.get("date_end")) or now or datetime.now(UTC)
-    seconds = max(0.0, (end - start).total_seconds())
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+    return format_span(start, parse_date(info.get("date_end")), now)
 
 
 def local_time(value: object, timespec: str = "seconds") -> str:

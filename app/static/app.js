@@ -5,11 +5,12 @@
  * still running (#job[data-final="false"]) follows that job: its status, progress,
  * start and live times, and reloads itself when the job ends, so the server renders
  * the result. Both show the socket's state in #moi-state, and go to the sign-in page
- * (with its "ended" notice) when the session ends, however it ended. Every job page shows its
- * dates (<time datetime>, UTC as the server wrote them) in local time, with the UTC
- * text as a tooltip, as the account page does its tokens' dates; a finished job's page
- * and the account page load this file alone, without moi.js. The account page's new
- * token gets a Copy button.
+ * (with its "ended" notice) when the session ends, however it ended. A job's page and the
+ * account page show their dates (<time class="moment">, UTC text as the server wrote
+ * them) as how long ago or ahead they are, in the list's words ("5 minutes ago", "in 3
+ * hours"), with the local date and time in the tooltip and for screen readers; one timer
+ * keeps them fresh. A finished job's page and the account page load this file alone,
+ * without moi.js. The account page's new token gets a Copy button.
  * Job data goes into the page with textContent only.
  */
 (function () {
@@ -22,6 +23,13 @@
     closed: "Offline",
   };
   const LOCAL = { dateStyle: "medium", timeStyle: "medium" };
+  const MOMENTS_EVERY_MS = 30000; // the one timer that refreshes every "5 minutes ago"
+  const HOUR = 3600;
+  const DAY = 86400;
+  const DATE = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+  const RELATIVE = Intl.RelativeTimeFormat
+    ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" })
+    : null;
 
   /** Mirror the connection's state in the header's indicator. */
   function showState(conn) {
@@ -58,16 +66,55 @@
     });
   }
 
-  /** A <time> the server wrote in UTC, shown in local time; the UTC text becomes its tooltip. */
-  function localTime(time) {
-    const date = new Date(time.getAttribute("datetime"));
-    if (Number.isNaN(date.getTime())) return;
-    if (!time.title) time.title = time.textContent;
-    time.textContent = date.toLocaleString(undefined, LOCAL);
+  /**
+   * How far `then` is from `now` (both ms), in the steps of the list's "submitted 5 minutes
+   * ago" (moi.JobList.formatAgo), and ahead as well as behind (a token's expiry): "just
+   * now" within 45 s, "5 minutes ago", "in 3 hours", "yesterday", then "on <date>" a week
+   * or more away.
+   */
+  function relative(then, now) {
+    const seconds = (then - now) / 1000;
+    const size = Math.abs(seconds);
+    if (!(size >= 45)) return "just now";
+    if (size >= 7 * DAY) return "on " + DATE.format(then);
+    const [unit, step] = size < HOUR ? ["minute", 60] : size < DAY ? ["hour", HOUR] : ["day", DAY];
+    const count = Math.max(1, Math.floor(size / step)) * Math.sign(seconds);
+    if (RELATIVE) return RELATIVE.format(count, unit);
+    const words = `${Math.abs(count)} ${unit}${Math.abs(count) === 1 ? "" : "s"}`;
+    return count < 0 ? words + " ago" : "in " + words;
+  }
+
+  /**
+   * A <time class="moment"> (UTC text, as the server wrote it for a page without JS) shown
+   * as how long ago or ahead it is at `now`: the local date and time become its tooltip and,
+   * hidden on screen, the rest of its text, so that a screen reader says both.
+   */
+  function moment(time, now) {
+    const ms = Date.parse(time.getAttribute("datetime"));
+    if (Number.isNaN(ms)) return;
+    let ago = time.querySelector(".moment-ago");
+    if (!ago) {
+      const local = new Date(ms).toLocaleString(undefined, LOCAL);
+      ago = document.createElement("span");
+      ago.className = "moment-ago";
+      const said = document.createElement("span");
+      said.className = "visually-hidden";
+      said.textContent = " (" + local + ")";
+      time.title = local;
+      time.replaceChildren(ago, said);
+    }
+    const text = relative(ms, now);
+    if (ago.textContent !== text) ago.textContent = text;
+  }
+
+  /** Every date on the page, as how long ago it is now. */
+  function showMoments() {
+    const now = Date.now();
+    for (const time of document.querySelectorAll("time.moment")) moment(time, now);
   }
 
   /** Fill a fact (<dd>) with a date from an info object, or a dash: a <time> as the server
-   *  writes one, then shown in local time. */
+   *  writes one, then shown as a moment. */
   function showDate(fact, value) {
     const date = typeof value === "string" ? new Date(value) : null;
     if (!date || Number.isNaN(date.getTime())) {
@@ -75,9 +122,10 @@
       return;
     }
     const time = document.createElement("time");
+    time.className = "moment";
     time.setAttribute("datetime", date.toISOString());
     time.textContent = date.toISOString().slice(0, 19).replace("T", " ") + " UTC";
-    localTime(time);
+    moment(time, Date.now());
     fact.replaceChildren(time);
   }
 
@@ -192,7 +240,10 @@
 
   const refused = document.querySelector(".form-error[autofocus]");
   if (refused) keepInView(refused);
-  for (const time of document.querySelectorAll(".facts time[datetime]")) localTime(time);
+  if (document.querySelector("time.moment")) {
+    showMoments();
+    setInterval(showMoments, MOMENTS_EVERY_MS);
+  }
   const copy = document.getElementById("new-token-copy");
   if (copy) copyButton(copy, document.getElementById("new-token"), document.getElementById("new-token-copied"));
   const list = document.getElementById("moi-joblist");

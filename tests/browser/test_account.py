@@ -1,4 +1,5 @@
-"""The account page in a browser: its dates in local time, and a new token whole and copyable."""
+"""The account page in a browser: its dates as "5 minutes ago" with the local time on hover,
+and a new token whole and copyable."""
 
 from __future__ import annotations
 
@@ -48,15 +49,98 @@ def test_a_new_token_shows_whole_on_a_phone_and_its_copy_button_copies_it(app, b
     assert pasted == value
 
 
-def test_the_account_page_shows_dates_in_local_time_as_job_pages_do(app, browser):
+CLOCK_JS = """
+// Before the page's own scripts: a clock the test moves on (t.later(ms)), and every
+// setInterval kept (t.intervals), so that the test can count the timers and run them.
+const realNow = Date.now.bind(Date);
+const realSetInterval = window.setInterval.bind(window);
+let shift = 0;
+Date.now = () => realNow() + shift;
+window.t = {intervals: [], later: (ms) => (shift += ms)};
+window.setInterval = (fn, ms, ...args) => {
+  window.t.intervals.push({fn, ms});
+  return realSetInterval(fn, ms, ...args);
+};
+"""
+
+MOMENT_JS = """
+const time = arguments[0];
+return {
+  datetime: time.getAttribute("datetime"),
+  ago: time.querySelector(".moment-ago").textContent,
+  said: time.querySelector(".visually-hidden").textContent,
+  title: time.title,
+  local: new Date(time.getAttribute("datetime"))
+    .toLocaleString(undefined, {dateStyle: "medium", timeStyle: "medium"}),
+};
+"""
+
+TICK_JS = "for (const timer of t.intervals) if (timer.ms === 30000) timer.fn();"
+
+
+def account_page_on_a_clock(app, browser):
+    """A browser on the account page with a new token, its clock movable (``CLOCK_JS``)."""
     driver = browser()
     demo.login(driver, app.url, demo.new_username())
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CLOCK_JS})
     make_token(driver, app.url)
-    made = driver.find_element(By.CSS_SELECTOR, ".token-created time")
-    assert made.get_attribute("title").endswith(" UTC"), "UTC in the tooltip"
-    assert not made.text.endswith(" UTC"), "the browser's local time in the text"
-    assert made.text == driver.execute_script(
-        "return new Date(arguments[0]).toLocaleString(undefined,"
-        " {dateStyle: 'medium', timeStyle: 'medium'});",
-        made.get_attribute("datetime"),
+    return driver
+
+
+def test_the_account_page_says_how_long_ago_its_dates_are_local_time_on_hover(app, browser):
+    driver = account_page_on_a_clock(app, browser)
+    made = driver.find_element(By.CSS_SELECTOR, ".token-created time.moment")
+    shown = driver.execute_script(MOMENT_JS, made)
+    assert shown["ago"] == "just now"
+    assert shown["title"] == shown["local"], "the local date and time on hover"
+    assert shown["said"] == f" ({shown['local']})", "and for screen readers"
+    assert not shown["title"].endswith(" UTC")
+    assert driver.find_element(By.CSS_SELECTOR, ".token-used").text == "never"
+    expires = driver.execute_script(
+        MOMENT_JS, driver.find_element(By.CSS_SELECTOR, ".token-expires time.moment")
     )
+    assert expires["ago"].startswith("on "), expires  # 90 days ahead: its date
+
+    intervals = driver.execute_script("return t.intervals.map((timer) => timer.ms);")
+    assert intervals == [30000], "one timer for all the dates, every 30 s"
+    driver.execute_script("t.later(5 * 60 * 1000 + 1000);" + TICK_JS)
+    later = driver.execute_script(MOMENT_JS, made)
+    assert later == {**shown, "ago": "5 minutes ago"}
+
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+
+def test_dates_say_how_far_they_are_behind_or_ahead_in_the_lists_words(app, browser):
+    driver = account_page_on_a_clock(app, browser)
+    offsets = [
+        -30, 30, -150, 150, -(3 * HOUR + 10 * MINUTE), 3 * HOUR, -(DAY + 2 * HOUR),
+        DAY + 2 * HOUR, -3 * DAY, 3 * DAY, -10 * DAY, 10 * DAY,
+    ]  # fmt: skip
+    texts = driver.execute_script(
+        """
+        const times = arguments[0].map((seconds) => {
+          const time = document.createElement("time");
+          time.className = "moment";
+          time.setAttribute("datetime", new Date(Date.now() + seconds * 1000).toISOString());
+          document.body.append(time);
+          return time;
+        });
+        """
+        + TICK_JS
+        + "return times.map((time) => time.querySelector('.moment-ago').textContent);",
+        offsets,
+    )
+    assert texts[:10] == [
+        "just now",
+        "just now",
+        "2 minutes ago",
+        "in 2 minutes",
+        "3 hours ago",
+        "in 3 hours",
+        "yesterday",
+        "tomorrow",
+        "3 days ago",
+        "in 3 days",
+    ]
+    assert all(text.startswith("on ") for text in texts[10:]), texts
