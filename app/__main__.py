@@ -35,8 +35,7 @@ from app.handlers.forms import SERVER_MAX_BODY
 from app.services import (
     Services,
     StartupError,
-    fail_orphaned_jobs,
-    fail_outstanding_jobs,
+    end_orphaned_jobs,
     first_line,
 )
 from app.settings import AppSettings, load, port_number
@@ -142,7 +141,7 @@ async def serve(
     app = create_app(settings, app_settings)
     await start(app)
     if services is not None and services.owns_everything:
-        await fail_orphaned_jobs(app.moi)
+        await end_orphaned_jobs(app.moi)
     # Everything made so far lives as long as the process: keep it out of the collector's
     # full passes, whose pauses show as latency with many websockets.
     gc.collect()
@@ -161,7 +160,7 @@ async def serve(
         signals.stopping = True
         server.stop()
         if services is not None and services.cluster is not None:
-            await fail_outstanding_jobs(app.moi)  # the cluster stops with us
+            await end_orphaned_jobs(app.moi)  # the cluster stops with us
         await app.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)

@@ -101,8 +101,7 @@ async def submit_batch(moi: Client, group: str, fields: Fields) -> list[str]:
         fields, "count", forms.whole_number, "Number of jobs", low=1, high=BATCH_MAX
     )
     names = [f"batch {number} of {count}" for number in range(1, count + 1)]
-    calls = [(f"Hello {name}", jobs.hello, name) for name in names]
-    return await moi.submit_many(group, result_url("hello"), calls)  # one Redis round trip
+    return await moi.map(group, "Hello batch", result_url("hello"), jobs.hello, names)
 
 
 SAMPLES = {

@@ -12,8 +12,8 @@ import dataclasses
 
 import redis
 
-from app.keys import USERS_KEY
 from app.settings import AppSettings, uses_local_cluster, uses_private_redis
+from moi import keys
 from moi.client import Client
 from moi.config import Settings
 from moi.embedded import LocalCluster, RedisServer, Watchdog, free_port
@@ -115,24 +115,21 @@ class Services:
                 watchdog.stop()
 
 
-async def fail_orphaned_jobs(moi: Client) -> int:
-    """End ``Failed`` the users' jobs that a previous run left unfinished.
+async def end_orphaned_jobs(moi: Client) -> int:
+    """Deal with the jobs the engines of the app's own cluster held when it stopped: the
+    previous run's, at start, and this run's, as it stops.
 
-    Only meaningful when this process owns both the Redis and the cluster: then the
-    cluster those jobs were sent to was stopped with the previous run, and no one else
-    will ever end them. Without this they would show "Running" forever.
+    Only meaningful when this process owns both the Redis and the cluster: then no other
+    engine will ever finish those jobs. A job an engine had taken but not started goes
+    back to its queue, as does one with a retry left; any other ends ``Failed``. Jobs
+    still waiting stay in their queue and run when the demo starts again.
 
     :returns: how many jobs were ended.
     """
     ended = 0
-    for user in await moi.redis.hkeys(USERS_KEY):
-        for info in await moi.jobs(user):
-            if not is_final(info.get("status")):
-                ended += await moi.fail(info["id"], ORPHAN_MESSAGE)
+    for job_id in await moi.redis.zrange(keys.LEASES, 0, -1):
+        info = await moi.get(job_id)
+        if info is not None and not is_final(info.get("status")):
+            attempt = int(info.get("attempt") or 1)
+            ended += await moi.writer.lost(job_id, attempt, ORPHAN_MESSAGE) == "failed"
     return ended
-
-
-async def fail_outstanding_jobs(moi: Client) -> None:
-    """End ``Failed`` the jobs sent to a cluster that stops with this process."""
-    for job_id in list(moi.outstanding):
-        await moi.fail(job_id, ORPHAN_MESSAGE)

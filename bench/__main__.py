@@ -25,7 +25,7 @@ from pathlib import Path
 import ipyparallel
 import redis
 
-from bench import biglist, cancel, cost, dispatch, fanout, latency
+from bench import biglist, bulk, cancel, cost, dispatch, fanout, latency
 from bench.harness import REPO_ROOT, Bench, Options, log
 from bench.report import Figure, table, write_json
 
@@ -33,6 +33,7 @@ Measure = Callable[[Bench, Options], list[Figure]]
 
 MEASUREMENTS: dict[str, Measure] = {
     "dispatch": dispatch.measure,
+    "bulk": bulk.measure,
     "cost": cost.measure,
     "latency": latency.measure,
     "fanout": fanout.measure,

@@ -1,7 +1,7 @@
 """5. Big job lists: a group of 10,000 finished jobs, read, sent and rendered.
 
-The jobs are stored directly, as an engine leaves them (one call of
-:meth:`moi.record.Writer.create`). Then:
+The jobs are stored directly, as an engine leaves them (one transaction,
+:func:`bench.harness.store_jobs`). Then:
 
 - ``moi.group.jobs()``, against one SMEMBERS + MGET of the same keys with redis-py;
 - a new websocket client of the group (in a :mod:`bench.loadgen` process), timed from
@@ -24,7 +24,7 @@ from typing import Any
 
 from bench import browser
 from bench.children import LoadGenerator, WsServer
-from bench.harness import Bench, BenchError, Options, Sample, alternate, column
+from bench.harness import Bench, BenchError, Options, Sample, alternate, column, store_jobs
 from bench.report import Figure, Goal
 from moi import context, group, keys, record
 from moi.sync import SyncClient
@@ -45,8 +45,8 @@ def sizes(options: Options) -> dict[str, Any]:
 
 
 def store(bench: Bench, count: int, status: str = "Success") -> list[dict]:
-    """``count`` jobs of :data:`GROUP`, stored in one script call and announced, as
-    ``submit_many`` does."""
+    """``count`` jobs of :data:`GROUP`, stored in one transaction and announced, as
+    ``submit_many`` does (but queued nowhere)."""
     infos = []
     for index in range(count):
         info = record.new_info(GROUP, f"job {index}", "/result/bench")
@@ -54,7 +54,7 @@ def store(bench: Bench, count: int, status: str = "Success") -> list[dict]:
         if status == "Success":
             info.update(date_start=info["date_created"], date_end=record.now())
         infos.append(info)
-    record.Writer(bench.redis).create(infos, TTL)
+    store_jobs(bench.redis, infos, TTL)
     return infos
 
 

@@ -1,14 +1,17 @@
-"""1. Dispatch throughput: trivial jobs through ``moi.job.submit`` against bare ipyparallel.
+"""1. Dispatch: trivial jobs through ``moi.job.submit``, one call each, against bare ipyparallel.
 
-moi's clock runs from the first ``submit`` until the client has every task back, as a
-script's ``drain()`` waits; an engine returns a job's task only after it stored the
-job's final state (and published its notice), so the state is in Redis then, and one
-MGET afterwards checks every result. The floor sends the same function with
-``load_balanced_view().apply_async`` on the same cluster, from a client of its own, and
-its clock stops when every result is back: the same event on both sides, each waited
-on, never polled. (Until 2026-11-30 moi's clock stopped at the last final notice, heard
-by a pub/sub listener in the submitting process: the bench's own listener, which the
-floor does not carry, cost that process about a tenth of its CPU.)
+Throughput: moi's clock runs from the first ``submit`` until ``drain()`` returns, when
+the final state of every job the client submitted is in Redis (``submit`` stores a job
+in moi's queue; the client, as the dispatcher, keeps a task on each engine that takes
+jobs from there). One MGET afterwards checks every result. The floor sends the same
+function with ``load_balanced_view().apply_async`` on the same cluster, from a client of
+its own, and its clock stops when every result is back: the same event on both sides,
+each waited on, never polled. (Until 2026-11-30 moi's clock stopped at the last final
+notice, heard by a pub/sub listener in the submitting process: the bench's own
+listener, which the floor does not carry, cost that process about a tenth of its CPU.)
+
+Round trip: one job at a time, from ``submit`` until ``wait`` returns its final state,
+against ``apply_async(...).get()``; p50 and p99 of each run's jobs.
 """
 
 from __future__ import annotations
@@ -26,17 +29,24 @@ from bench.harness import (
     alternate,
     check_doubled,
     column,
+    percentiles,
 )
 from bench.report import Figure, Goal
-from moi.job import submit
+from moi.job import submit, wait
 
 GROUP = "bench-dispatch"
 WARMUP = 20
 FLOOR = "bare ipyparallel load_balanced_view().apply_async, same function and cluster"
+ROUND_TRIP_FLOOR = "bare ipyparallel apply_async(...).get(), one job at a time"
 
 
 def sizes(options: Options) -> int:
     return 40 if options.quick else 2000
+
+
+def round_trips(options: Options) -> int:
+    """Jobs, one after another, in each run of the round trip."""
+    return 10 if options.quick else 200
 
 
 def _timeout(jobs_count: int) -> float:
@@ -55,7 +65,7 @@ def moi_run(bench: Bench, count: int) -> Sample:
         finished = time.perf_counter()
         cpu = bench.cpu.per_job(cpu_before, bench.cpu.read(), count)
     check_doubled(bench.redis, ids)
-    return {**_sample(count, start, submitted, finished), **cpu}
+    return {**throughput(count, start, submitted, finished), **cpu}
 
 
 def bare_run(bench: Bench, count: int) -> Sample:
@@ -74,10 +84,44 @@ def bare_run(bench: Bench, count: int) -> Sample:
         results = [future.result() for future in futures]
     if results != [2 * index for index in range(count)]:
         raise BenchError("bare ipyparallel returned wrong results")
-    return {**_sample(count, start, submitted, finished), **cpu}
+    return {**throughput(count, start, submitted, finished), **cpu}
 
 
-def _sample(count: int, start: float, submitted: float, finished: float) -> Sample:
+def moi_round_trips(bench: Bench, count: int) -> Sample:
+    """``count`` jobs one at a time, each waited for until its final state is stored."""
+    bench.redis.flushdb()
+    times = []
+    with bench.moi_context():
+        for index in range(count):
+            start = time.perf_counter()
+            info = wait(submit(GROUP, "double", None, jobs.double, index), _timeout(1))
+            times.append(time.perf_counter() - start)
+            if info.get("status") != "Success" or info.get("result") != 2 * index:
+                raise BenchError(f"job {index} did not return {2 * index}: {info}")
+    return _round_trip(times)
+
+
+def bare_round_trips(bench: Bench, count: int) -> Sample:
+    """The same ``count`` calls with bare ipyparallel, each result back before the next."""
+    times = []
+    with bench.bare_client() as client:
+        view = client.load_balanced_view()
+        for index in range(count):
+            start = time.perf_counter()
+            result = view.apply_async(jobs.double, index).get(_timeout(1))
+            times.append(time.perf_counter() - start)
+            if result != 2 * index:
+                raise BenchError(f"bare call {index} returned {result}, not {2 * index}")
+    return _round_trip(times)
+
+
+def _round_trip(seconds: list[float]) -> Sample:
+    stats = percentiles([value * 1e3 for value in seconds])
+    return {"p50_ms": stats["p50"], "p99_ms": stats["p99"]}
+
+
+def throughput(count: int, start: float, submitted: float, finished: float) -> Sample:
+    """``jobs_per_s``, ``seconds``, and ``submit_us``: the submitting calls' time per job."""
     return {
         "jobs_per_s": count / (finished - start),
         "seconds": finished - start,
@@ -96,11 +140,19 @@ def measure(bench: Bench, options: Options) -> list[Figure]:
         lambda: bare_run(bench, count),
         f"dispatch ({count} jobs)",
     )
+    singles = round_trips(options)
+    ours_rt, floor_rt = alternate(
+        options.repeat,
+        lambda: moi_round_trips(bench, singles),
+        lambda: bare_round_trips(bench, singles),
+        f"dispatch round trip ({singles} jobs)",
+    )
+    rt_detail = {"jobs_per_run": singles, "engines": bench.engines}
     detail = {"jobs": count, "engines": bench.engines}
     cpu_detail = {
         **detail,
-        "moi_cpu_ms": _parts(ours),
-        "bare_cpu_ms": _parts(floor),
+        "moi_cpu_ms": cpu_parts(ours),
+        "bare_cpu_ms": cpu_parts(floor),
     }
     return [
         Figure(
@@ -136,10 +188,22 @@ def measure(bench: Bench, options: Options) -> list[Figure]:
             "bare ipyparallel; all processes (client, controller, engines, Redis)",
             detail=cpu_detail,
         ),
+        *(
+            Figure(
+                f"dispatch.round_trip.{stat}",
+                "ms",
+                column(ours_rt, f"{stat}_ms"),
+                column(floor_rt, f"{stat}_ms"),
+                ROUND_TRIP_FLOOR,
+                Goal("ratio", "<=", 1.5),
+                rt_detail,
+            )
+            for stat in ("p50", "p99")
+        ),
     ]
 
 
-def _parts(samples: list[Sample]) -> dict[str, float]:
+def cpu_parts(samples: list[Sample]) -> dict[str, float]:
     """Median CPU ms per job of each process part."""
     names = sorted(key for key in samples[0] if key.startswith("cpu_ms."))
     return {n.removeprefix("cpu_ms."): statistics.median(column(samples, n)) for n in names}

@@ -32,6 +32,7 @@ from bench.harness import (
     alternate,
     column,
     percentiles,
+    store_jobs,
 )
 from bench.report import Figure, Goal
 from bench.wsserver import RELAY_CHANNEL
@@ -145,8 +146,8 @@ def measure(bench: Bench, options: Options) -> list[Figure]:
     bench.start()
     info = record.new_info(GROUP, "fan-out", None)
     info.update(status="Running", date_start=record.now())
+    store_jobs(bench.redis, [info], 0)
     writer = record.Writer(bench.redis)
-    writer.create([info], 0)
     per_step: dict[int, dict] = {}
     figures: list[Figure] = []
     held = relay_held = 0

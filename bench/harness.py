@@ -28,7 +28,7 @@ import ipyparallel as ipp
 import psutil
 import redis
 
-from moi import config, context, keys, record
+from moi import config, context, groupset, keys, record
 from moi.embedded import LocalCluster, RedisServer, free_port
 from moi.sync import SyncClient
 
@@ -99,16 +99,35 @@ class Bench:
         """A fresh moi client, connected, installed as the one ``submit`` uses.
 
         One per run, and no other client connected meanwhile: every ipyparallel client
-        receives every engine's broadcasts, so an idle one would tax the run.
+        receives every engine's broadcasts, so an idle one would tax the run. It takes
+        its turn as the dispatcher (jobs wait in Redis until some process dispatches),
+        and is yielded once a dispatcher is at work.
         """
         ctx = SyncClient(self.settings)
         previous = context.set_default(ctx)
         try:
-            ctx.start()  # a connection's handshake (Redis, cluster) is no job's cost
+            # A connection's handshake (Redis, cluster) is no job's cost.
+            ctx.start(dispatch=True)
+            self._wait_for_dispatcher(ctx)
             yield ctx
         finally:
             context.set_default(previous)
             ctx.close()
+
+    def _wait_for_dispatcher(self, ctx: SyncClient, timeout: float = 30.0) -> None:
+        """Until the lock's holder reported every engine: it is connected to the cluster.
+
+        A report names the fence of its writer, so one left by the previous run's
+        dispatcher (it lives a few seconds) does not count.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            report = ctx.cluster() or {}
+            holder = self.redis.get(keys.DISPATCHER_LOCK)
+            if holder and report.get("fence") == holder and report["engines"] >= self.engines:
+                return
+            time.sleep(0.01)
+        raise BenchError(f"no dispatcher reported {self.engines} engines within {timeout:g} s")
 
     @contextlib.contextmanager
     def bare_client(self) -> Iterator[ipp.Client]:
@@ -125,8 +144,13 @@ class Bench:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        """The bench's own client (decoded), apart from moi's."""
-        return redis.Redis.from_url(self.redis_server.url, decode_responses=True)
+        """The bench's own client (decoded), apart from moi's.
+
+        Its reads may wait a minute: redis-py's default (5 s) would cut a BLPOP's own
+        timeout short, with an error that hides what did not happen.
+        """
+        url = self.redis_server.url
+        return redis.Redis.from_url(url, decode_responses=True, socket_timeout=60)
 
     def close(self) -> None:
         """Close the clients, then stop the cluster and Redis by PID; idempotent."""
@@ -152,7 +176,8 @@ class CpuMeter:
     """CPU time of each part of the setup, to tell where a job's cost goes.
 
     The parts: this process (the submitting client), Redis, the ipyparallel controller
-    (with its schedulers), and the engines (with their nannies); each process counts once.
+    (with its schedulers), and the engines (with their nannies and job processes); each
+    process counts once.
     """
 
     def __init__(self, bench: Bench) -> None:
@@ -170,7 +195,20 @@ class CpuMeter:
 
     def read(self) -> dict[str, float]:
         """CPU seconds (user + system) used so far by each part."""
+        self._adopt_job_processes()
         return {part: sum(_cpu(p) for p in processes) for part, processes in self._parts.items()}
+
+    def _adopt_job_processes(self) -> None:
+        """Count the engines' children forked since (an engine forks its job process on
+        its first job); one that ended meanwhile takes its CPU time with it."""
+        engines = self._parts["engines"]
+        known = {process.pid for process in engines}
+        for engine in list(engines):
+            with contextlib.suppress(psutil.Error):
+                for child in engine.children(recursive=True):
+                    if child.pid not in known:
+                        known.add(child.pid)
+                        engines.append(child)
 
     @staticmethod
     def per_job(before: dict[str, float], after: dict[str, float], jobs: int) -> Sample:
@@ -313,3 +351,13 @@ def check_doubled(client: redis.Redis, ids: list[str]) -> None:
     if wrong:
         index, info = wrong[0]
         raise BenchError(f"{len(wrong)} of {len(ids)} jobs did not return 2x; job {index}: {info}")
+
+
+def store_jobs(client: redis.Redis, infos: list[dict], ttl: int) -> None:
+    """Store jobs of one group as they are (``ttl`` 0: for ever) and announce them, in one
+    transaction; unlike ``Writer.create``, queue none: the bench writes their changes."""
+    with client.pipeline() as pipe:
+        for info in infos:
+            pipe.set(keys.job_key(info["id"]), record.encode(info), ex=ttl or None)
+        groupset.add(pipe, infos[0]["group"], [info["id"] for info in infos], ttl)
+        pipe.execute()

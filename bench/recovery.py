@@ -47,6 +47,7 @@ from pathlib import Path
 
 import redis
 
+from bench.harness import store_jobs
 from bench.wsserver import raise_fd_limit
 from moi import config, keys, record
 from moi.embedded import LocalCluster, RedisServer, free_port
@@ -264,7 +265,7 @@ def running_jobs(client: redis.Redis, groups: list[str]) -> dict[str, dict]:
     jobs = {}
     for group in groups:
         info = record.new_info(group, "Outlasts the outage", "/result/hello")
-        writer.create([info], 0)
+        store_jobs(client, [info], 0)
         info.update(status=Status.RUNNING.value, date_start=record.now())
         writer.update(info, 0, lease=600)
         jobs[group] = info

@@ -26,6 +26,8 @@ from rich.console import Console
 
 from moi import config, controller, dev, keys
 from moi.client import NO_USER_GROUP, Client, JobOptions
+from moi.cluster import Cluster
+from moi.dispatch import CLUSTER_TIMEOUT
 from moi.exceptions import ConfigError, JobNotFound, MoiError
 from moi.reaper import Reaper
 from moi.status import is_final
@@ -194,10 +196,16 @@ def submit(
     job_name = name or target.partition(":")[2]
 
     async def work(client: Client) -> int:
-        await client.start(reap=False)
+        # While it watches, this command may dispatch (where no server runs, say).
+        await client.start(reap=False, dispatch=watch_it)
         submitter = client.with_options(time_limit=options.time_limit, retries=options.retries)
         job_id = await submitter.submit(group, job_name, None, func, *values, **kwargs)
-        await client.flush()  # the reaper can ask the cluster about it from now on
+        if not watch_it and await client.cluster() is None:
+            click.echo(
+                "No process dispatches at the moment (a moi server, or moi dispatch): "
+                "the job waits until one does.",
+                err=True,
+            )
         shown: list[dict[str, Any]] = []  # with --json --watch, the first of the JSON lines
         if as_json:
             info = await client.get(job_id)
@@ -356,25 +364,32 @@ async def gather_status(client: Client) -> dict[str, Any]:
     report: dict[str, Any] = {
         "redis": {"url": settings.redis_url, "version": server.get("redis_version")},
         "jobs": {
-            "queued": await client.redis.hlen(keys.QUEUED),
+            "queued": await client.waiting(),
             "running": await client.redis.zcard(keys.LEASES),
         },
     }
     why = await controller.reachable(settings)
-    if why is not None:
-        report["cluster"] = {"reachable": False, "why": why}
-        return report
-    await client.dispatcher.connect()
-    queues = await client.dispatcher.queue_status()
-    engines = {k: v for k, v in queues.items() if k != "unassigned"}
+    state = await client.cluster()
     report["cluster"] = {
-        "reachable": True,
-        "engines": len(engines),
-        "busy": sum(1 for q in engines.values() if q.get("tasks") or q.get("queue")),
-        "running": sum(q.get("tasks", 0) for q in engines.values()),
-        "waiting": queues.get("unassigned", 0) + sum(q.get("queue", 0) for q in engines.values()),
+        "reachable": why is None,
+        "why": why,
+        "engines": await count_engines(settings) if why is None else None,
+        "dispatcher": state.get("dispatcher") if state else None,
+        "error": state.get("error") if state else None,
     }
     return report
+
+
+async def count_engines(settings: config.Settings) -> int | None:
+    """The engines the controller has registered, asked directly (None if it will not say)."""
+    cluster = Cluster(settings)
+    try:
+        async with asyncio.timeout(CLUSTER_TIMEOUT):
+            return await cluster.engines()
+    except (MoiError, TimeoutError):
+        return None
+    finally:
+        await cluster.close()
 
 
 @main.command()
@@ -390,12 +405,14 @@ def status(settings: config.Settings, as_json: bool) -> None:
         click.echo(f"redis    {redis_part['url']} (Redis {redis_part['version']})")
         click.echo(f"jobs     {jobs_part['queued']} queued, {jobs_part['running']} running (Redis)")
         if cluster["reachable"]:
-            click.echo(
-                f"cluster  {cluster['engines']} engines, {cluster['busy']} busy; "
-                f"{cluster['running']} tasks running, {cluster['waiting']} waiting (controller)"
-            )
+            click.echo(f"cluster  controller answers; {cluster['engines'] or 0} engines")
         else:
             click.echo(f"cluster  unreachable: {cluster['why']}")
+        if cluster["dispatcher"]:
+            error = f"; its last task failed: {cluster['error']}" if cluster["error"] else ""
+            click.echo(f"dispatch by {cluster['dispatcher']}{error}")
+        else:
+            click.echo("dispatch none at work: jobs wait (start a moi server or moi dispatch)")
     sys.exit(0 if report["cluster"]["reachable"] else 1)
 
 
@@ -430,11 +447,30 @@ def dev_servers(settings: config.Settings, var_dir: Path, engines: int | None) -
 
 
 @main.command()
+@click.pass_obj
+def dispatch(settings: config.Settings) -> None:
+    """Keep the cluster's engines taking jobs from moi's queue, until Ctrl-C.
+
+    Every moi server does this already ([jobs] dispatch); run it where no server runs,
+    or to keep the web processes off the controller ([jobs] dispatch = no there).
+    Several may run at once: one dispatches, the others stand by and take over within
+    seconds if it dies.
+    """
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.INFO)
+
+    async def work(client: Client) -> None:
+        await client.start(reap=False, dispatch=True)
+        await asyncio.Event().wait()  # until Ctrl-C; closing the client lets the lock go
+
+    run(settings, work)
+
+
+@main.command()
 @click.option("--once", is_flag=True, help="One round, then exit (say, from cron).")
 @click.pass_obj
 def reap(settings: config.Settings, once: bool) -> None:
-    """End the jobs no engine will finish (a lapsed lease, a lost or unsent task), or
-    send them again if they have a retry left.
+    """Deal with the jobs whose engine was lost (a lapsed lease): back to their queue if
+    they have a retry left (or never started), else end them Failed.
 
     Every moi server does this already; run it where no server runs. Several may run at
     once: one reaps at a time.

@@ -6,41 +6,43 @@ coroutine, so a Tornado handler awaits it and the loop keeps serving everyone el
 Scripts, command lines and tests use :class:`moi.sync.SyncClient`, the same calls
 without ``await``.
 
-``submit`` stores the job as ``Queued`` and announces it in one atomic step, then hands
-the call to the cluster (:mod:`moi.dispatch`). The engine reports every later change
-itself (:mod:`moi.runner`); this client only steps in when the engine cannot: it watches
-the task's future and ends the job ``Failed`` if the engine died or the task failed
-outside the job's function.
+``submit`` stores the job as ``Queued`` with its call, puts it in its group's queue and
+announces it, in one atomic step; it needs Redis only. An engine takes it from the
+queue when the group's turn comes (:mod:`moi.queue`), and reports every later change
+itself (:mod:`moi.runner`). A server's client also takes its turn as the dispatcher
+(:mod:`moi.dispatch`) and the reaper (:mod:`moi.reaper`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from moi import connections, controller, events, groupset, keys, record, runner
+from moi import connections, controller, events, groupset, keys, queue, record, runner
 from moi.config import Settings
-from moi.dispatch import Dispatcher, SendError, TaskResult, is_engine_death, task_failure_message
-from moi.exceptions import JobNotFound
+from moi.dispatch import Dispatcher, cluster_report
+from moi.exceptions import ClusterError, JobNotFound, QueueFull
 from moi.messages import normalise_ids
 from moi.reaper import Reaper
-from moi.retry import durably_async
 from moi.status import is_final
 from moi.subscription import subscribe_confirmed
 
 log = logging.getLogger(__name__)
 
 NO_USER_GROUP = "no-user"
-SENT_BATCH_DELAY = 0.05
-"""Seconds the record of sent tasks waits for more, so that one write carries many."""
+CREATE_BATCH = 1000
+"""Jobs stored per script call by ``map``: Redis serves others between two."""
+
+DRAIN_CHECK = 1.0
+"""Seconds ``drain`` waits for a notice before it reads every job it waits for again (a
+notice can pass between its read and its subscription)."""
 
 Prepared = tuple[dict[str, Any], bytes]
 
@@ -84,7 +86,7 @@ def check_target(group: object, handler: object) -> None:
 
 
 class Client:
-    """Jobs in Redis and on the cluster, for code on an event loop.
+    """Jobs in Redis, for code on an event loop.
 
     Nothing connects until :meth:`start` or the first call. Use it from one event loop.
     """
@@ -93,90 +95,121 @@ class Client:
         self.settings = settings
         self.redis = connections.pooled(settings.redis_url, decode_responses=True)
         self.writer = record.AsyncWriter(self.redis)
-        self.dispatcher = Dispatcher(settings)
         self._state = threading.Lock()
-        """Guards what the caller's thread, ipyparallel's I/O thread and the loop share:
-        ``outstanding``, ``_resend`` and ``_unrecorded``."""
+        """Guards ``outstanding``, which a sync client's callers fill from their threads."""
         self.outstanding: set[str] = set()
-        """IDs of the jobs this client sent to the cluster that have not come back yet."""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task] = set()
-        self._drained = asyncio.Event()
-        """Set (on the loop only) when ``outstanding`` was seen empty; :meth:`drain` clears it."""
+        """IDs of the jobs this client submitted that it has not seen end yet."""
         self.reaper: Reaper | None = None
         self._reaping: asyncio.Task | None = None
-        self._watching: asyncio.Task | None = None
-        self._unrecorded: dict[str, str] = {}  # sent jobs' tasks, not yet in moi:queued
-        self._resend: dict[str, bytes] = {}  # outstanding jobs with retries: their call
+        self.dispatcher: Dispatcher | None = None
+        self._dispatching: asyncio.Task | None = None
 
-    async def start(self, *, reap: bool | None = None) -> None:
-        """Check that Redis answers and connect to the cluster, so a wrong config fails now.
+    async def start(self, *, reap: bool | None = None, dispatch: bool | None = None) -> None:
+        """Check that Redis answers, and take this process's turns at the background work.
 
         :param reap: whether this process takes its turn running the reaper
-            (:mod:`moi.reaper`); by default as ``[jobs] reap`` says. A server should; a
-            short script need not.
+            (:mod:`moi.reaper`); by default as ``[jobs] reap`` says.
+        :param dispatch: whether it takes its turn as the dispatcher (:mod:`moi.dispatch`);
+            by default as ``[jobs] dispatch`` says. A server should do both; jobs wait in
+            Redis until some process dispatches.
+        :raises ClusterError: to dispatch, with ``[ipyparallel] connection_file`` naming a
+            file that does not exist (a controller that does not answer is an outage:
+            jobs wait for it).
         """
-        self._loop = asyncio.get_running_loop()
         await self.redis.ping()
-        await self.dispatcher.connect()
+        dispatching = self.settings.dispatch if dispatch is None else dispatch
+        named = self.settings.ipp_connection_file
+        if dispatching and named and not await asyncio.to_thread(os.path.exists, named):
+            # A wrong config, not an outage (a controller that does not answer): say so.
+            raise ClusterError(
+                f"cannot connect to the ipyparallel controller ({named}): "
+                "the connection file does not exist"
+            )
         if (self.settings.reap if reap is None else reap) and self._reaping is None:
             self.reaper = Reaper(self.redis, self.settings)
             self._reaping = asyncio.ensure_future(self.reaper.run())
-        if self._watching is None:
-            self._watching = asyncio.ensure_future(self._watch_controller())
+        if dispatching and self.dispatcher is None:
+            self.dispatcher = Dispatcher(self.redis, self.settings)
+            self._dispatching = asyncio.ensure_future(self.dispatcher.run())
+            why = await controller.reachable(self.settings)
+            if why is not None:
+                log.warning("moi cannot reach the ipyparallel controller (%s); jobs wait", why)
 
-    async def _watch_controller(self) -> None:
-        """Notice a lost controller within seconds, and its return (:mod:`moi.controller`)."""
-        dispatcher = self.dispatcher
-        while True:
-            await asyncio.sleep(controller.PROBE_INTERVAL)
-            try:
-                why = await controller.reachable(self.settings)
-            except Exception as error:  # a connection file of another shape: say so, go on
-                log.warning("moi cannot probe the ipyparallel controller: %r", error)
-                continue
-            if why is not None and dispatcher.lost_because is None:
-                log.warning(
-                    "moi lost the ipyparallel controller (%s); submissions fail until it is back",
-                    why,
-                )
-                await dispatcher.lost(why)
-                # Their tasks went with the connection: the reaper ends those the cluster lost.
-                with self._state:
-                    self.outstanding.clear()
-                    self._resend.clear()
-                self._drained.set()
-            elif why is None and dispatcher.lost_because is not None:
-                log.warning("moi reaches the ipyparallel controller again")
-                dispatcher.found()
+    async def cluster(self) -> dict[str, Any] | None:
+        """What the dispatcher last said of the cluster: ``engines`` registered, why the
+        ``controller`` is lost (or None), and more; None while no process dispatches."""
+        return await cluster_report(self.redis)
 
     async def engines(self) -> int:
-        """How many engines are registered with the controller; 0 means jobs wait, queued.
+        """How many engines the cluster has, as its dispatcher reported; 0 means jobs wait."""
+        report = await self.cluster()
+        return int(report.get("engines") or 0) if report else 0
 
-        :raises ClusterError: while the controller counts as lost.
-        """
-        return await self.dispatcher.engines()
+    async def waiting(self, group: str | None = None) -> int:
+        """How many jobs wait in ``group``'s queue, or in all of them."""
+        return await queue.waiting(self.redis, group)
+
+    async def ahead(self, job_id: str) -> int | None:
+        """How many jobs of its group wait ahead of this one; None if it is not waiting."""
+        info = await self.get(job_id)
+        if info is None:
+            raise JobNotFound(job_id)
+        return await queue.ahead(self.redis, str(info.get("group")), job_id)
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Wait until every job this client sent has come back from the cluster.
+        """Wait until every job this client submitted has ended.
+
+        Reads them all, then waits on the channel of the newest one still unfinished (jobs
+        of a group run in the order they were submitted, so by its end most others have
+        ended too) and reads the rest again: a few reads for a map of thousands, not a
+        notice per job.
 
         :raises TimeoutError: if some have not after ``timeout`` seconds.
         """
         async with asyncio.timeout(timeout):
-            while self._busy():
-                self._drained.clear()
-                if self._busy():  # the I/O thread sets it once it sees none outstanding
-                    await self._drained.wait()
-            while self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            while newest := await self._newest_unfinished():
+                async with self.redis.pubsub() as pubsub:  # one channel a round, a few rounds
+                    await subscribe_confirmed(pubsub, keys.job_channel(newest))
+                    if await self._newest_unfinished([newest]):  # still running: wait for it
+                        # A record that vanished (expired, flushed) sends no notice: read again.
+                        await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=DRAIN_CHECK
+                        )
+
+    async def _newest_unfinished(self, job_ids: list[str] | None = None) -> str | None:
+        """Forget the ended among ``job_ids`` (default: all outstanding); the newest of
+        the others, or None."""
+        if job_ids is None:
+            with self._state:
+                job_ids = list(self.outstanding)
+        newest: tuple[str, str] | None = None
+        for start in range(0, len(job_ids), CREATE_BATCH):
+            some = job_ids[start : start + CREATE_BATCH]
+            ended = set()
+            for job_id, info in zip(some, await self.get_many(some), strict=True):
+                if info is None or is_final(info.get("status")):
+                    ended.add(job_id)
+                elif newest is None or (str(info.get("date_created")), job_id) > newest:
+                    newest = (str(info.get("date_created")), job_id)
+            with self._state:
+                self.outstanding -= ended
+        return None if newest is None else newest[1]
+
+    async def stop_dispatching(self) -> None:
+        """Stop taking turns as the dispatcher; a lock held is let go, so another process
+        takes over at once. :meth:`start` takes turns again."""
+        if self._dispatching is not None:
+            self._dispatching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatching
+            self._dispatching = None
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
+            self.dispatcher = None
 
     async def aclose(self) -> None:
-        """Finish the failure writes in hand, then close the cluster and Redis connections."""
-        if self._watching is not None:
-            self._watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watching
-            self._watching = None
+        """Hand the background work over to another process, and close the connections."""
+        await self.stop_dispatching()
         if self._reaping is not None:
             self._reaping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -184,10 +217,6 @@ class Client:
             self._reaping = None
             if self.reaper is not None:
                 await self.reaper.close()
-        await self.flush()
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.dispatcher.close()
         await self.redis.aclose()
 
     # -- submitting ------------------------------------------------------------------------
@@ -232,6 +261,22 @@ class Client:
         """
         return await self.with_options().submit_many(group, handler, calls)
 
+    async def map(
+        self, group: str, name: str, handler: str | None, func, items: Iterable, /
+    ) -> list[str]:
+        """One job of ``group`` per item: ``func(item, status_update=...)``, named
+        ``name 1 of N`` and so on; each a full moi job (record, status, result, cancel).
+
+        Stored in a few script calls; engines take short jobs of one group several at a
+        time while no other group waits, so a map of many small jobs runs at the speed of
+        Redis rather than one cluster task per job.
+
+        :returns: the new jobs' IDs, in the order of ``items``.
+        :raises QueueFull: if they would pass ``[jobs] max_queued_per_group``; nothing
+            is stored then.
+        """
+        return await self.with_options().map(group, name, handler, func, items)
+
     def _prepare_calls(
         self,
         group: str,
@@ -266,155 +311,17 @@ class Client:
         return info, packed
 
     async def _submit(self, prepared: list[Prepared]) -> list[str]:
-        """Store the jobs as Queued and announce them (one atomic step), then send them."""
-        self._loop = asyncio.get_running_loop()
-        await self.dispatcher.connect()  # before storing jobs a missing cluster never gets
-        await self.writer.create(
-            [info for info, _ in prepared], self.settings.key_ttl, calls_to_keep(prepared)
-        )
-        try:
-            futures = await self.dispatcher.send([packed for _, packed in prepared])
-        except SendError as error:
-            message = f"The job could not be sent to the cluster: {error.error!r}"
-            self._watch(prepared[: len(error.sent)], error.sent)
-            for info, _ in prepared[len(error.sent) :]:
-                await self._fail_durably(info["id"], message)
-            raise error.error from None
-        self._watch(prepared, futures)
+        """Store the jobs as Queued in their group's queue and announce them: one atomic
+        step per :data:`CREATE_BATCH` jobs."""
+        group, limit = prepared[0][0]["group"], self.settings.max_queued_per_group
+        if needs_room_check(limit, prepared):
+            check_room(await queue.waiting(self.redis, group), prepared, limit)
+        for infos, calls in creates(prepared):
+            await self.writer.create(infos, self.settings.key_ttl, calls, limit)
+            with self._state:
+                self.outstanding.update(calls)
         events.submitted(prepared)
         return [info["id"] for info, _ in prepared]
-
-    def note_sent(self, tasks: dict[str, str]) -> None:
-        """Record which task carries each job, so the reaper can ask the cluster about it.
-
-        Any thread. Written in the background, and coalesced: the write waits
-        :data:`SENT_BATCH_DELAY` for more, so under load one round trip (and one wake of
-        the loop) carries the tasks of many submits. The reaper asks about a task only
-        once a lease length has passed, so the wait costs it nothing.
-        """
-        with self._state:
-            was_empty = not self._unrecorded
-            self._unrecorded.update(tasks)
-        if was_empty and tasks and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to record
-                self._loop.call_soon_threadsafe(self._spawn, self._record_sent_soon())
-
-    async def flush(self) -> None:
-        """Store now what this client writes in the background (which task carries each
-        sent job); a test or a script about to hand over to the reaper may want it done."""
-        await self._record_sent()
-
-    async def _record_sent_soon(self) -> None:
-        await asyncio.sleep(SENT_BATCH_DELAY)
-        await self._record_sent()
-
-    async def _record_sent(self) -> None:
-        with self._state:
-            tasks, self._unrecorded = self._unrecorded, {}
-        if tasks:
-            await durably_async(
-                lambda: self.writer.sent(tasks), self.settings.write_retry, "the jobs' tasks"
-            )
-
-    def _watch(self, prepared: list[Prepared], futures: list[TaskResult]) -> None:
-        """Follow the sent tasks, to end a job ``Failed`` if its task fails, and record
-        which task carries each job (:meth:`note_sent`); any thread."""
-        with self._state:
-            for (info, packed), _ in zip(prepared, futures, strict=True):
-                self.outstanding.add(info["id"])
-                if info.get("retries"):
-                    self._resend[info["id"]] = packed
-        for (info, _), future in zip(prepared, futures, strict=True):
-            future.add_done_callback(functools.partial(self._task_done, info))
-        self.note_sent(sent_tasks(prepared, futures))
-
-    def _busy(self) -> bool:
-        with self._state:
-            return bool(self.outstanding)
-
-    def _task_done(self, info: dict[str, Any], future: Future) -> None:
-        """On ipyparallel's I/O thread. A task that came back well needs no event loop
-        (waking it for each would cost every job a GIL hand-over): only a failure, or the
-        last outstanding task, is passed over to the loop."""
-        job_id = info["id"]
-        error = future.exception()
-        self.dispatcher.forget(future)
-        with self._state:
-            self.outstanding.discard(job_id)
-            packed = self._resend.pop(job_id, None)
-            drained = not self.outstanding
-        if error is None:
-            events.ended(info, future.result())
-            if not drained:
-                return
-        loop = self._loop
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to tell
-            if loop is not None:
-                loop.call_soon_threadsafe(self._ended, info, error, packed, drained)
-
-    def _ended(
-        self,
-        info: dict[str, Any],
-        error: BaseException | None,
-        packed: bytes | None,
-        drained: bool,
-    ) -> None:
-        if error is not None:
-            message = task_failure_message(error)
-            if packed is not None and is_engine_death(error):
-                self._spawn(self._retry(info, packed, message))
-            else:
-                # Only this attempt: if the reaper sent the job again, the next one goes on.
-                attempt = info.get("attempt", 1)
-                self._spawn(self._fail_durably(info["id"], message, info["group"], attempt))
-        if drained:
-            self._drained.set()
-
-    async def _retry(self, info: dict[str, Any], packed: bytes, message: str) -> None:
-        """Send a job whose engine died once more, if it has a retry left; else end it.
-
-        Only if the job is still on the attempt that died: the reaper may have given that
-        engine up first and sent the job again itself.
-        """
-        job_id, attempt = info["id"], info.get("attempt", 1)
-        again = await durably_async(
-            lambda: self.writer.retry(job_id, attempt),
-            self.settings.write_retry,
-            f"the retry of {job_id}",
-        )
-        if again is None:
-            await self._fail_durably(job_id, message, info["group"], attempt)
-            return
-        events.retried(again)
-        prepared = [(again, runner.repack(packed, again))]
-        try:
-            futures = await self.dispatcher.send([prepared[0][1]])
-        except SendError as error:
-            await self._fail_durably(
-                job_id, f"{message} It could not be sent again: {error}", info["group"]
-            )
-            return
-        self._watch(prepared, futures)
-
-    async def _fail_durably(
-        self, job_id: str, message: str, group: str = "", attempt: int | None = None
-    ) -> bool:
-        """End the job ``Failed`` (only while on ``attempt``, if given), retrying while
-        Redis is away (``write_retry`` s)."""
-        failed = await durably_async(
-            lambda: self.writer.fail(job_id, message, attempt),
-            self.settings.write_retry,
-            f"the failure of job {job_id}",
-        )
-        if failed:
-            events.failed(job_id, group, message)
-        return failed
-
-    def _spawn(self, coroutine) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(_log_failure)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -501,8 +408,9 @@ class Client:
     async def cancel(self, job_id: str, *, by: str | None = None) -> bool:
         """Stop a job and end it ``Cancelled``, unless it has ended already.
 
-        A queued job never runs: its task is aborted, and an engine that gets it all the
-        same does not call the function. A running job's function is interrupted on its
+        A waiting job leaves its group's queue at once and never runs (an engine that
+        took it a moment before finds it ended, and does not call the function). A
+        running job's function is interrupted on its
         engine (:mod:`moi.stopper`); one that will not stop has ``[jobs] cancel_grace``
         seconds before its engine process is ended. ``Cancelled`` is stored first, in
         one transaction with the final-status rule, so the job can end no other way.
@@ -514,14 +422,11 @@ class Client:
         check_text("job_id", job_id)
         if not keys.is_job_id(job_id):
             raise JobNotFound(job_id)
-        task = await self.redis.hget(keys.QUEUED, job_id)
         if not await self.writer.cancel(job_id, by):
             if not await self.redis.exists(keys.job_key(job_id)):
                 raise JobNotFound(job_id)
             return False
         events.cancelled(job_id, by)
-        if task:
-            self._spawn(self.dispatcher.abort([task]))
         return True
 
     async def fail(self, job_id: str, reason: str) -> bool:
@@ -560,20 +465,41 @@ class Submitter:
         prepared = self.client._prepare_calls(group, handler, calls, self.options)
         return await self.client._submit(prepared) if prepared else []
 
-
-def calls_to_keep(prepared: list[Prepared]) -> dict[str, bytes]:
-    """The packed call of each job that may be sent again, by job ID, for ``moi:calls``."""
-    return {info["id"]: packed for info, packed in prepared if info.get("retries")}
-
-
-def sent_tasks(prepared: list[Prepared], futures: list[TaskResult]) -> dict[str, str]:
-    """Each sent job's ID, to the ID of the ipyparallel task that carries it."""
-    return {
-        info["id"]: future.msg_ids[0]
-        for (info, _), future in zip(prepared[: len(futures)], futures, strict=True)
-    }
+    async def map(
+        self, group: str, name: str, handler: str | None, func, items: Iterable, /
+    ) -> list[str]:
+        """See :meth:`Client.map`."""
+        return await self.submit_many(group, handler, map_calls(name, func, items))
 
 
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("moi could not store a job's failure", exc_info=task.exception())
+def creates(prepared: list[Prepared]) -> list[tuple[list[dict[str, Any]], dict[str, bytes]]]:
+    """The jobs as the create script takes them: infos and calls, :data:`CREATE_BATCH` at
+    a time."""
+    return [
+        ([info for info, _ in batch], {info["id"]: packed for info, packed in batch})
+        for batch in (
+            prepared[start : start + CREATE_BATCH]
+            for start in range(0, len(prepared), CREATE_BATCH)
+        )
+    ]
+
+
+def needs_room_check(limit: int, prepared: list[Prepared]) -> bool:
+    """Whether the queued limit must be checked before the first create: a submit of more
+    than one script call is refused at once, not part-way through (each call checks it
+    for its own jobs)."""
+    return bool(limit) and len(prepared) > CREATE_BATCH
+
+
+def check_room(waiting: int, prepared: list[Prepared], limit: int) -> None:
+    if waiting + len(prepared) > limit:
+        raise QueueFull(prepared[0][0]["group"], limit)
+
+
+def map_calls(name: str, func, items: Iterable) -> list[tuple]:
+    """The calls of ``map``: one job per item, named by its place, e.g. ``square 3 of 10``."""
+    check_text("name", name)
+    items = list(items)
+    return [
+        (f"{name} {number} of {len(items)}", func, item) for number, item in enumerate(items, 1)
+    ]

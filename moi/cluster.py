@@ -1,8 +1,8 @@
-"""Handing jobs to the ipyparallel cluster without blocking an event loop.
+"""Talking to the ipyparallel cluster without blocking an event loop.
 
 ipyparallel's ``Client`` is not thread-safe and its calls are synchronous (ZeroMQ sends,
 and a connection handshake that can take seconds), so every call on it runs on one
-thread that the :class:`Dispatcher` owns: an event loop only awaits the hand-over
+thread that the :class:`Cluster` owns: an event loop only awaits the hand-over
 (about 0.1 ms, measured with a no-op on the 2-core development machine). The tasks' futures are
 ``concurrent.futures.Future`` objects, completed on ipyparallel's own I/O thread.
 """
@@ -20,7 +20,6 @@ from typing import Any, TypeAlias, TypeVar
 
 import ipyparallel as ipp
 
-from moi import runner
 from moi.config import Settings
 from moi.exceptions import ClusterError
 
@@ -35,10 +34,7 @@ HISTORY_LIMIT = 10_000
 
 
 CLOSE_TIMEOUT = 5.0
-"""Seconds a close waits for the dispatcher's thread, which a hung call may hold."""
-
-UNKNOWN_TASK = re.compile(r"No such message: (\S+?)'?$")
-"""The controller's answer about a task ID it does not know (ipyparallel's hub)."""
+"""Seconds a close waits for the cluster's thread, which a hung call may hold."""
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -90,8 +86,8 @@ class DaemonExecutor(Executor):
                 future.set_exception(error)
 
 
-class Dispatcher:
-    """The one thread that talks to the ipyparallel controller for a moi client."""
+class Cluster:
+    """The one thread that talks to the ipyparallel controller for moi's dispatcher."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -103,7 +99,7 @@ class Dispatcher:
         """Why the controller counts as lost (see :mod:`moi.controller`), or None."""
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
-        """Run ``func(*args)`` on the dispatcher's thread and await its result."""
+        """Run ``func(*args)`` on the cluster's thread and await its result."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
     async def connect(self) -> None:
@@ -143,29 +139,12 @@ class Dispatcher:
         """
         return await self.run(self._queue_status)
 
-    async def send(self, packed: list[bytes]) -> list[TaskResult]:
-        """Send one task per packed job; their futures, in order.
+    async def send(self, func: Callable, calls: list[tuple]) -> list[TaskResult]:
+        """Send one task ``func(*args)`` per ``args`` in ``calls``; their futures, in order.
 
         :raises SendError: if sending failed part-way (or at once, with ``sent`` empty).
         """
-        return await self.run(self._send, packed)
-
-    async def unknown_tasks(self, task_ids: list[str]) -> set[str]:
-        """The tasks among ``task_ids`` the controller has never heard of (it restarted).
-
-        The controller answers for pending and finished tasks and stops at the first
-        unknown one, so this costs one query, plus one per unknown task.
-        """
-        return await self.run(self._unknown_tasks, sorted(set(task_ids)))
-
-    async def abort(self, task_ids: list[str]) -> None:
-        """Ask the engines not to run these queued tasks; a no-op while not connected.
-
-        Best effort: an engine that runs one all the same finds its job ended
-        (:meth:`moi.runner.RunningJob.start`) and does not call the function.
-        """
-        if self._view is not None and self.lost_because is None:
-            await self.run(self._abort, task_ids)
+        return await self.run(self._send, func, calls)
 
     def forget(self, future: Future) -> None:
         """Drop the client's copy of a finished task (the job's state lives in Redis).
@@ -178,18 +157,6 @@ class Dispatcher:
                 with contextlib.suppress(RuntimeError):  # still outstanding: leave it
                     self._client.purge_local_results(future)
 
-    def connect_now(self) -> None:
-        """:meth:`connect` in the calling thread, for blocking callers."""
-        self.check_available()
-        self._connected_view()
-
-    def send_now(self, packed: list[bytes]) -> list[TaskResult]:
-        """:meth:`send` in the calling thread: for blocking callers, with no hand-over.
-
-        :raises SendError: as :meth:`send`.
-        """
-        return self._send(packed)
-
     async def close(self) -> None:
         """Close the controller connection and stop the thread; a thread stuck in a call
         that never returns is left behind (a daemon, it does not hold the process)."""
@@ -198,7 +165,7 @@ class Dispatcher:
                 await self.run(self._close)
         self._executor.shutdown(wait=False)
 
-    # -- on the dispatcher's thread -----------------------------------------------------
+    # -- on the cluster's thread -----------------------------------------------------
 
     def _connected_view(self) -> ipp.LoadBalancedView:
         with self._lock:
@@ -224,13 +191,13 @@ class Dispatcher:
             self._client, self._view = client, client.load_balanced_view()
         return self._view
 
-    def _send(self, packed: list[bytes]) -> list[TaskResult]:
+    def _send(self, func: Callable, calls: list[tuple]) -> list[TaskResult]:
         sent: list[TaskResult] = []
         with self._lock:
             try:
                 view = self._connect_locked()
-                for one in packed:
-                    sent.append(view.apply_async(runner.run_job, one))
+                for args in calls:
+                    sent.append(view.apply_async(func, *args))
             except Exception as error:
                 raise SendError(sent, error) from error
             for history in (view.history, view.client.history):
@@ -245,27 +212,6 @@ class Dispatcher:
     def _engines(self) -> int:
         with self._lock:
             return len(self._connect_locked().client.ids)
-
-    def _unknown_tasks(self, task_ids: list[str]) -> set[str]:
-        unknown: set[str] = set()
-        while task_ids:
-            with self._lock:
-                client = self._connect_locked().client
-                try:
-                    client.result_status(task_ids, status_only=True)
-                    return unknown
-                except ipp.RemoteError as error:
-                    missing = UNKNOWN_TASK.search(str(error.evalue))
-                    if missing is None or missing[1] not in task_ids:
-                        raise
-            unknown.add(missing[1])
-            task_ids = task_ids[task_ids.index(missing[1]) + 1 :]
-        return unknown
-
-    def _abort(self, task_ids: list[str]) -> None:
-        with self._lock:
-            if self._client is not None and self._client.ids:
-                self._client.abort(task_ids, block=False)
 
     def _close(self) -> None:
         with self._lock:

@@ -138,12 +138,35 @@ class Settings:
         "Seconds a cancelled or timed-out job's function has to stop after it is "
         "interrupted; then its engine process is ended, so the core is free again.",
     )
+    dispatch: bool = setting(
+        "jobs",
+        "dispatch",
+        True,
+        boolean,
+        "Whether this process takes its turn dispatching: keeping the cluster's engines "
+        "taking jobs from moi's queue (one process at a time does it; moi dispatch runs one "
+        "alone).",
+    )
+    max_running_per_group: int = setting(
+        "jobs",
+        "max_running_per_group",
+        0,
+        non_negative_int,
+        "The most jobs of one group (a user of the demo) that run at once; 0 means no limit.",
+    )
+    max_queued_per_group: int = setting(
+        "jobs",
+        "max_queued_per_group",
+        0,
+        non_negative_int,
+        "The most jobs of one group that may wait; a submit past it is refused. 0 means no limit.",
+    )
     reap: bool = setting(
         "jobs",
         "reap",
         True,
         boolean,
-        "Whether this process takes its turn ending jobs whose engine or task was lost "
+        "Whether this process takes its turn ending jobs whose engine was lost "
         "(one process at a time does it).",
     )
     ipp_profile: str = setting(

@@ -23,3 +23,16 @@ class ClusterError(MoiError):
 class JobProcessDied(MoiError):
     """The process that ran a job's function died before the function returned (it called
     ``os._exit``, crashed, or was killed); like an engine's death, the job may run again."""
+
+
+class QueueFull(MoiError):
+    """A submit would put more jobs in a group's queue than ``[jobs] max_queued_per_group``;
+    nothing was stored."""
+
+    def __init__(self, group: str, limit: int) -> None:
+        super().__init__(
+            f"group {group!r} already has the most jobs waiting that it may ({limit}); "
+            "submit again once some have started"
+        )
+        self.group = group
+        self.limit = limit

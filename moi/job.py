@@ -19,6 +19,7 @@ __all__ = [
     "cancel",
     "fail",
     "get",
+    "map",
     "submit",
     "submit_many",
     "submit_nouser",
@@ -37,6 +38,11 @@ def submit(group: str, name: str, handler: str | None, func, /, *args, **kwargs)
 def submit_many(group: str, handler: str | None, calls: Iterable[tuple], /) -> list[str]:
     """Several jobs of ``group`` in one atomic write; see :meth:`moi.client.Client.submit_many`."""
     return context.default().submit_many(group, handler, calls)
+
+
+def map(group: str, name: str, handler: str | None, func, items: Iterable, /) -> list[str]:  # noqa: A001
+    """One job of ``group`` per item, ``func(item)``; see :meth:`moi.client.Client.map`."""
+    return context.default().map(group, name, handler, func, items)
 
 
 def submit_nouser(func, /, *args, **kwargs) -> str:

@@ -47,8 +47,32 @@ ALL_CHANNELS = "*" + CHANNEL_SUFFIX
 LEASES = "moi:leases"
 """Sorted set: the ID of each running job, scored by when its lease lapses (Redis's clock)."""
 
-QUEUED = "moi:queued"
-"""Hash: the ID of each queued job, to its ipyparallel task ID ("" until it is sent)."""
+QUEUE_PREFIX = "moi:queue:"
+READY = "moi:ready"
+"""Sorted set: each group with jobs waiting, scored by its turn (the lowest is served next)."""
+
+TURN = "moi:turn"
+"""Counter: the turns given so far; a group served takes the next one (round-robin)."""
+
+SEQUENCE = "moi:seq"
+"""Counter: the order of submits, the score of a job in its group's queue (FIFO)."""
+
+RUNNING_PREFIX = "moi:running:"
+DISPATCHER_LOCK = "moi:dispatcher"
+"""String: the fencing token of the one dispatcher at work, with a short TTL."""
+
+FENCE = "moi:fence"
+"""Counter: the fencing tokens given so far; each new dispatcher takes the next."""
+
+SERVING = "moi:serving"
+"""Hash: each engine task of the dispatcher's, to the ``id:attempt`` of the jobs it took,
+so the jobs of an engine that died are known at once."""
+
+CLUSTER = "moi:cluster"
+"""String: the dispatcher's report on the cluster (JSON), expiring unless renewed."""
+
+WAKE = "moi:wake"
+"""Channel: a group's name, published when jobs of it start to wait; the dispatcher listens."""
 
 REAPER_LOCK = "moi:reaper"
 """String: the token of the one process that reaps at the moment, with a short TTL."""
@@ -57,5 +81,15 @@ CANCELS = "moi:cancels"
 """Channel: ``{"cancel": job ID}`` for each job just cancelled, for the engine running it."""
 
 CALLS = "moi:calls"
-"""Hash: the packed call (base64) of each unfinished job that may be sent again (its
-``retries`` > 0), so whichever process finds its engine lost can send it again."""
+"""Hash: the packed call (base64) of each unfinished job, so whichever engine takes it can
+run it, and run it again if its engine is lost."""
+
+
+def queue_key(group: str) -> str:
+    """Sorted set: the IDs of the group's waiting jobs, scored in the order they run."""
+    return QUEUE_PREFIX + group
+
+
+def running_key(group: str) -> str:
+    """Set: the IDs of the group's jobs taken by an engine and not yet ended."""
+    return RUNNING_PREFIX + group

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -20,18 +21,20 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from moi import groupset, keys
+from moi import groupset, keys, queue
+from moi.exceptions import QueueFull
 from moi.status import FINAL_STATUSES, Status, is_final
 
 NOTICE_STATUS = json.dumps({"update": "status"})
 NOTICE_OTHER = json.dumps({"update": None})
 
-# KEYS: job key, job channel, leases, queued, calls. ARGV: new info JSON, notice JSON, ttl
-# seconds (0 = none), "1" if the job must already be stored, and the lease: "" to leave
-# it, "end" to drop it (a final write; the job's stored call goes too), or N to hold it
-# for N s from now on Redis's clock (the start; the job is then no longer queued), the
-# job's ID, and the attempt that writes. Returns 1 when written, 0 when the stored job
-# had already ended or is on a later attempt (or, with ARGV[4], is not stored).
+# KEYS: job key, job channel, leases, calls, the group's running set. ARGV: new info JSON,
+# notice JSON, ttl seconds (0 = none), "1" if the job must already be stored, and the
+# lease: "" to leave it, "end" to drop it (a final write; the job's stored call goes too,
+# and it leaves its group's running set), or N to hold it for N s from now on Redis's
+# clock (the start), the job's ID, and the attempt that writes. Returns 1 when written, 0
+# when the stored job had already ended or is on a later attempt (or, with ARGV[4], is
+# not stored).
 _UPDATE_SCRIPT = (
     "local FINAL = {"
     + ", ".join(f"[{status!r}] = true" for status in sorted(FINAL_STATUSES))
@@ -58,11 +61,10 @@ local job_id = ARGV[6]
 if ARGV[5] == 'end' then
     redis.call('ZREM', KEYS[3], job_id)
     redis.call('HDEL', KEYS[4], job_id)
-    redis.call('HDEL', KEYS[5], job_id)
+    redis.call('SREM', KEYS[5], job_id)
 elseif ARGV[5] ~= '' then
     local clock = redis.call('TIME')
     redis.call('ZADD', KEYS[3], tonumber(clock[1]) + tonumber(ARGV[5]), job_id)
-    redis.call('HDEL', KEYS[4], job_id)
     if tonumber(ARGV[3]) > 0 then
         redis.call('EXPIRE', KEYS[3], ARGV[3])
     end
@@ -72,53 +74,43 @@ return 1
 """
 )
 
-# KEYS: queued, the group's set, calls, then each job's key. ARGV: ttl seconds (0 =
-# none), the group's channel, its add notice, then each job's ID, info JSON and stored
-# call ("" for none), in the keys' order.
+# KEYS: the group's set, calls, then each job's key. ARGV: ttl seconds (0 = none), the
+# group's channel, its add notice, the group, the most jobs it may have waiting (0: no
+# limit), then each job's ID, info JSON and stored call, in the keys' order. Returns the
+# number of jobs stored, or -1 (storing nothing) if they would pass the limit.
 _CREATE_SCRIPT = (
     groupset.LUA_ADD
+    + queue.LUA_QUEUE_ADD
     + """
 local ttl = tonumber(ARGV[1])
+local group = ARGV[4]
+local most = tonumber(ARGV[5])
+if most > 0 and redis.call('ZCARD', '"""
+    + keys.QUEUE_PREFIX
+    + """' .. group) + (#ARGV - 5) / 3 > most then
+    return -1
+end
 local ids = {}
-local calls = false
-for i = 4, #ARGV, 3 do
-    local job_key = KEYS[3 + (i - 1) / 3]
+for i = 6, #ARGV, 3 do
+    local job_key = KEYS[3 + (i - 6) / 3]
     if ttl > 0 then
         redis.call('SET', job_key, ARGV[i + 1], 'EX', ttl)
     else
         redis.call('SET', job_key, ARGV[i + 1])
     end
-    redis.call('HSET', KEYS[1], ARGV[i], '')
-    if ARGV[i + 2] ~= '' then
-        redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
-        calls = true
-    end
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2])
     ids[#ids + 1] = ARGV[i]
 end
 if ttl > 0 then
-    redis.call('EXPIRE', KEYS[1], ttl)
-    if calls then
-        redis.call('EXPIRE', KEYS[3], ttl)
-    end
+    redis.call('EXPIRE', KEYS[2], ttl)
 end
-group_add(KEYS[2], ids, ttl, ARGV[2], ARGV[3])
+group_add(KEYS[1], ids, ttl, ARGV[2], ARGV[3])
+queue_add(group, ids, false)
 return #ids
 """
 )
 
-# KEYS: queued. ARGV: job ID, task ID, ... Records each sent job's task, unless the job has
-# left the hash already (its engine started it first).
-_SENT_SCRIPT = """
-for i = 1, #ARGV, 2 do
-    if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
-        redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-    end
-end
-return 1
-"""
-
-
-_JOB_SETS = (keys.LEASES, keys.QUEUED, keys.CALLS)
+_JOB_SETS = (keys.LEASES, keys.CALLS)
 
 
 def now() -> str:
@@ -181,21 +173,24 @@ def decode(raw: str | bytes | None) -> dict[str, Any] | None:
 
 
 def create_call(
-    infos: list[dict[str, Any]], ttl: int, calls: dict[str, bytes] | None = None
+    infos: list[dict[str, Any]], ttl: int, calls: dict[str, bytes], max_queued: int = 0
 ) -> tuple[list[str], list]:
     """The keys and arguments of the script that stores new jobs of one group as
-    ``Queued`` (each in ``moi:queued``), adds them to their group and announces them
-    there in one ``add``; and, for the jobs in ``calls``, stores their packed call in
-    ``moi:calls`` (:func:`stored_call`)."""
+    ``Queued`` with their packed calls (:func:`stored_call`), puts them at the back of
+    their group's queue (:mod:`moi.queue`), adds them to their group and announces them
+    there in one ``add``."""
     [group] = {info["group"] for info in infos}
     ids = [info["id"] for info in infos]
-    calls = calls or {}
-    script_keys = [keys.QUEUED, keys.group_jobs_key(group), keys.CALLS, *map(keys.job_key, ids)]
-    args: list = [ttl, keys.group_channel(group), groupset.add_notice(ids)]
+    script_keys = [keys.group_jobs_key(group), keys.CALLS, *map(keys.job_key, ids)]
+    args: list = [ttl, keys.group_channel(group), groupset.add_notice(ids), group, max_queued]
     for info in infos:
-        call = calls.get(info["id"])
-        args += [info["id"], encode(info), stored_call(call) if call is not None else ""]
+        args += [info["id"], encode(info), stored_call(calls[info["id"]])]
     return script_keys, args
+
+
+def check_created(stored: int, group: str, max_queued: int) -> None:
+    if stored < 0:
+        raise QueueFull(group, max_queued)
 
 
 def stored_call(packed: bytes) -> str:
@@ -208,9 +203,11 @@ def loaded_call(stored: str | bytes) -> bytes:
     return base64.b64decode(stored)
 
 
-def sent_args(tasks: dict[str, str]) -> list[str]:
-    """The arguments of the script that records which task carries each sent job."""
-    return [value for pair in tasks.items() for value in pair]
+def update_keys(info: dict[str, Any]) -> list[str]:
+    """The keys of the update script for this job."""
+    job_id = info["id"]
+    running = keys.running_key(str(info.get("group", "")))
+    return [keys.job_key(job_id), keys.job_channel(job_id), *_JOB_SETS, running]
 
 
 def queue_end(
@@ -225,8 +222,9 @@ def queue_end(
 
     The one body of every end written from outside the job's engine (a failure its
     engine could not report, a cancel, a time limit); it keeps the record's TTL and
-    everything an engine wrote. A cancel is also announced on ``moi:cancels``, where the
-    engine running the job hears it and interrupts the function (:mod:`moi.stopper`).
+    everything an engine wrote. A waiting job leaves its queue at once. A cancel is also
+    announced on ``moi:cancels``, where the engine running the job hears it and
+    interrupts the function (:mod:`moi.stopper`).
 
     :param attempt: end the job only while it is on this attempt (an end that a lost
         attempt's task brings must not end the next attempt).
@@ -237,30 +235,41 @@ def queue_end(
     if info is None:
         return False
     info.update(status=status.value, result=message, date_end=now())
-    _queue_rewrite(pipe, job_id, info, queued=False)
+    _queue_rewrite(pipe, job_id, info, waiting=False)
     if status is Status.CANCELLED:
         pipe.publish(keys.CANCELS, json.dumps({"cancel": job_id}))
     return True
 
 
 def queue_retry(
-    pipe: groupset.Pipeline, job_id: str, raw: str | bytes | None, attempt: int | None = None
+    pipe: groupset.Pipeline,
+    job_id: str,
+    raw: str | bytes | None,
+    attempt: int | None = None,
+    *,
+    consume: bool = True,
 ) -> dict | None:
-    """Queue on a WATCHing pipeline: the job stored as ``raw`` waits ``Queued`` again, on
-    its next attempt, since its engine died or went silent.
+    """Queue on a WATCHing pipeline: the job stored as ``raw`` waits ``Queued`` again, at
+    the front of its group's queue, on its next attempt, since its engine died or went
+    silent. The attempt fences the lost engine: its late writes change nothing.
 
+    :param consume: whether this uses one of the job's retries; not for a job its
+        engine took but never started (counted in its ``requeues``).
     :returns: the job's new info, or None (queuing nothing) if it has ended, has used
-        all its retries, or is not on ``attempt`` (another process sent it again first).
+        all its retries, or is not on ``attempt`` (another process put it back first).
     """
     info = _open_job(raw, attempt)
     if info is None:
         return None
     attempt = int(info.get("attempt") or 1)
-    if attempt > int(info.get("retries") or 0):
+    requeues = int(info.get("requeues") or 0)
+    if consume and attempt - requeues > int(info.get("retries") or 0):
         return None
+    if not consume:
+        info["requeues"] = requeues + 1
     info.update(status=Status.QUEUED.value, attempt=attempt + 1, date_start=None)
     info.pop("progress", None)
-    _queue_rewrite(pipe, job_id, info, queued=True)
+    _queue_rewrite(pipe, job_id, info, waiting=True)
     return info
 
 
@@ -274,41 +283,88 @@ def _open_job(raw: str | bytes | None, attempt: int | None = None) -> dict[str, 
     return info
 
 
-def _queue_rewrite(pipe: groupset.Pipeline, job_id: str, info: dict, *, queued: bool) -> None:
+def _queue_rewrite(pipe: groupset.Pipeline, job_id: str, info: dict, *, waiting: bool) -> None:
     """Queue the transaction that stores ``info`` (keeping the record's TTL), drops the
-    job's lease, puts it in ``moi:queued`` (waiting again) or takes it out with its stored
-    call (an end), and announces the new status."""
+    job's lease and its place among its group's running jobs, and either puts it back at
+    the front of its group's queue (waiting again) or takes it out of the queue with its
+    stored call (an end); then announces the new status."""
+    group = str(info.get("group", ""))
     pipe.multi()
     pipe.set(keys.job_key(job_id), encode(info), keepttl=True)
     pipe.zrem(keys.LEASES, job_id)
-    if queued:
-        pipe.hset(keys.QUEUED, job_id, "")
+    pipe.srem(keys.running_key(group), job_id)
+    if waiting:
+        pipe.zadd(keys.queue_key(group), {job_id: queue.requeue_score(time.time())})
+        pipe.zadd(keys.READY, {group: -1}, nx=True)
+        pipe.publish(keys.WAKE, group)
     else:
-        pipe.hdel(keys.QUEUED, job_id)
+        pipe.zrem(keys.queue_key(group), job_id)
         pipe.hdel(keys.CALLS, job_id)
     pipe.publish(keys.job_channel(job_id), NOTICE_STATUS)
 
 
+def lost_change(
+    pipe: groupset.Pipeline, job_id: str, raw: str | bytes | None, attempt: int, message: str
+) -> str | None:
+    """Queue on a WATCHing pipeline what becomes of a job whose engine was lost on
+    ``attempt``: back to its queue if the engine never started it (no retry used), again
+    if it has a retry left, else ``Failed`` with ``message``.
+
+    :returns: "requeued", "retried", "failed", or None if the job is no longer on that
+        attempt or has ended (someone dealt with it first).
+    """
+    info = _open_job(raw, attempt)
+    if info is None:
+        return None
+    if info.get("status") == Status.QUEUED.value:
+        return "requeued" if queue_retry(pipe, job_id, raw, attempt, consume=False) else None
+    if queue_retry(pipe, job_id, raw, attempt) is not None:
+        return "retried"
+    return "failed" if queue_end(pipe, job_id, raw, Status.FAILED, message, attempt) else None
+
+
 class Writer:
-    """Runs the update script on one Redis client; keep one per client."""
+    """Runs moi's scripts on one Redis client; keep one per client."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._script = client.register_script(_UPDATE_SCRIPT)
         self._create = client.register_script(_CREATE_SCRIPT)
-        self._sent = client.register_script(_SENT_SCRIPT)
+        self._claim = client.register_script(queue.CLAIM_SCRIPT)
 
     def create(
-        self, infos: list[dict[str, Any]], ttl: int, calls: dict[str, bytes] | None = None
+        self,
+        infos: list[dict[str, Any]],
+        ttl: int,
+        calls: dict[str, bytes],
+        max_queued: int = 0,
     ) -> None:
-        """Store new jobs of one group, add them to it, and announce them: one atomic step.
+        """Store new jobs of one group with their calls, queue them, add them to the
+        group, and announce them: one atomic step.
 
         :param ttl: seconds the records and the group's set live (0: for ever).
-        :param calls: the packed call of each job (by ID) that may be sent again, kept
-            until it ends so that any process can send it again (:mod:`moi.reaper`).
+        :param calls: the packed call of each job, by ID; kept until the job ends, so
+            that any engine can run it, and run it again (:mod:`moi.reaper`).
+        :raises QueueFull: if the group would have more than ``max_queued`` (> 0) jobs
+            waiting; then nothing is stored.
         """
-        script_keys, args = create_call(infos, ttl, calls)
-        self._create(keys=script_keys, args=args)
+        script_keys, args = create_call(infos, ttl, calls, max_queued)
+        check_created(self._create(keys=script_keys, args=args), infos[0]["group"], max_queued)
+
+    def claim(
+        self, fence: str, task: str, most: int, max_running: int, lease: int
+    ) -> int | list[tuple[dict[str, Any], bytes]]:
+        """Take the next jobs to run (:data:`moi.queue.CLAIM_SCRIPT`): up to ``most``
+        of one group, each with its packed call; or the script's answer when none."""
+        answer = self._claim(args=[fence, task, most, max_running, lease])
+        if isinstance(answer, int):
+            return answer
+        taken = []
+        for raw, call in zip(answer[::2], answer[1::2], strict=True):
+            info = decode(raw)
+            if info is not None:
+                taken.append((info, loaded_call(call)))
+        return taken
 
     def update(
         self,
@@ -330,17 +386,13 @@ class Writer:
         :returns: whether it was written.
         """
         notice = NOTICE_STATUS if status_changed else NOTICE_OTHER
-        job_id = info["id"]
         attempt = int(info.get("attempt") or 1)
+        exist = "1" if must_exist else "0"
         written = self._script(
-            keys=[keys.job_key(job_id), keys.job_channel(job_id), *_JOB_SETS],
-            args=[encode(info), notice, ttl, "1" if must_exist else "0", lease, job_id, attempt],
+            keys=update_keys(info),
+            args=[encode(info), notice, ttl, exist, lease, info["id"], attempt],
         )
         return bool(written)
-
-    def sent(self, tasks: dict[str, str]) -> None:
-        """Record the ipyparallel task that carries each job (by job ID) just sent."""
-        self._sent(keys=[keys.QUEUED], args=sent_args(tasks))
 
     def end(self, job_id: str, status: Status, message: str, attempt: int | None = None) -> bool:
         """End a job ``status`` (``Failed``, ``Cancelled``) with ``message``, unless it has
@@ -364,6 +416,15 @@ class Writer:
         """:meth:`end` the job ``Failed``."""
         return self.end(job_id, Status.FAILED, message, attempt)
 
+    def lost(self, job_id: str, attempt: int, message: str) -> str | None:
+        """Deal with a job whose engine was lost on ``attempt`` (:func:`lost_change`)."""
+        key = keys.job_key(job_id)
+
+        def change(pipe: redis.client.Pipeline) -> str | None:
+            return lost_change(pipe, job_id, pipe.get(key), attempt, message)
+
+        return self.client.transaction(change, key, value_from_callable=True)
+
 
 class AsyncWriter:
     """The writes of :class:`Writer` that code on an event loop makes."""
@@ -371,18 +432,18 @@ class AsyncWriter:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._create = client.register_script(_CREATE_SCRIPT)
-        self._sent = client.register_script(_SENT_SCRIPT)
 
     async def create(
-        self, infos: list[dict[str, Any]], ttl: int, calls: dict[str, bytes] | None = None
+        self,
+        infos: list[dict[str, Any]],
+        ttl: int,
+        calls: dict[str, bytes],
+        max_queued: int = 0,
     ) -> None:
         """See :meth:`Writer.create`."""
-        script_keys, args = create_call(infos, ttl, calls)
-        await self._create(keys=script_keys, args=args)
-
-    async def sent(self, tasks: dict[str, str]) -> None:
-        """See :meth:`Writer.sent`."""
-        await self._sent(keys=[keys.QUEUED], args=sent_args(tasks))
+        script_keys, args = create_call(infos, ttl, calls, max_queued)
+        stored = await self._create(keys=script_keys, args=args)
+        check_created(stored, infos[0]["group"], max_queued)
 
     async def end(
         self, job_id: str, status: Status, message: str, attempt: int | None = None
@@ -403,17 +464,11 @@ class AsyncWriter:
         """:meth:`end` the job ``Cancelled``, saying who cancelled it and when."""
         return await self.end(job_id, Status.CANCELLED, cancel_message(by))
 
-    async def retry(self, job_id: str, attempt: int | None = None) -> dict | None:
-        """Put a job whose engine died or went silent back in the queue for its next
-        attempt.
-
-        :param attempt: the attempt that was lost; None for whichever the job is on.
-        :returns: its new info, or None if it has ended, has no retry left, or is not on
-            ``attempt``.
-        """
+    async def lost(self, job_id: str, attempt: int, message: str) -> str | None:
+        """See :meth:`Writer.lost`."""
         key = keys.job_key(job_id)
 
-        async def requeue(pipe: aioredis.client.Pipeline) -> dict | None:
-            return queue_retry(pipe, job_id, await pipe.get(key), attempt)
+        async def change(pipe: aioredis.client.Pipeline) -> str | None:
+            return lost_change(pipe, job_id, await pipe.get(key), attempt, message)
 
-        return await self.client.transaction(requeue, key, value_from_callable=True)
+        return await self.client.transaction(change, key, value_from_callable=True)

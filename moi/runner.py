@@ -19,14 +19,14 @@ from typing import Any
 
 import cloudpickle
 
-from moi import connections, lease, record, stopper
+from moi import connections, lease, queue, record, stopper
 from moi.config import Settings
 from moi.exceptions import JobProcessDied
 from moi.jobprocess import JobProcess, check_status_update, json_result
 from moi.retry import TRANSIENT, durably
 from moi.status import Status, failure_reason
 
-__all__ = ["RunningJob", "json_result", "pack", "repack", "run_job"]
+__all__ = ["RunningJob", "json_result", "pack", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +135,9 @@ class RunningJob:
 
 
 def pack(settings: Settings, info: dict[str, Any], call) -> bytes:
-    """Everything a job needs, as the one bytes argument of :func:`run_job`.
+    """Everything a job needs to run on an engine, stored with it in ``moi:calls``.
 
-    One opaque argument is the cheapest thing for ipyparallel to carry. ``call`` is
+    ``call`` is
     ``(func, args, kwargs)``, cloudpickled so that functions from ``__main__``, lambdas
     and closures travel as well as module functions; it is unpickled on the engine inside
     the job, so a function the engine cannot load ends the job ``Failed`` with the reason.
@@ -153,42 +153,91 @@ def pack(settings: Settings, info: dict[str, Any], call) -> bytes:
     return pickle.dumps((engine_settings, info, cloudpickle.dumps(call)))
 
 
-def repack(packed: bytes, info: dict[str, Any]) -> bytes:
-    """``packed`` with a new info object (the next attempt of a job); the call is kept."""
-    engine_settings, _, payload = pickle.loads(packed)
-    return pickle.dumps((engine_settings, info, payload))
+SERVE_BUDGET = 1.0
+"""Seconds a :func:`serve` task keeps taking jobs before it returns (after the job in
+hand), so the dispatcher hears of the ends it logs and counts at least that often."""
+
+CHUNK_SECONDS = 0.02
+"""Seconds of work an engine takes at once when no other group waits (short jobs only)."""
+
+MOST_AT_ONCE = 64
+"""The most jobs an engine takes in one claim."""
 
 
-def run_job(packed: bytes) -> dict[str, Any]:
-    """Run one job on this engine and store every change of it.
+def serve(url: str, fence: str, task: str, max_running: int, lease_seconds: int) -> dict:
+    """The task the dispatcher keeps on each engine: take the next job moi's queue gives
+    (:mod:`moi.queue`), run it, store every change of it, and ask again; until nothing
+    may be taken, another dispatcher took over, or :data:`SERVE_BUDGET` seconds passed.
 
-    The result is stored in Redis, not returned, so it crosses the network once; the
-    submitter gets only the final status, the times and a failure's last line, for its log
-    and metrics (no status if this engine did not store the end: someone else ended the
-    job first).
+    Jobs are taken one at a time while several groups wait, so the fair choice is made
+    whenever an engine is free; a group alone may have a few short ones at once.
 
-    :raises JobProcessDied: if the function's process died under it (the submitter then
-        treats the job as it treats one whose engine died: it may run again).
+    :returns: ``{"outcomes": [...], "stopped": why}``, one outcome per job run (its
+        final status, times and a failure's last line, for the dispatcher's log and
+        metrics; no status if this engine did not store the end).
     """
-    engine_settings, info, payload = pickle.loads(packed)
-    redis_url, ttl, max_result_bytes, write_retry, lease_seconds, grace = engine_settings
-    job = RunningJob(_writer(redis_url), info, ttl, write_retry, lease_seconds)
-    _cancels.watch(job.writer.client, info["id"])  # before the start: no cancel slips by
+    writer = _writer(url)
+    began = time.monotonic()
+    outcomes: list[dict[str, Any]] = []
+    most, stopped = 1, "budget"
+    while True:
+        claimed = writer.claim(fence, task, most, max_running, lease_seconds)
+        if claimed == queue.AGAIN:
+            continue
+        if isinstance(claimed, int):
+            stopped = "fenced" if claimed == queue.FENCED else "empty"
+            break
+        for info, _ in claimed:
+            _renewer.hold(writer.client, info["id"], lease_seconds)
+        chunk_began = time.monotonic()
+        for info, packed in claimed:
+            outcomes.append(_run_taken(writer, info, packed))
+        took = (time.monotonic() - chunk_began) / max(len(claimed), 1)
+        most = max(1, min(MOST_AT_ONCE, int(CHUNK_SECONDS / max(took, 1e-4))))
+        if time.monotonic() - began > SERVE_BUDGET:
+            break
+    return {"outcomes": outcomes, "stopped": stopped}
+
+
+def _run_taken(writer: record.Writer, info: dict[str, Any], packed: bytes) -> dict[str, Any]:
+    """Run one job this engine took, and store every change of it; its outcome."""
+    engine_settings, _, payload = pickle.loads(packed)
+    _, ttl, max_result_bytes, write_retry, lease_seconds, grace = engine_settings
+    job = RunningJob(writer, info, ttl, write_retry, lease_seconds)
+    outcome: dict[str, Any] = {
+        "id": info["id"],
+        "group": info["group"],
+        "date_created": info.get("date_created"),
+        "status": None,
+    }
+    _cancels.watch(writer.client, info["id"])  # before the start: no cancel slips by
     try:
         if not job.start():
-            return {"status": None}  # ended before it started: cancelled while queued
+            _renewer.release(info["id"])
+            return outcome  # ended before it started: cancelled while it waited
         log.info("moi job %s of group %s started", info["id"], info["group"])
         status = _supervise(job, payload, max_result_bytes, grace)
+    except JobProcessDied as died:
+        # As if its engine died: it may run again, else it ends Failed with the reason.
+        why = str(died)
+        what = durably(
+            lambda: writer.lost(info["id"], int(info.get("attempt") or 1), why),
+            write_retry,
+            f"the loss of job {info['id']}",
+        )
+        if what == "failed":
+            outcome.update(status=Status.FAILED.value, reason=why)
+        return outcome
     finally:
         _cancels.done()
-    if not job.stored_end:
-        return {"status": None}
-    return {
-        "status": status,
-        "date_start": info["date_start"],
-        "date_end": info.get("date_end"),
-        "reason": failure_reason(job.info),  # a line for the submitter's log, "" unless Failed
-    }
+    if job.stored_end:
+        outcome.update(
+            status=status,
+            date_start=info["date_start"],
+            date_end=info.get("date_end"),
+            reason=failure_reason(job.info),  # a line for the dispatcher's log, "" unless Failed
+        )
+    return outcome
 
 
 def _supervise(job: RunningJob, payload: bytes, max_result_bytes: int, grace: float) -> str:

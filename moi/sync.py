@@ -1,9 +1,11 @@
 """moi for scripts, command lines and tests: the client's calls, without ``await``.
 
 :class:`SyncClient` runs a :class:`moi.client.Client` on an event loop of its own, in a
-thread it owns, so the calls share one implementation. ``submit`` and ``submit_many``
-are the exception: they store and send in the calling thread (the same script and
-the same cluster call), since a hand-over per job costs a script's throughput. Never use
+thread it owns, so the calls share one implementation. ``submit``, ``submit_many`` and ``map``
+are the exception: they store in the calling thread (the same script), since a hand-over
+per job costs a script's throughput. The first submit starts the client (a script takes
+its turn as the dispatcher, unless ``[jobs] dispatch = no``), so a script's jobs run
+even where no server runs. Never use
 it on an event loop: it blocks the calling thread (await the client there).
 """
 
@@ -11,14 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import sys
+import contextlib
 import threading
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
-from moi import config, connections, events, record
-from moi.client import Client, JobOptions, Prepared, calls_to_keep, check_target
-from moi.dispatch import SendError
+from moi import config, connections, events, keys, record
+from moi.client import (
+    Client,
+    JobOptions,
+    Prepared,
+    check_room,
+    check_target,
+    creates,
+    map_calls,
+    needs_room_check,
+)
 
 T = TypeVar("T")
 
@@ -30,8 +40,9 @@ class SyncClient:
         self.settings = settings if settings is not None else config.load()
         self.client = Client(self.settings)
         self._writer: record.Writer | None = None  # for submits, made on the first
+        self._started = False
+        self._start_lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        self.client._loop = self._loop
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="moi-sync-client", daemon=True
         )
@@ -39,16 +50,9 @@ class SyncClient:
         atexit.register(self._at_exit)
 
     def _at_exit(self) -> None:
-        """Store what is still written in the background (which task carries each job)
-        before the interpreter goes: a script may submit and exit at once, and its jobs
-        must not look never sent. The loop's thread is a daemon: alive until now."""
-        if self._loop.is_closed():
-            return
-        future = asyncio.run_coroutine_threadsafe(self.client.flush(), self._loop)
-        try:
-            future.result(timeout=self.settings.write_retry + 5)
-        except Exception as error:
-            print(f"moi could not record the tasks of its last jobs: {error!r}", file=sys.stderr)
+        """Hand the dispatcher's lock over at once when a script ends without closing."""
+        with contextlib.suppress(Exception):
+            self.close()
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._loop.is_closed():
@@ -58,13 +62,26 @@ class SyncClient:
 
     @property
     def outstanding(self) -> set[str]:
-        """IDs of the jobs sent to the cluster that have not come back yet (a copy)."""
+        """IDs of the jobs submitted here that it has not seen end yet (a copy)."""
         with self.client._state:
             return set(self.client.outstanding)
 
-    def start(self, *, reap: bool = False) -> None:
+    def start(self, *, reap: bool = False, dispatch: bool | None = None) -> None:
         """See :meth:`moi.client.Client.start`; a script does not reap unless asked."""
-        self._call(self.client.start(reap=reap))
+        with self._start_lock:
+            self._call(self.client.start(reap=reap, dispatch=dispatch))
+            self._started = True
+
+    def _start_once(self) -> None:
+        if not self._started:
+            with self._start_lock:
+                if not self._started:
+                    self._call(self.client.start(reap=False))
+                    self._started = True
+
+    def stop_dispatching(self) -> None:
+        """See :meth:`moi.client.Client.stop_dispatching`."""
+        self._call(self.client.stop_dispatching())
 
     def submit(self, group: str, name: str, handler: str | None, func, /, *args, **kwargs) -> str:
         """See :meth:`moi.client.Client.submit`."""
@@ -78,29 +95,27 @@ class SyncClient:
         """See :meth:`moi.client.Client.with_options`."""
         return SyncSubmitter(self, JobOptions(time_limit, retries))
 
+    def map(self, group: str, name: str, handler: str | None, func, items, /) -> list[str]:
+        """See :meth:`moi.client.Client.map`."""
+        return self.with_options().map(group, name, handler, func, items)
+
     def _submit(self, prepared: list[Prepared]) -> list[str]:
         """:meth:`moi.client.Client._submit` in the calling thread, as a script expects.
 
         Each hand-over to the client's loop thread waits for the GIL (about 0.5 ms a job
-        in ``make bench``), so the store and the send happen here: the same script
-        and the same call, and the tasks are followed from ipyparallel's own thread.
+        in ``make bench``), so the store happens here: the same script.
         """
-        dispatcher = self.client.dispatcher
-        dispatcher.connect_now()  # before storing jobs a missing cluster never gets
+        self._start_once()
         if self._writer is None:
             # One connection: submitting threads take turns.
             self._writer = record.Writer(connections.single(self.settings.redis_url))
-        infos = [info for info, _ in prepared]
-        self._writer.create(infos, self.settings.key_ttl, calls_to_keep(prepared))
-        try:
-            futures = dispatcher.send_now([packed for _, packed in prepared])
-        except SendError as error:
-            self.client._watch(prepared[: len(error.sent)], error.sent)
-            message = f"The job could not be sent to the cluster: {error.error!r}"
-            for info, _ in prepared[len(error.sent) :]:
-                self._call(self.client._fail_durably(info["id"], message))
-            raise error.error from None
-        self.client._watch(prepared, futures)  # their tasks are recorded in batches, on the loop
+        group, limit = prepared[0][0]["group"], self.settings.max_queued_per_group
+        if needs_room_check(limit, prepared):
+            check_room(self._writer.client.zcard(keys.queue_key(group)), prepared, limit)
+        for infos, calls in creates(prepared):
+            self._writer.create(infos, self.settings.key_ttl, calls, limit)
+            with self.client._state:
+                self.client.outstanding.update(calls)
         events.submitted(prepared)
         return [info["id"] for info, _ in prepared]
 
@@ -136,9 +151,17 @@ class SyncClient:
         """See :meth:`moi.client.Client.fail`."""
         return self._call(self.client.fail(job_id, reason))
 
-    def flush(self) -> None:
-        """See :meth:`moi.client.Client.flush`."""
-        self._call(self.client.flush())
+    def cluster(self) -> dict[str, Any] | None:
+        """See :meth:`moi.client.Client.cluster`."""
+        return self._call(self.client.cluster())
+
+    def waiting(self, group: str | None = None) -> int:
+        """See :meth:`moi.client.Client.waiting`."""
+        return self._call(self.client.waiting(group))
+
+    def ahead(self, job_id: str) -> int | None:
+        """See :meth:`moi.client.Client.ahead`."""
+        return self._call(self.client.ahead(job_id))
 
     def drain(self, timeout: float | None = None) -> None:
         """See :meth:`moi.client.Client.drain`."""
@@ -185,3 +208,9 @@ class SyncSubmitter:
         """See :meth:`moi.client.Client.submit_many`."""
         prepared = self.sync.client._prepare_calls(group, handler, calls, self.options)
         return self.sync._submit(prepared) if prepared else []
+
+    def map(
+        self, group: str, name: str, handler: str | None, func, items: Iterable, /
+    ) -> list[str]:
+        """See :meth:`moi.client.Client.map`."""
+        return self.submit_many(group, handler, map_calls(name, func, items))

@@ -80,6 +80,17 @@ def moi_context(settings) -> SyncClient:
         client.close()
 
 
+@pytest.fixture
+def exclusive_dispatch(moi_context):
+    """The session's client stops dispatching for this test (its lock let go), so that a
+    client the test makes, with settings of its own, dispatches instead."""
+    moi_context.stop_dispatching()
+    try:
+        yield
+    finally:
+        moi_context.start(dispatch=True)
+
+
 @pytest.fixture(scope="session")
 def redis_client(redis_server) -> redis.Redis:
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)
@@ -109,11 +120,16 @@ def end_jobs(client: SyncClient, rc: redis.Redis, hub: ipyparallel.Client, timeo
 
     A test's job must not outlive it: it would hold an engine the next test counts on, or
     write its record again after the next test emptied Redis. Any process's jobs are
-    found in Redis (``moi:queued``, ``moi:leases``); ``client``'s own are also waited for
-    until their tasks are back. A job that ended otherwise (``fail``) but whose function
-    still runs cannot be cancelled: its test must release it.
+    found in Redis (the group queues, ``moi:leases``); ``client``'s own are also waited
+    for until they end. A job that ended otherwise (``fail``) but whose function still
+    runs cannot be cancelled: its test must release it.
     """
-    listed = sorted({*rc.hkeys(keys.QUEUED), *rc.zrange(keys.LEASES, 0, -1)})
+    waiting = [
+        job_id
+        for group in rc.zrange(keys.READY, 0, -1)
+        for job_id in rc.zrange(keys.queue_key(group), 0, -1)
+    ]
+    listed = sorted({*waiting, *rc.zrange(keys.LEASES, 0, -1)})
     for job_id, raw in zip(listed, rc.mget(listed) if listed else [], strict=True):
         info = record.decode(raw)
         if info is not None and not is_final(info.get("status")):
@@ -123,6 +139,12 @@ def end_jobs(client: SyncClient, rc: redis.Redis, hub: ipyparallel.Client, timeo
         client.drain(timeout=timeout)
     except TimeoutError:
         raise AssertionError(f"jobs outlived their test: {sorted(client.outstanding)}") from None
+    wait_idle(hub, timeout)
+
+
+def wait_idle(hub: ipyparallel.Client, timeout: float = 30) -> None:
+    """Wait until no engine runs a task: every job's function has returned (or was
+    stopped) and its engine has stored what it would."""
     deadline = time.monotonic() + timeout
     while busy := cluster_tasks(hub):
         assert time.monotonic() < deadline, f"the cluster still runs jobs of the test: {busy}"
@@ -136,6 +158,14 @@ def cluster_tasks(hub: ipyparallel.Client) -> dict:
     engines = set(hub.ids)  # the hub keeps a dead engine's last task in its status
     busy = {e: s for e, s in status.items() if e in engines and (s["queue"] or s["tasks"])}
     return {**busy, "unassigned": unassigned} if busy or unassigned else {}
+
+
+def store_infos(rc: redis.Redis, infos: list[dict], ttl: int = 3600) -> None:
+    """Store jobs as an engine would leave them (in their group's set, in no queue), so
+    that nothing runs them."""
+    for info in infos:
+        rc.set(keys.job_key(info["id"]), record.encode(info), ex=ttl)
+        rc.sadd(keys.group_jobs_key(info["group"]), info["id"])
 
 
 class Subscriber:

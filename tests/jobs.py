@@ -185,3 +185,25 @@ def progress_on_cue(redis_url, key, steps, *, status_update, **kwargs):
         status_update(f"step {step} of {steps}", progress=step / steps)
     client.blpop([key], timeout=60)
     return steps
+
+
+def sleeps(seconds, **kwargs):
+    """Sleep ``seconds``, a little at a time (a cancel interrupts it between two)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+    return seconds
+
+
+def counts_runs(redis_url, key, item, seconds=0, **kwargs):
+    """Count this call in the hash ``key`` under ``item`` (then sleep ``seconds``): a test
+    can tell how often each job's function ran."""
+    import time
+
+    import redis
+
+    redis.Redis.from_url(redis_url).hincrby(key, str(item), 1)
+    time.sleep(seconds)
+    return item

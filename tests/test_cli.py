@@ -17,6 +17,7 @@ from moi import record
 from moi.embedded import free_port
 from moi.status import Status
 from tests import jobs
+from tests.conftest import store_infos
 
 ROOT = Path(__file__).resolve().parent.parent
 MOI = shutil.which("moi", path=str(Path(sys.executable).parent)) or "moi"
@@ -210,7 +211,7 @@ def store_job(r, group: str, name: str, **fields) -> str:
     """A job stored as an engine would leave it, without running anything."""
     info = record.new_info(group, name, None)
     info.update(fields)
-    record.Writer(r).create([info], ttl=3600)
+    store_infos(r, [info])
     return info["id"]
 
 

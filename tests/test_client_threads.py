@@ -1,19 +1,14 @@
-"""One client used from many threads at once: submitters, ipyparallel's I/O thread, the loop.
+"""One client used from many threads at once: submitters and the client's loop.
 
-``Client.outstanding`` and the drained event are shared by the caller's threads (a submit
-adds its jobs), ipyparallel's I/O thread (a task comes back) and the client's loop
-(``drain`` waits). A ``drain`` must never return while a job submitted before it began
-is still out, however those threads interleave.
+``Client.outstanding`` is shared by the caller's threads (a submit adds its jobs) and the
+client's loop (``drain`` takes out the jobs it sees end). A ``drain`` must never return
+while a job submitted before it began has not ended, however those threads interleave.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import threading
-import uuid
-
-import pytest
 
 from moi import record
 from moi.status import Status
@@ -82,55 +77,3 @@ def test_drain_never_returns_before_the_jobs_submitted_before_it_are_back(r, set
     assert drains > 1, "no drain returned while the submitters were at work"
     assert client.outstanding == set()
     assert set(statuses(r, submitted).values()) == {Status.SUCCESS.value}
-
-
-class HeldEvent(asyncio.Event):
-    """The client's drained event, whose first ``set`` (on the loop) waits until the test
-    says go: it holds the loop at the moment the last task came back, so that a submit
-    can land there, as a thread switch may let it."""
-
-    def __init__(self, replaces: asyncio.Event) -> None:
-        super().__init__()
-        if replaces.is_set():
-            super().set()
-        self.setting = threading.Event()
-        self.go = threading.Event()
-        self.armed = True
-
-    def set(self) -> None:
-        if self.armed:
-            self.armed = False
-            self.setting.set()
-            self.go.wait(30)
-        super().set()
-
-
-def test_a_submit_as_the_last_task_comes_back_is_waited_for_by_the_next_drain(r, settings):
-    """The interleaving of issue 21's finding 5, made to happen: the loop hears that the
-    last outstanding task came back; a thread submits a job before the loop marks the
-    client drained; then a drain must still wait for that job."""
-    key = f"release-{uuid.uuid4()}"
-    client = SyncClient(settings)
-    held = HeldEvent(client.client._drained)
-    client.client._drained = held
-    try:
-        client.start()
-        client.submit("threads", "first", None, jobs.double, 1)
-        assert held.setting.wait(30), "the first job's return never reached the loop"
-        # The loop is inside the drained event's set(): submit in this thread meanwhile.
-        second = client.submit(
-            "threads", "second", None, jobs.blocks_until_released, settings.redis_url, key
-        )
-        held.go.set()
-        with pytest.raises(TimeoutError):
-            client.drain(timeout=1)  # the second job is out: a drain cannot return
-        assert second in client.outstanding
-
-        r.rpush(key, "go")
-        client.drain(timeout=30)
-        assert client.outstanding == set()
-        assert statuses(r, [second]) == {second: Status.SUCCESS.value}
-    finally:
-        held.go.set()
-        r.rpush(key, "go")
-        client.close()

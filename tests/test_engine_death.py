@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from moi import context, job
+from moi import job
 from moi.embedded import free_port
 from moi.sync import SyncClient
 from tests import jobs
@@ -36,17 +36,19 @@ def test_job_that_kills_its_engine_ends_failed(r, replace_dead_engine):
     assert job.get(job_id)["status"] == "Failed"
 
 
-def test_engine_that_cannot_reach_redis_still_ends_failed(r, moi_context):
-    """The engine reports nothing; the submitting process stores the engine's error."""
+def test_engines_that_cannot_reach_redis_leave_jobs_waiting_and_say_why(
+    r, exclusive_dispatch, settings
+):
+    """Engines given a Redis URL they cannot reach take no job: it waits, and the
+    dispatcher's report (``moi status``) says why its tasks fail."""
     unreachable = f"redis://127.0.0.1:{free_port()}/0"
-    lost = SyncClient(replace(moi_context.settings, engine_redis_url=unreachable))
-    previous = context.set_default(lost)
-    try:
-        job_id = job.submit("g", "lost", None, jobs.double, 1)
-        info = job.wait(job_id, timeout=30)
-    finally:
-        context.set_default(previous)
-        lost.close()
-    assert info["status"] == "Failed"
-    assert "ConnectionError" in info["result"]
-    assert "\x1b[" not in info["result"]
+    with SyncClient(replace(settings, engine_redis_url=unreachable)) as lost:
+        lost.start(dispatch=True)
+        job_id = lost.submit("g", "lost", None, jobs.double, 1)
+        deadline = time.monotonic() + 30
+        while not ((report := lost.cluster()) and report.get("error")):
+            assert time.monotonic() < deadline, f"no error reported: {report}"
+            time.sleep(0.2)  # the report is renewed every second: nothing else to wait on
+        assert "ConnectionError" in report["error"] or "Connection" in report["error"]
+        assert lost.get(job_id)["status"] == "Queued"
+        lost.cancel(job_id)

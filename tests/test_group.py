@@ -8,6 +8,7 @@ import pytest
 
 from moi import group, job, keys, record
 from tests import jobs
+from tests.conftest import store_infos
 
 
 def store_jobs(r, group_name: str, count: int, status: str = "Success") -> list[str]:
@@ -17,7 +18,7 @@ def store_jobs(r, group_name: str, count: int, status: str = "Success") -> list[
         info = record.new_info(group_name, f"job {n}", None)
         info.update(status=status, result=n if status == "Success" else None)
         infos.append(info)
-    record.Writer(r).create(infos, ttl=3600)
+    store_infos(r, infos)
     return [info["id"] for info in infos]
 
 
@@ -91,9 +92,11 @@ def test_remove_refuses_non_str_ids(r):
     assert r.scard("g:jobs") == 1
 
 
-def test_create_announces_a_list_of_ids(r, subscribe):
+def test_create_announces_a_list_of_ids(r, subscribe, exclusive_dispatch):
     sub = subscribe(keys.group_channel("g"))
-    (job_id,) = store_jobs(r, "g", 1)
+    info = record.new_info("g", "job", None)
+    job_id = info["id"]
+    record.Writer(r).create([info], 3600, {job_id: b"a call"})  # no one dispatches it
     channel, message = sub.next()
     assert message == {"add": [job_id]}
     assert json.loads(r.get(job_id))["group"] == "g"

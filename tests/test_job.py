@@ -13,6 +13,7 @@ from moi import context, job, keys
 from moi.exceptions import JobNotFound
 from moi.sync import SyncClient
 from tests import jobs
+from tests.conftest import wait_idle
 
 
 def statuses_seen(subscriber, r, job_id, count):
@@ -261,7 +262,7 @@ def test_keys_that_are_not_job_ids_are_not_jobs(r, key):
     assert r.type("g:jobs") == "set"
 
 
-def test_fail_ends_a_running_job_once_and_invents_nothing(r, settings, moi_context):
+def test_fail_ends_a_running_job_once_and_invents_nothing(r, settings, cluster_hub):
     release = "release:fail"
     job_id = job.submit("g", "held", None, jobs.blocks_until_released, settings.redis_url, release)
     try:
@@ -270,8 +271,8 @@ def test_fail_ends_a_running_job_once_and_invents_nothing(r, settings, moi_conte
         ended = r.get(job_id)
     finally:
         r.rpush(release, "go")
-    # Its task has come back: whatever its engine tried to write (a start, an end), refused.
-    moi_context.drain(timeout=30)
+    # Its engine is idle: whatever it tried to write (a start, an end), refused.
+    wait_idle(cluster_hub)
     assert r.get(job_id) == ended
     info = job.wait(job_id, timeout=30)
     assert (info["status"], info["result"]) == ("Failed", "stopped by an admin")
@@ -280,7 +281,7 @@ def test_fail_ends_a_running_job_once_and_invents_nothing(r, settings, moi_conte
     assert r.get(unknown) is None
 
 
-def test_fail_keeps_what_the_engine_wrote_and_the_records_ttl(r, subscribe, settings, moi_context):
+def test_fail_keeps_what_the_engine_wrote_and_the_records_ttl(r, subscribe, settings, cluster_hub):
     release = "release:fail-keeps"
     job_id = job.submit("g", "held", None, jobs.blocks_until_released, settings.redis_url, release)
     try:
@@ -294,9 +295,9 @@ def test_fail_keeps_what_the_engine_wrote_and_the_records_ttl(r, subscribe, sett
         after = r.get(job_id)
     finally:
         r.rpush(release, "go")
-    # The function returns and the engine tries to store its Success: once its task has
-    # come back, that write has been refused.
-    moi_context.drain(timeout=30)
+    # The function returns and the engine tries to store its Success: once the engine is
+    # idle, that write has been refused.
+    wait_idle(cluster_hub)
     assert r.get(job_id) == after
     after = json.loads(after)
     assert after["date_start"] == before["date_start"] is not None

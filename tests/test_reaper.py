@@ -7,7 +7,6 @@ import dataclasses
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
@@ -38,12 +37,10 @@ async def with_reapers(settings, count, body):
         await client.aclose()
 
 
-def store_queued(r, *, age: float, task: str) -> str:
-    """A Queued job made ``age`` seconds ago, whose task is ``task`` ("" if never sent)."""
-    info = record.new_info("ann", "old", None)
-    info["date_created"] = (datetime.now(UTC) - timedelta(seconds=age)).isoformat()
-    record.Writer(r).create([info], 3600)
-    r.hset(keys.QUEUED, info["id"], task)
+def store(r, status: str, **fields) -> str:
+    """A job of ann stored as ``status``, as an engine would have left it."""
+    info = {**record.new_info("ann", "old", None), "status": status, **fields}
+    r.set(info["id"], record.encode(info), ex=3600)
     return info["id"]
 
 
@@ -60,82 +57,44 @@ def test_one_reaper_at_a_time_and_the_next_takes_over_when_it_lets_go(r, ours):
     run(with_reapers(ours, 2, body))
 
 
-def test_a_queued_job_whose_task_the_controller_never_knew_ends_failed(r, ours):
-    lost = store_queued(r, age=10, task="no-such-task-0000")
-    young = store_queued(r, age=0, task="no-such-task-0001")  # the controller may not know yet
-
-    async def body(one):
-        return await one.reap_queued()
-
-    assert run(with_reapers(ours, 1, body)) == [lost]
-    info = json.loads(r.get(lost))
-    assert (info["status"], info["result"]) == ("Failed", reaper.LOST_TASK)
-    assert r.hkeys(keys.QUEUED) == [young]
-    assert json.loads(r.get(young))["status"] == "Queued"
-
-
-def test_a_queued_job_the_controller_knows_is_left_alone(r, ours, moi_context):
-    # Two engines busy, a third job waiting: all three tasks known to the controller.
-    key = "release:known"
-    busy = [
-        moi_context.submit("ann", "busy", None, jobs.blocks_until_released, ours.redis_url, key)
-        for _ in range(3)
-    ]
-    moi_context.flush()
-    try:
-        queued = [job_id for job_id in busy if r.hget(keys.QUEUED, job_id)]
-        assert queued, "three jobs on two engines: one waits"
-
-        tasks = [r.hget(keys.QUEUED, job_id) for job_id in queued]
-
-        async def body(one):
-            return await one._unknown_tasks(tasks), await one.reap_queued()
-
-        # lease=0: every queued job is old enough to be asked about
-        assert run(with_reapers(dataclasses.replace(ours, lease=0), 1, body)) == (set(), [])
-    finally:
-        r.rpush(key, *["go"] * 3)
-    for job_id in busy:
-        assert moi_context.wait(job_id, timeout=30)["status"] == "Success"
-    assert r.hlen(keys.QUEUED) == 0
-
-
-def test_a_job_never_sent_ends_failed_once_its_submitter_had_time_to_send_it(r, ours):
-    unsent = store_queued(r, age=ours.write_retry + ours.lease + 1, task="")
-    recent = store_queued(r, age=1, task="")
-
-    async def body(one):
-        return await one.reap_queued()
-
-    assert run(with_reapers(ours, 1, body)) == [unsent]
-    assert json.loads(r.get(unsent))["result"] == reaper.NEVER_SENT
-    assert json.loads(r.get(recent))["status"] == "Queued"
-
-
-def test_entries_of_jobs_that_started_ended_or_expired_are_dropped(r, ours):
-    ended = store_queued(r, age=10, task="")
-    record.Writer(r).fail(ended, "ended")
-    r.hset(keys.QUEUED, ended, "")  # as if a late write had put it back
-    r.hset(keys.QUEUED, "00000000-0000-4000-8000-000000000000", "")  # expired record
-
-    async def body(one):
-        return await one.reap_queued()
-
-    assert run(with_reapers(ours, 1, body)) == []
-    assert r.hlen(keys.QUEUED) == 0
-
-
-def test_a_lapsed_lease_of_a_job_sent_again_meanwhile_is_only_dropped(r, ours):
-    again = store_queued(r, age=0, task="")  # Queued: its lease is a leftover
-    r.zadd(keys.LEASES, {again: 0})
+def test_a_lapsed_lease_of_a_job_taken_but_never_started_puts_it_back_in_front(
+    r, ours, exclusive_dispatch
+):
+    """Its engine died between taking it and starting it: no retry is used, the lost
+    engine is fenced by the attempt, and the job waits ahead of those never run."""
+    behind = store(r, "Queued")
+    r.zadd(keys.queue_key("ann"), {behind: 5})
+    taken = store(r, "Queued")
+    r.zadd(keys.LEASES, {taken: 0})
+    r.sadd(keys.running_key("ann"), taken)
 
     async def body(one):
         one.trust_leases()
         return await one.reap_lapsed()
 
     assert run(with_reapers(dataclasses.replace(ours, lease=0), 1, body)) == []
-    assert json.loads(r.get(again))["status"] == "Queued"
-    assert r.zcard(keys.LEASES) == 0
+    info = json.loads(r.get(taken))
+    assert (info["status"], info["attempt"], info["requeues"]) == ("Queued", 2, 1)
+    assert r.zrange(keys.queue_key("ann"), 0, -1) == [taken, behind]
+    assert r.zcard(keys.LEASES) == 0 and r.scard(keys.running_key("ann")) == 0
+
+
+def test_a_lapsed_lease_of_a_running_job_with_a_retry_left_puts_it_back(
+    r, ours, exclusive_dispatch
+):
+    job_id = store(r, "Running", retries=1)
+    r.zadd(keys.LEASES, {job_id: 0})
+
+    async def body(one):
+        one.trust_leases()
+        return await one.reap_lapsed()
+
+    assert run(with_reapers(dataclasses.replace(ours, lease=0), 1, body)) == []
+    info = json.loads(r.get(job_id))
+    assert (info["status"], info["attempt"]) == ("Queued", 2)
+    assert "requeues" not in info
+    assert r.zrange(keys.queue_key("ann"), 0, -1) == [job_id]
+    assert r.zscore(keys.READY, "ann") is not None
 
 
 def test_leases_are_not_reaped_until_redis_has_been_up_a_lease_length(r, ours):
@@ -153,17 +112,14 @@ def test_leases_are_not_reaped_until_redis_has_been_up_a_lease_length(r, ours):
 def test_a_submitted_job_leaves_no_entries_once_it_ends(r, moi_context):
     job_id = moi_context.submit("ann", "double", None, jobs.double, 21)
     assert moi_context.wait(job_id, timeout=30)["result"] == 42
-    moi_context.drain(30)
-    assert r.hlen(keys.QUEUED) == 0
     assert r.zcard(keys.LEASES) == 0
+    assert r.hlen(keys.CALLS) == 0
+    assert r.exists(keys.queue_key("ann"), keys.running_key("ann"), keys.READY) == 0
 
 
 def test_moi_reap_once_ends_a_job_whose_lease_lapsed(r, settings, tmp_path):
-    info = record.new_info("ann", "orphan", None)
-    info["status"] = "Running"
-    record.Writer(r).create([info], 3600)
-    r.hdel(keys.QUEUED, info["id"])
-    r.zadd(keys.LEASES, {info["id"]: 0})  # lapsed long ago
+    job_id = store(r, "Running")
+    r.zadd(keys.LEASES, {job_id: 0})  # lapsed long ago
     ini = tmp_path / "moi.ini"
     ini.write_text(
         f"[redis]\nurl = {settings.redis_url}\n[jobs]\nlease = 1\n"
@@ -177,7 +133,7 @@ def test_moi_reap_once_ends_a_job_whose_lease_lapsed(r, settings, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1 jobs ended"
-    stored = json.loads(r.get(info["id"]))
+    stored = json.loads(r.get(job_id))
     assert (stored["status"], stored["result"]) == ("Failed", reaper.lapsed_message(1))
     assert r.zcard(keys.LEASES) == 0
 

@@ -266,7 +266,7 @@ NOT_JOB_IDS = [
     "\x00",
     "",
     "ann:jobs",  # the group's own set
-    "moi:queued",
+    "moi:ready",
     "*",
     "0" * 8 + "-0000-4000-8000-" + "0" * 12 + "\n",
     UNKNOWN_JOB.upper(),
@@ -708,5 +708,6 @@ def test_tornado_still_has_the_frame_writer_moi_uses():
 
 
 def hub_channels(r) -> list[str]:
-    """The channels someone listens on, but the engines' ``moi:cancels``."""
-    return sorted(c for c in r.pubsub_channels() if c != "moi:cancels")
+    """The channels someone listens on, but the engines' ``moi:cancels`` and the
+    dispatcher's ``moi:wake``."""
+    return sorted(c for c in r.pubsub_channels() if c not in (keys.CANCELS, keys.WAKE))

@@ -12,7 +12,7 @@ from app import forms, samples
 from app.handlers.apibase import ApiError, ApiHandler
 from app.handlers.jobs import NOTICES
 from app.tokens import TokenError
-from moi.exceptions import JobNotFound
+from moi.exceptions import JobNotFound, QueueFull
 from moi.status import is_final
 
 LIMIT_DEFAULT = 50
@@ -95,6 +95,8 @@ class JobsHandler(JobApiHandler):
             job_ids = await sample.submit(self.application.moi, self.group, fields)
         except forms.FieldError as error:
             raise ApiError(400, str(error), {error.field: str(error)}) from None
+        except QueueFull as error:
+            raise ApiError(429, str(error)) from None
         jobs = await self.application.moi.get_many(job_ids)  # one round trip for a batch
         made = [
             {"id": job_id, "url": self.page_url(job_id, job), "job": job}

@@ -21,7 +21,7 @@ from app.samples import (
     PI_MAX,
     PI_MIN,
 )
-from moi.exceptions import ClusterError
+from moi.exceptions import ClusterError, QueueFull
 
 JOB_FORM_MAX_BODY = 8 * 1024
 """Every job form is one short field: 8 KiB is far more than any needs."""
@@ -53,7 +53,8 @@ def render_index(
 
 
 NOTICES = {
-    "no-engines": "No engines are running at the moment: your job waits, Queued, until one starts.",
+    "no-engines": "The cluster has no engines at the moment: your job waits, Queued, and runs "
+    "when it is back.",
 }
 """Notices a submit may leave for the page it redirects to (``?notice=``)."""
 
@@ -78,6 +79,9 @@ class JobFormHandler(FormHandler):
             await sample.submit(self.application.moi, self.group, fields)
         except forms.FormError as error:
             self.refuse(kind, 400, str(error))
+            return
+        except QueueFull as error:
+            self.refuse(kind, 429, f"{error}.")
             return
         except (ClusterError, *REDIS_DOWN) as error:
             self.log_exception(type(error), error, None)

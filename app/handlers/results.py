@@ -15,6 +15,7 @@ from app import charts
 from app.handlers.base import BaseHandler
 from app.handlers.forms import FormHandler
 from app.samples import SAMPLES, result_url, user_job
+from moi import queue
 from moi.exceptions import JobNotFound
 
 KINDS = tuple(kind for kind, sample in SAMPLES.items() if sample.result_page)
@@ -43,7 +44,12 @@ class ResultHandler(BaseHandler):
         extra: dict[str, Any] = {}
         if kind == "pi" and job.get("status") == "Success":
             extra = {"picture": charts.pi_picture(job.get("result")), "chart": charts}
-        self.render(f"results/{kind}.html", job=job, notice=self.notice(NOTICES), **extra)
+        ahead = None
+        if job.get("status") == "Queued":
+            ahead = await queue.ahead(self.application.moi.redis, self.group, job_id)
+        self.render(
+            f"results/{kind}.html", job=job, ahead=ahead, notice=self.notice(NOTICES), **extra
+        )
 
 
 class CancelHandler(FormHandler):

@@ -416,6 +416,8 @@
       if (entry.info && !moi.isFinal(entry.info.status) && moi.isFinal(info.status)) {
         this._announce(nameOf(entry, info), info.status);
       }
+      const was = entry.info ? entry.info.status : null;
+      if ((was === "Queued") !== (info.status === "Queued")) this._lineMoved = true;
       if (entry.row) {
         this._dirty.add(entry);
       } else if (!entry.info) {
@@ -453,6 +455,7 @@
     _drop(id) {
       const entry = this._jobs.get(id);
       if (!entry) return;
+      if (entry.info && entry.info.status === "Queued") this._lineMoved = true;
       this._jobs.delete(id);
       entry.alive = false;
       this._dirty.delete(entry);
@@ -484,6 +487,7 @@
         this._detach = [];
         this._setOrder(this._order.filter((entry) => entry.alive));
       }
+      if (this._lineMoved) this._countAhead();
       const changed = [...this._dirty];
       this._dirty.clear();
       for (const entry of changed) this._render(entry);
@@ -501,6 +505,31 @@
       else if (this._ready === 0) this._wakeAt(this._heldDue);
       else this._wakeAt(Math.min(this._heldDue, this._placedAt + PLACEHOLDER_DELAY_MS));
       this._setClock();
+    }
+
+    /**
+     * Each waiting job's place in its group's line (`entry.ahead`): how many of the
+     * list's waiting jobs were submitted before it. moi's queue is FIFO within a group,
+     * so that is how many of the user's own jobs start first; it is counted here, from
+     * the jobs the list has, so no notice goes to every waiting job when one starts.
+     */
+    _countAhead() {
+      this._lineMoved = false;
+      const line = [];
+      for (const entry of this._jobs.values()) {
+        if (entry.info && entry.info.status === "Queued") line.push(entry);
+        else if (entry.ahead != null) {
+          entry.ahead = null;
+          if (entry.row) this._dirty.add(entry);
+        }
+      }
+      const created = (entry) => String(entry.info.date_created ?? "");
+      line.sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0));
+      line.forEach((entry, place) => {
+        if (entry.ahead === place) return;
+        entry.ahead = place;
+        if (entry.row) this._dirty.add(entry);
+      });
     }
 
     /**
@@ -700,7 +729,7 @@
       const [name, badge, times, actions] = row.children;
       const [submitted, hide] = [times.firstChild, actions.lastChild];
       parts = entry.parts = { name, badge, times, actions, submitted, hide, created: undefined };
-      for (const key of ["ran", "attempt", "link", "cancel", "progress", "refused", "reason"]) parts[key] = null;
+      for (const key of ["ran", "attempt", "ahead", "link", "cancel", "progress", "refused", "reason"]) parts[key] = null;
     }
     const name = nameOf(entry, info);
     setText(parts.name, name);
@@ -740,11 +769,17 @@
       final,
     };
     renderTimes(entry, Date.now(), locale);
-    // attempt > 1: the job was sent again after its engine died.
-    const { attempt, retries } = info;
-    if (toggle(parts, "attempt", Number.isInteger(attempt) && attempt > 1, attemptText, parts.times, null)) {
+    // A run after the first: the job went again after its engine died (an attempt its
+    // engine took but never started, counted in `requeues`, uses no retry).
+    const { retries } = info;
+    const run = Number.isInteger(info.attempt) ? info.attempt - (Number.isInteger(info.requeues) ? info.requeues : 0) : 1;
+    if (toggle(parts, "attempt", run > 1, attemptText, parts.times, null)) {
       const of = Number.isInteger(retries) && retries >= 0 ? " of " + (retries + 1) : "";
-      setText(parts.attempt, "attempt " + attempt + of);
+      setText(parts.attempt, "attempt " + run + of);
+    }
+    const waiting = !pending && status === "Queued" && Number.isInteger(entry.ahead);
+    if (toggle(parts, "ahead", waiting, aheadText, parts.times, null)) {
+      setText(parts.ahead, entry.ahead === 0 ? "next in line" : entry.ahead + " ahead in line");
     }
     const reason = pending ? "" : failureReason(info);
     if (toggle(parts, "reason", reason !== "", reasonText, row, parts.progress || parts.refused)) {
@@ -841,6 +876,7 @@
   const ranText = () => element("span", "moi-job-ran");
   const reasonText = () => element("span", "moi-job-reason");
   const attemptText = () => element("span", "moi-job-attempt");
+  const aheadText = () => element("span", "moi-job-ahead");
 
   /** An info object's ISO 8601 date as ms since the epoch, or null. No zone means UTC, as on the server. */
   function parseDate(value) {

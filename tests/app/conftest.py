@@ -241,5 +241,7 @@ def group_of(r, name: str) -> str:
 
 
 def stored_keys(r) -> list[str]:
-    """Every key in Redis but the reaper's lock, which the app's reaper keeps taking."""
-    return sorted(key for key in r.scan_iter() if key != keys.REAPER_LOCK)
+    """Every key in Redis but the background locks and the cluster report, which moi keeps
+    renewing."""
+    background = {keys.REAPER_LOCK, keys.DISPATCHER_LOCK, keys.FENCE, keys.CLUSTER}
+    return sorted(key for key in r.scan_iter() if key not in background)

@@ -561,4 +561,4 @@ def test_a_job_submitted_with_no_engine_running_says_it_waits(server, token, mon
 
     monkeypatch.setattr(server.app.moi, "engines", no_engines)
     made = submit(Api(server.url, token=token), name="Ann")
-    assert made["notice"].startswith("No engines are running at the moment")
+    assert made["notice"].startswith("The cluster has no engines at the moment")

@@ -7,17 +7,16 @@ import dataclasses
 
 import pytest
 
-from app.accounts import USERS_KEY
 from app.services import (
     ORPHAN_MESSAGE,
     Services,
     StartupError,
     check_redis,
-    fail_orphaned_jobs,
+    end_orphaned_jobs,
     first_line,
 )
 from app.settings import AppSettings
-from moi import record
+from moi import keys, record
 from moi.client import Client
 from moi.embedded import free_port
 
@@ -59,39 +58,40 @@ def test_the_private_redis_is_started_and_stopped(settings, tmp_path):
         check_redis(running.redis_url, timeout=1)
 
 
-def store(r, user: str, status: str) -> str:
+def store(r, user: str, status: str, *, held: bool = False) -> str:
+    """A job of ``user`` stored as ``status``; ``held``: as if an engine had taken it."""
     info = record.new_info(user, f"{status} job", "/result/hello")
     info["status"] = status
-    record.Writer(r).create([info], 60)
+    r.set(info["id"], record.encode(info), ex=60)
+    if held:
+        r.zadd(keys.LEASES, {info["id"]: 0})
     return info["id"]
 
 
-def test_unfinished_jobs_of_a_previous_run_end_failed(r, moi_context):
-    r.hset(USERS_KEY, mapping={"alice": "{}", "bob": "{}"})
-    running, queued, custom = (store(r, "alice", s) for s in ("Running", "Queued", "3 s to go"))
-    done, failed, other = (
-        store(r, "alice", "Success"),
-        store(r, "bob", "Failed"),
-        store(r, "bob", "Running"),
-    )
-    stranger = store(r, "not-a-user", "Running")
+def test_jobs_the_stopped_cluster_held_end_failed_and_waiting_ones_wait(r, moi_context):
+    running, custom = (store(r, "alice", s, held=True) for s in ("Running", "3 s to go"))
+    taken = store(r, "alice", "Queued", held=True)  # taken by an engine, never started
+    waiting = store(r, "bob", "Queued")
+    done = store(r, "alice", "Success")
 
-    async def fail_them() -> int:
+    async def end_them() -> int:
         moi = Client(moi_context.settings)
         try:
-            return await fail_orphaned_jobs(moi)
+            return await end_orphaned_jobs(moi)
         finally:
             await moi.aclose()
 
-    assert asyncio.run(fail_them()) == 4
+    assert asyncio.run(end_them()) == 2
 
-    for job_id in (running, queued, custom, other):
+    for job_id in (running, custom):
         info = record.decode(r.get(job_id))
-        assert info["status"] == "Failed"
-        assert info["result"] == ORPHAN_MESSAGE
+        assert (info["status"], info["result"]) == ("Failed", ORPHAN_MESSAGE)
+    again = record.decode(r.get(taken))
+    assert (again["status"], again["attempt"], again["requeues"]) == ("Queued", 2, 1)
+    assert r.zrange(keys.queue_key("alice"), 0, -1) == [taken]
+    assert record.decode(r.get(waiting))["status"] == "Queued"
     assert record.decode(r.get(done))["status"] == "Success"
-    assert record.decode(r.get(failed))["result"] is None
-    assert record.decode(r.get(stranger))["status"] == "Running"
+    assert r.zcard(keys.LEASES) == 0
 
 
 def test_errors_are_shown_as_one_line():

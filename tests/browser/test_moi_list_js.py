@@ -11,6 +11,8 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
+from tests.test_durations import DURATIONS
+
 PLACEHOLDER_DELAY_MS = 500
 
 # A list on an open connection, fed `adds` then an update for each info.
@@ -66,7 +68,7 @@ def test_each_job_gets_one_row_with_its_id_status_name_and_badge(page):
             "badge": "moi-status moi-status-queued",
             "progress": None,
             "href": "/result/demo/a",
-            "text": "job aQueuedsubmitted on Jan 1, 2026OpenCancelHide",
+            "text": "job aQueuedsubmitted on Jan 1, 2026next in lineOpenCancelHide",
         },
         {
             "id": "b",
@@ -705,21 +707,7 @@ def test_format_ago(page, seconds, shown):
     assert ago == shown
 
 
-@pytest.mark.parametrize(
-    ("seconds", "live", "shown"),
-    [
-        (-3, False, "<0.01 s"),
-        (0.004, False, "<0.01 s"),
-        (0.034, False, "0.03 s"),
-        (4.21, False, "4.2 s"),
-        (42.7, False, "42 s"),
-        (65, False, "1:05"),
-        (3723.4, False, "1:02:03"),
-        (0.4, True, "0 s"),
-        (5.9, True, "5 s"),
-        (65.2, True, "1:05"),
-    ],
-)
+@pytest.mark.parametrize(("seconds", "live", "shown"), DURATIONS)  # moi.durations' table too
 def test_format_duration(page, seconds, live, shown):
     assert (
         page.run("return moi.JobList.formatDuration(arguments[0], arguments[1]);", seconds, live)
@@ -986,3 +974,44 @@ def test_a_list_told_not_to_announce_makes_no_region_and_destroy_takes_it_away(p
         """
     )
     assert seen == [0, 1, 0]
+
+
+def test_a_waiting_row_says_how_many_of_the_lists_waiting_jobs_go_first(page):
+    """Counted in the page from the jobs it has (moi's queue is FIFO within a group): when
+    one starts or is cancelled, the rows behind it move up, with no message for them."""
+    waiting = [
+        {"id": name, "status": "Queued", "date_created": f"2026-01-01T00:00:0{n}"}
+        for n, name in enumerate(["w0", "w1", "w2"])
+    ]
+    again = {"id": "again", "status": "Queued", "attempt": 2, "requeues": 1}
+    again["date_created"] = "2026-01-01T00:00:09"
+    running = {"id": "r", "status": "Running", "date_created": "2026-01-01T00:00:00"}
+    seen = page.run(
+        FED
+        + """
+        const ahead = (ids) => Object.fromEntries(
+            ids.map((id) => [id, t.parts(id).ahead?.text ?? null]));
+        const before = ahead(["w0", "w1", "w2", "again", "r"]);
+        t.socket.deliver({update: t.info("w0", {...arguments[1][0], status: "Running"})});
+        t.socket.deliver({remove: "w1"});
+        list.flush();
+        const after = ahead(["w0", "w2", "again", "r"]);
+        return {before, after, attempt: t.parts("again").attempt};
+        """,
+        ["w0", "w1", "w2", "again", "r"],
+        [*waiting, again, running],
+    )
+    assert seen["before"] == {
+        "w0": "next in line",
+        "w1": "1 ahead in line",
+        "w2": "2 ahead in line",
+        "again": "3 ahead in line",
+        "r": None,
+    }
+    assert seen["after"] == {
+        "w0": None,
+        "w2": "next in line",
+        "again": "1 ahead in line",
+        "r": None,
+    }
+    assert seen["attempt"] is None, "a run its engine never started is not an attempt"

@@ -58,7 +58,7 @@ def own_cluster(tmp_path):
 
 
 @pytest.fixture
-def ours(settings, own_cluster):
+def ours(settings, own_cluster, exclusive_dispatch):
     return dataclasses.replace(
         settings, ipp_connection_file=own_cluster.connection_file, lease=LEASE
     )
@@ -68,7 +68,7 @@ def ours(settings, own_cluster):
 def reaping(ours, r):
     """A client in this process that runs the reaper, as a moi server does."""
     with SyncClient(ours) as client:
-        client.start(reap=True)
+        client.start(reap=True, dispatch=True)
         yield client
 
 

@@ -7,7 +7,6 @@ stopped (SIGSTOP) controller hanging on the client's dispatcher thread, then end
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import queue
 import signal
@@ -17,7 +16,6 @@ import textwrap
 import threading
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -25,7 +23,6 @@ import pytest
 
 from moi import keys, record
 from moi.embedded import LocalCluster
-from moi.sync import SyncClient
 from tests import jobs
 
 pytestmark = pytest.mark.faults
@@ -117,9 +114,8 @@ def wait_for_statuses(r, subscribe, job_ids: list[str], status: str, timeout=30)
 def test_a_script_that_submits_and_exits_at_once_leaves_its_job_to_run(
     settings, moi_context, cluster_hub, r, subscribe, tmp_path
 ):
-    """Every engine is busy, so the script's job waits in the cluster's queue, as jobs do.
-    Its task must be recorded by the time the script is gone: a blank task in
-    ``moi:queued`` reads "never sent", and the reaper would end the job ``Failed``."""
+    """Every engine is busy, so the script's job waits in its group's queue, in Redis: the
+    script may be gone at once, and the job runs when an engine is free."""
     release = f"release-{uuid.uuid4()}"
     busy = [
         moi_context.submit(
@@ -127,7 +123,6 @@ def test_a_script_that_submits_and_exits_at_once_leaves_its_job_to_run(
         )
         for n in range(len(cluster_hub.ids))
     ]
-    reaping = SyncClient(dataclasses.replace(settings, write_retry=WRITE_RETRY, lease=LEASE))
     script = None
     try:
         wait_for_statuses(r, subscribe, busy, "Waiting")
@@ -150,20 +145,9 @@ def test_a_script_that_submits_and_exits_at_once_leaves_its_job_to_run(
         took = time.monotonic() - started
         assert took < EXIT_BOUND
 
-        info = record.decode(r.get(job_id))
-        assert info["status"] == "Queued"  # behind the busy jobs
-        task = r.hget(keys.QUEUED, job_id)
-        assert task, "the script exited before recording its task"
-        assert cluster_hub.result_status([task])["pending"] == [task]  # the controller has it
-
-        reaping.start(reap=True)
-        reaping.client.reaper.trust_leases()
-        # A blank task is "never sent" at this age; let the clock get there, then reap.
-        due = datetime.fromisoformat(info["date_created"]).timestamp() + WRITE_RETRY + LEASE
-        time.sleep(max(0.0, due + 0.1 - time.time()))
-        ended = reaping._call(reaping.client.reaper.reap())
-        assert job_id not in ended
-        assert record.decode(r.get(job_id))["status"] == "Queued"
+        assert record.decode(r.get(job_id))["status"] == "Queued"  # behind the busy jobs
+        assert r.zscore(keys.queue_key("g"), job_id) is not None  # waiting in moi's queue
+        assert r.hexists(keys.CALLS, job_id)  # with its call, for whichever engine takes it
 
         r.rpush(release, *["go"] * len(busy))
         info = moi_context.wait(job_id, timeout=30)
@@ -173,7 +157,6 @@ def test_a_script_that_submits_and_exits_at_once_leaves_its_job_to_run(
         r.rpush(release, *["go"] * len(busy))
         if script is not None:
             script.kill()
-        reaping.close()
 
 
 # -- (issue 21, finding 6) a call that never returns -------------------------------------
@@ -185,21 +168,23 @@ HANGS_THEN_ENDS = """
     import threading
 
     from moi import config
+    from moi.cluster import Cluster
     from moi.sync import SyncClient
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # as the demo app stops
     ending = sys.argv[1]
     moi_client = SyncClient(config.load())
-    moi_client.start()
-    dispatcher = moi_client.client.dispatcher
+    moi_client.start(dispatch=False)
+    cluster = Cluster(moi_client.settings)  # as the dispatcher owns one
+    moi_client._call(cluster.connect())
     entered = threading.Event()
     answered = threading.Event()
 
 
     async def ask():
-        # Queued together, in order, on the dispatcher's one thread: once entered is
-        # set, the thread goes on to ask the controller (ipyparallel's result_status).
-        await asyncio.gather(dispatcher.run(entered.set), dispatcher.unknown_tasks(["a-task"]))
+        # Queued together, in order, on the cluster's one thread: once entered is set,
+        # the thread goes on to ask the controller (ipyparallel's queue_status).
+        await asyncio.gather(cluster.run(entered.set), cluster.queue_status())
 
 
     def asking():
@@ -212,14 +197,15 @@ HANGS_THEN_ENDS = """
     print("started", flush=True)
     sys.stdin.readline()  # the test stopped the controller
     threading.Thread(target=asking, daemon=True).start()
-    assert entered.wait(30), "the dispatcher's thread never took the call"
+    assert entered.wait(30), "the cluster's thread never took the call"
     try:  # from before "hung" is printed: the test's SIGTERM may follow it at once
         print("answered" if answered.wait(2) else "hung", flush=True)
         if ending == "sigterm":
             threading.Event().wait()  # until SIGTERM
     finally:
-        if ending == "sigterm":
-            moi_client.close()  # as an app closes its client on the way out
+        if ending == "sigterm":  # as an app closes its dispatcher and client on the way out
+            moi_client._call(cluster.close())
+            moi_client.close()
         print("ending", flush=True)
 """
 
@@ -247,7 +233,8 @@ def test_a_call_hung_on_a_stopped_controller_does_not_keep_the_script_alive(
 ):
     """``returns``: the script's main returns without closing anything (the interpreter
     then joins its non-daemon threads). ``sigterm``: it is stopped as the demo app is, and
-    closes its client on the way out (the close waits on the dispatcher's thread)."""
+    closes its cluster connection and client on the way out (the close waits on the
+    cluster's thread, up to a bound)."""
     script = Script(
         tmp_path,
         HANGS_THEN_ENDS,

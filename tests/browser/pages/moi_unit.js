@@ -224,6 +224,7 @@
         submitted: part("time.moi-job-submitted", "datetime", "title"),
         ran: part(".moi-job-ran"),
         attempt: part(".moi-job-attempt"),
+        ahead: part(".moi-job-ahead"),
         link: part("a.moi-job-link", "href", "aria-label"),
         cancel: part("button.moi-job-cancel", "aria-label"),
         hide: part("button.moi-job-remove", "aria-label"),
