@@ -8,15 +8,14 @@ accounts and job history survive a restart.
 
 from __future__ import annotations
 
-import dataclasses
-
 import redis
 
 from app.settings import AppSettings, uses_local_cluster, uses_private_redis
 from moi import keys
 from moi.client import Client
 from moi.config import Settings
-from moi.embedded import LocalCluster, RedisServer, Watchdog, free_port
+from moi.dev import DevServers
+from moi.embedded import LocalCluster, RedisServer
 from moi.exceptions import MoiError
 from moi.status import is_final
 
@@ -44,49 +43,33 @@ def check_redis(url: str, timeout: float = 5) -> None:
 
 
 class Services:
-    """Starts what the config leaves to the app, and stops exactly that."""
+    """Starts what the config leaves to the app (:class:`moi.dev.DevServers`, as ``moi dev``
+    does), and stops exactly that."""
 
     def __init__(self, settings: Settings, app_settings: AppSettings) -> None:
         self.settings = settings
-        self.app_settings = app_settings
-        self.redis_server: RedisServer | None = None
-        self.cluster: LocalCluster | None = None
-        self.watchdog: Watchdog | None = None
+        self.servers = DevServers(
+            app_settings.var_path,
+            settings.engines,
+            redis=uses_private_redis(settings),
+            cluster=uses_local_cluster(settings),
+        )
 
     def start(self) -> Settings:
         """Start the private servers; return the settings that point at what now runs.
 
-        On failure whatever did start is stopped before the error propagates.
+        A Redis of the config's must answer before the cluster starts. On failure whatever
+        did start is stopped before the error propagates.
         """
-        settings = self.settings
-        var = self.app_settings.var_path
-        try:
-            if uses_private_redis(settings) or uses_local_cluster(settings):
-                self.watchdog = Watchdog().start()  # stops them if this process is killed
-            if uses_private_redis(settings):
-                self.redis_server = RedisServer(free_port(), var / "redis", persist=True)
-                self.redis_server.start()
-                assert self.watchdog is not None and self.redis_server.pid is not None
-                self.watchdog.guard([self.redis_server.pid])
-                settings = dataclasses.replace(settings, redis_url=self.redis_server.url)
-            check_redis(settings.redis_url)
-            if uses_local_cluster(settings):
-                self.cluster = LocalCluster(settings.engines, var / "ipython", keep=True)
-                try:
-                    self.cluster.start()
-                except Exception as error:
-                    raise StartupError(
-                        f"the local ipyparallel cluster did not start: {first_line(error)}"
-                    ) from error
-                assert self.watchdog is not None
-                self.watchdog.guard(self.cluster.pids())
-                settings = dataclasses.replace(
-                    settings, ipp_connection_file=self.cluster.connection_file
-                )
-        except BaseException:
-            self.stop()
-            raise
-        return settings
+        return self.servers.start(self.settings, redis_ready=check_redis)
+
+    @property
+    def redis_server(self) -> RedisServer | None:
+        return self.servers.redis_server
+
+    @property
+    def cluster(self) -> LocalCluster | None:
+        return self.servers.cluster
 
     @property
     def owns_everything(self) -> bool:
@@ -95,24 +78,11 @@ class Services:
 
     def pids(self) -> list[int]:
         """PIDs of the processes started here: Redis, controller, engines and their helpers."""
-        pids = self.cluster.pids() if self.cluster else []
-        if self.redis_server and self.redis_server.pid:
-            pids.append(self.redis_server.pid)
-        return pids
+        return self.servers.pids()
 
     def stop(self) -> None:
         """Stop the cluster, then Redis (engines may still be writing their last states)."""
-        cluster, self.cluster = self.cluster, None
-        server, self.redis_server = self.redis_server, None
-        watchdog, self.watchdog = self.watchdog, None
-        try:
-            if cluster is not None:
-                cluster.stop()
-        finally:
-            if server is not None:
-                server.stop()
-            if watchdog is not None:
-                watchdog.stop()
+        self.servers.stop()
 
 
 async def end_orphaned_jobs(moi: Client) -> int:

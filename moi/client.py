@@ -198,10 +198,8 @@ class Client:
     async def stop_dispatching(self) -> None:
         """Stop taking turns as the dispatcher; a lock held is let go, so another process
         takes over at once. :meth:`start` takes turns again."""
-        if self._dispatching is not None:
-            self._dispatching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatching
+        if self._dispatching is not None and self.dispatcher is not None:
+            await self.dispatcher.stop(self._dispatching)
             self._dispatching = None
         if self.dispatcher is not None:
             await self.dispatcher.close()

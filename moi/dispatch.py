@@ -109,6 +109,9 @@ class Dispatcher:
         self._next_hold = 0.0
         self._next_probe = 0.0
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.stopping = False
+        """Set by :meth:`stop`: :meth:`run` returns after its round (a cancel alone can be
+        lost in a timeout that expires at the same moment, on Python 3.11)."""
 
     @property
     def active(self) -> bool:
@@ -119,7 +122,7 @@ class Dispatcher:
         self._loop = asyncio.get_running_loop()
         reached = True
         try:
-            while True:
+            while not self.stopping:
                 try:
                     await self._round()
                     if not reached:
@@ -132,12 +135,17 @@ class Dispatcher:
                     self._maybe_waiting = True
                 except Exception:
                     log.exception("moi's dispatcher failed a round; it tries again")
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(max(0.0, self._next_hold - time.monotonic())):
-                        await self._wake.wait()
+                await wait_event(self._wake, max(0.0, self._next_hold - time.monotonic()))
                 self._wake.clear()
         finally:
             self._stop_listening()
+
+    async def stop(self, task: asyncio.Task) -> None:
+        """Stop ``task``, the one running :meth:`run`, and wait for it (a bounded while)."""
+        self.stopping = True
+        self._wake.set()
+        task.cancel()
+        await asyncio.wait([task], timeout=CLUSTER_TIMEOUT)
 
     def wake(self) -> None:
         """Look for waiting jobs now (the loop's thread only)."""
@@ -157,7 +165,8 @@ class Dispatcher:
             self.cluster = None
         for task in list(self._background):
             with contextlib.suppress(Exception, asyncio.CancelledError):
-                await task
+                async with asyncio.timeout(CLUSTER_TIMEOUT):
+                    await task
 
     async def _round(self) -> None:
         now = time.monotonic()
@@ -332,6 +341,8 @@ class Dispatcher:
     def _stop_listening(self) -> None:
         if self._listening is not None:
             self._listening.cancel()
+            self._background.add(self._listening)  # awaited by close(), so its pubsub closes
+            self._listening.add_done_callback(self._background.discard)
             self._listening = None
 
     async def _listen(self) -> None:
@@ -348,6 +359,20 @@ class Dispatcher:
             except TRANSIENT:
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, 5.0)
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` seconds pass.
+
+    Not ``asyncio.timeout`` around ``event.wait()``: on Python 3.11 a cancel that comes as
+    the timeout expires is taken for the timeout's own, and lost, so a task that loops on
+    it may never stop.
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait([waiter], timeout=timeout)
+    finally:
+        waiter.cancel()
 
 
 async def cluster_report(redis: aioredis.Redis) -> dict[str, Any] | None:

@@ -190,16 +190,42 @@ def serve(url: str, fence: str, task: str, max_running: int, lease_seconds: int)
         for info, _ in claimed:
             _renewer.hold(writer.client, info["id"], lease_seconds)
         chunk_began = time.monotonic()
+        ran = 0
         for info, packed in claimed:
-            outcomes.append(_run_taken(writer, info, packed))
-        took = (time.monotonic() - chunk_began) / max(len(claimed), 1)
+            rest = Rest(writer, [job for job, _ in claimed[ran + 1 :]])
+            outcomes.append(_run_taken(writer, info, packed, rest))
+            ran += 1
+            if rest.handed_back:
+                break
+        took = (time.monotonic() - chunk_began) / ran
         most = max(1, min(MOST_AT_ONCE, int(CHUNK_SECONDS / max(took, 1e-4))))
         if time.monotonic() - began > SERVE_BUDGET:
             break
     return {"outcomes": outcomes, "stopped": stopped}
 
 
-def _run_taken(writer: record.Writer, info: dict[str, Any], packed: bytes) -> dict[str, Any]:
+class Rest:
+    """The jobs of a chunk after the one running: handed back to their queue if that one
+    runs longer than :data:`CHUNK_SECONDS` (a chunk's jobs were thought short), so that
+    a free engine takes them rather than wait behind it."""
+
+    def __init__(self, writer: record.Writer, infos: list[dict[str, Any]]) -> None:
+        self.writer = writer
+        self.infos = infos
+        self.handed_back = False
+
+    def hand_back(self) -> None:
+        for info in self.infos:
+            _renewer.release(info["id"])
+            # Back to the front, on a new attempt (so no other claim of it is mistaken
+            # for this one), no retry used; none that was cancelled meanwhile.
+            self.writer.lost(info["id"], int(info.get("attempt") or 1), "")
+        self.handed_back = True
+
+
+def _run_taken(
+    writer: record.Writer, info: dict[str, Any], packed: bytes, rest: Rest | None = None
+) -> dict[str, Any]:
     """Run one job this engine took, and store every change of it; its outcome."""
     engine_settings, _, payload = pickle.loads(packed)
     _, ttl, max_result_bytes, write_retry, lease_seconds, grace = engine_settings
@@ -216,7 +242,7 @@ def _run_taken(writer: record.Writer, info: dict[str, Any], packed: bytes) -> di
             _renewer.release(info["id"])
             return outcome  # ended before it started: cancelled while it waited
         log.info("moi job %s of group %s started", info["id"], info["group"])
-        status = _supervise(job, payload, max_result_bytes, grace)
+        status = _supervise(job, payload, max_result_bytes, grace, rest)
     except JobProcessDied as died:
         # As if its engine died: it may run again, else it ends Failed with the reason.
         why = str(died)
@@ -240,22 +266,31 @@ def _run_taken(writer: record.Writer, info: dict[str, Any], packed: bytes) -> di
     return outcome
 
 
-def _supervise(job: RunningJob, payload: bytes, max_result_bytes: int, grace: float) -> str:
+def _supervise(
+    job: RunningJob, payload: bytes, max_result_bytes: int, grace: float, rest: Rest | None
+) -> str:
     """Run the call in the job process and store how it ended; its final status.
 
     The one loop of the engine's main thread while a job runs: it waits on the job
-    process's messages, a cancel's wake-up and the time limit, whichever comes first.
+    process's messages, a cancel's wake-up, the time limit, and the moment the rest of
+    its chunk goes back to the queue, whichever comes first.
     """
     process = _job_process()
     limit = job.info.get("time_limit")
     deadline = time.monotonic() + limit if limit else None
     stopped: Status | None = None
     kill_at: float | None = None
+    hand_back_at = time.monotonic() + CHUNK_SECONDS if rest and rest.infos else None
     process.send(payload, max_result_bytes)
     while True:
         due = kill_at if stopped is not None else deadline
+        if hand_back_at is not None:
+            due = hand_back_at if due is None else min(due, hand_back_at)
         timeout = None if due is None else max(0.0, due - time.monotonic())
         ready = wait([process.conn, _cancels.wake_fd], timeout)
+        if rest is not None and hand_back_at is not None and time.monotonic() >= hand_back_at:
+            hand_back_at = None
+            rest.hand_back()
         if stopped is None and _cancels.take():
             stopped, kill_at = Status.CANCELLED, time.monotonic() + grace
             process.interrupt()
