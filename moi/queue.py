@@ -24,8 +24,8 @@ from typing import Any
 from moi import keys
 
 # Puts job IDs at the back of their group's queue (or at its front, for jobs that ran
-# before and lost their engine), gives the group a turn if it had none, and wakes the
-# dispatcher.
+# before and lost their engine); a group that had no jobs waiting gets a turn, and its
+# wake-up goes to the dispatcher and to idle engines.
 LUA_QUEUE_ADD = f"""
 local function queue_add(group, ids, front)
     local queue = '{keys.QUEUE_PREFIX}' .. group
@@ -42,8 +42,9 @@ local function queue_add(group, ids, front)
         local turn = tonumber(redis.call('GET', '{keys.TURN}') or '0')
         -- Ahead of the group just served, behind those waiting longer: round-robin.
         redis.call('ZADD', '{keys.READY}', front and -1 or turn - 0.5, group)
+        -- Only when the group starts to wait: while it waits, engines keep taking its jobs.
+        redis.call('PUBLISH', '{keys.WAKE}', group)
     end
-    redis.call('PUBLISH', '{keys.WAKE}', group)
 end
 """
 

@@ -163,6 +163,10 @@ CHUNK_SECONDS = 0.02
 MOST_AT_ONCE = 64
 """The most jobs an engine takes in one claim."""
 
+IDLE_SECONDS = 0.1
+"""Seconds a :func:`serve` task that finds no job stays, woken by new work (``moi:wake``),
+before it returns: jobs that come one after another skip the dispatcher and the cluster."""
+
 
 def serve(url: str, fence: str, task: str, max_running: int, lease_seconds: int) -> dict:
     """The task the dispatcher keeps on each engine: take the next job moi's queue gives
@@ -177,15 +181,23 @@ def serve(url: str, fence: str, task: str, max_running: int, lease_seconds: int)
         metrics; no status if this engine did not store the end).
     """
     writer = _writer(url)
-    began = time.monotonic()
+    _cancels.listen(writer.client)
+    began = worked = time.monotonic()
     outcomes: list[dict[str, Any]] = []
     most, stopped = 1, "budget"
     while True:
+        _cancels.work.clear()  # a wake-up from now on means a job may wait
         claimed = writer.claim(fence, task, most, max_running, lease_seconds)
         if claimed == queue.AGAIN:
             continue
+        if claimed == queue.FENCED:
+            stopped = "fenced"
+            break
         if isinstance(claimed, int):
-            stopped = "fenced" if claimed == queue.FENCED else "empty"
+            idle = IDLE_SECONDS - (time.monotonic() - worked)
+            if idle > 0 and _cancels.work.wait(idle):
+                continue
+            stopped = "empty"
             break
         for info, _ in claimed:
             _renewer.hold(writer.client, info["id"], lease_seconds)
@@ -197,7 +209,8 @@ def serve(url: str, fence: str, task: str, max_running: int, lease_seconds: int)
             ran += 1
             if rest.handed_back:
                 break
-        took = (time.monotonic() - chunk_began) / ran
+        worked = time.monotonic()
+        took = (worked - chunk_began) / ran
         most = max(1, min(MOST_AT_ONCE, int(CHUNK_SECONDS / max(took, 1e-4))))
         if time.monotonic() - began > SERVE_BUDGET:
             break

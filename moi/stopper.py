@@ -44,10 +44,16 @@ class CancelListener:
         self._job_id: str | None = None
         self._cancelled = False
         self._listeners: set[int] = set()  # ids of the Redis clients listened with
+        self.work = threading.Event()
+        """Set when jobs start to wait (``moi:wake``): an idle engine's task asks again."""
         self.wake_fd, self._wake_w = os.pipe()
         """Readable when a cancel was heard: the main thread waits on it with the job."""
         os.set_blocking(self.wake_fd, False)
         os.set_blocking(self._wake_w, False)
+
+    def listen(self, client: redis.Redis) -> None:
+        """Start listening on ``client`` (once per client): cancels, and new work."""
+        self._listen(client)
 
     def watch(self, client: redis.Redis, job_id: str) -> None:
         """Listen for ``job_id``'s cancel from now on; pair with :meth:`done`."""
@@ -92,12 +98,17 @@ class CancelListener:
         while True:
             try:
                 with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    pubsub.subscribe(keys.CANCELS)
-                    pubsub.get_message(timeout=5)  # the confirmation: from now on, heard
+                    pubsub.subscribe(keys.CANCELS, keys.WAKE)
+                    for _ in range(2):  # the confirmations: from now on, heard
+                        pubsub.get_message(timeout=5)
                     self._check_current(client)  # a cancel sent before that is in Redis
                     wait = RECONNECT_WAIT[0]
                     for message in pubsub.listen():
-                        if message["type"] == "message":
+                        if message["type"] != "message":
+                            continue
+                        if message["channel"] in (keys.WAKE, keys.WAKE.encode()):
+                            self.work.set()
+                        else:
                             self.cancelled(cancelled_job(message["data"]))
             except Exception as error:  # Redis went away: listen again, then check again
                 log.warning("moi engine cannot hear cancels (%s); trying again", error)
