@@ -107,7 +107,7 @@ def make_jobs(driver) -> str:
     for job_id in (long, shorter):
         demo.wait(driver, lambda d, job_id=job_id: running(d, job_id), "the countdowns to run")
     demo.submit(driver, "hello", "name", "Grace")  # both engines are busy: it waits, Queued
-    demo.send_form(driver, "batch", "count", "3")  # three more behind it, each with its place
+    demo.send_form(driver, "batch", "count", "3", expect=3)  # three more behind it, in line
     return long
 
 
