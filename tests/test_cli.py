@@ -363,3 +363,18 @@ def test_python_dash_m_moi_is_the_same_command():
         [sys.executable, "-m", "moi", "--help"], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0 and "watch" in done.stdout and "submit" in done.stdout
+
+
+def test_a_submit_past_the_queued_limit_is_one_clear_line(
+    r, settings, tmp_path, exclusive_dispatch
+):
+    limited = tmp_path / "limited.ini"
+    limited.write_text(
+        f"[redis]\nurl = {settings.redis_url}\n[jobs]\nmax_queued_per_group = 1\n"
+        f"[ipyparallel]\nconnection_file = {settings.ipp_connection_file}\n"
+    )
+    first = moi(limited, "submit", "tests.jobs:double", "1", "--group", "ann")
+    assert first.returncode == 0, first.stderr  # it waits: nobody dispatches
+    refused = moi(limited, "submit", "tests.jobs:double", "2", "--group", "ann")
+    assert "'ann' already has the most jobs waiting that it may (1)" in one_clear_line(refused)
+    assert r.scard("ann:jobs") == 1
