@@ -68,7 +68,9 @@ def store(r, user: str, status: str, *, held: bool = False) -> str:
     return info["id"]
 
 
-def test_jobs_the_stopped_cluster_held_end_failed_and_waiting_ones_wait(r, moi_context):
+def test_jobs_the_stopped_cluster_held_end_failed_and_waiting_ones_wait(
+    r, moi_context, exclusive_dispatch
+):
     running, custom = (store(r, "alice", s, held=True) for s in ("Running", "3 s to go"))
     taken = store(r, "alice", "Queued", held=True)  # taken by an engine, never started
     waiting = store(r, "bob", "Queued")
