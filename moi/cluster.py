@@ -146,6 +146,11 @@ class Cluster:
         """
         return await self.run(self._send, func, calls)
 
+    async def purge(self, task_ids: list[str]) -> None:
+        """Have the controller forget these finished tasks' results: it keeps every
+        result in memory otherwise, and moi has stored what matters in Redis."""
+        await self.run(self._purge, task_ids)
+
     def forget(self, future: Future) -> None:
         """Drop the client's copy of a finished task (the job's state lives in Redis).
 
@@ -204,6 +209,11 @@ class Cluster:
                 if len(history) > HISTORY_LIMIT:
                     del history[: -HISTORY_LIMIT // 2]
         return sent
+
+    def _purge(self, task_ids: list[str]) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.purge_hub_results(jobs=task_ids)
 
     def _queue_status(self) -> dict[str, Any]:
         with self._lock:

@@ -34,7 +34,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from moi import controller, events, keys, queue, record, runner
-from moi.cluster import Cluster, SendError, is_engine_death, task_failure_message
+from moi.cluster import Cluster, SendError, TaskResult, is_engine_death, task_failure_message
 from moi.config import Settings
 from moi.retry import TRANSIENT
 
@@ -102,6 +102,9 @@ class Dispatcher:
         self._maybe_waiting = True  # jobs may wait that no task was sent for yet
         self._wakes = 0  # wake-ups so far, to tell which came after a task was sent
         self._sent_at: dict[str, int] = {}  # each task's _wakes when it was sent
+        self._finished: list[
+            str
+        ] = []  # ipyparallel IDs of tasks back, for the controller to forget
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listening: asyncio.Task | None = None
@@ -224,6 +227,13 @@ class Dispatcher:
             except Exception as error:
                 log.warning("moi's dispatcher cannot reach the cluster: %r", error)
                 self.engines = 0
+        if self._finished and cluster.lost_because is None:
+            finished, self._finished = self._finished, []
+            try:
+                async with asyncio.timeout(CLUSTER_TIMEOUT):
+                    await cluster.purge(finished)
+            except Exception as error:  # its memory grows a little more: not worth more
+                log.warning("moi's dispatcher could not purge the controller's results: %r", error)
         if len(self._out) < self.engines and await self.redis.exists(keys.READY):
             self._maybe_waiting = True  # a wake missed (Redis was away), or a task failed
         report = {
@@ -268,19 +278,20 @@ class Dispatcher:
         self._out.clear()
         self._sent_at.clear()
 
-    def _task_back(self, task: str, future: Future) -> None:
+    def _task_back(self, task: str, future: TaskResult) -> None:
         """On ipyparallel's I/O thread: hand the task's end over to the loop."""
         loop = self._loop
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to tell
             if loop is not None:
                 loop.call_soon_threadsafe(self._returned, task, future)
 
-    def _returned(self, task: str, future: Future) -> None:
+    def _returned(self, task: str, future: TaskResult) -> None:
         if self._out.get(task) is future:
             del self._out[task]
         sent_at = self._sent_at.pop(task, self._wakes)
         if self.cluster is not None:
             self.cluster.forget(future)
+            self._finished.extend(future.msg_ids)
         error = future.exception()
         if error is not None:
             self._spawn(self._engine_lost(task, error))
