@@ -121,7 +121,7 @@ class Dispatcher:
         return self.fence is not None
 
     async def run(self) -> None:
-        """Take turns for the lock, and dispatch while holding it; until cancelled."""
+        """Take turns for the lock, and dispatch while holding it; until :meth:`stop`."""
         self._loop = asyncio.get_running_loop()
         reached = True
         try:
