@@ -16,7 +16,6 @@ itself (:mod:`moi.runner`). A server's client also takes its turn as the dispatc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import threading
@@ -39,6 +38,9 @@ log = logging.getLogger(__name__)
 NO_USER_GROUP = "no-user"
 CREATE_BATCH = 1000
 """Jobs stored per script call by ``map``: Redis serves others between two."""
+
+CLOSE_TIMEOUT = 10.0
+"""Seconds each step of closing a client may take."""
 
 DRAIN_CHECK = 1.0
 """Seconds ``drain`` waits for a notice before it reads every job it waits for again (a
@@ -206,16 +208,23 @@ class Client:
             self.dispatcher = None
 
     async def aclose(self) -> None:
-        """Hand the background work over to another process, and close the connections."""
+        """Hand the background work over to another process, and close the connections.
+
+        Each step is bounded (:data:`CLOSE_TIMEOUT`): a connection stuck in a read must not
+        keep a process from ending.
+        """
         await self.stop_dispatching()
         if self._reaping is not None:
             self._reaping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaping
+            await asyncio.wait([self._reaping], timeout=CLOSE_TIMEOUT)
             self._reaping = None
             if self.reaper is not None:
                 await self.reaper.close()
-        await self.redis.aclose()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self.redis.aclose()
+        except TimeoutError:
+            log.warning("moi's Redis connections did not close within %s s", CLOSE_TIMEOUT)
 
     # -- submitting ------------------------------------------------------------------------
 
