@@ -55,6 +55,9 @@ CLUSTER_TIMEOUT = 10.0
 # else with a new one. Returns the fence held, or false.
 _HOLD_SCRIPT = """
 local holder = redis.call('GET', KEYS[1])
+if holder == '' then
+    holder = false  -- let go: free to take
+end
 if holder and holder ~= ARGV[1] then
     return false
 end
@@ -69,10 +72,13 @@ redis.call('SET', KEYS[1], fence, 'EX', ARGV[2])
 return fence
 """
 
-# KEYS: lock. ARGV: fence. Lets the lock go, if this fence holds it.
+# KEYS: lock. ARGV: fence, seconds. Lets the lock go, if this fence holds it: an empty
+# value, which any dispatcher may take at once but no task's fence matches, so the tasks
+# of a dispatcher that stepped down stop taking jobs.
 _LET_GO_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
+    redis.call('SET', KEYS[1], '', 'EX', ARGV[2])
+    return 1
 end
 return 0
 """
@@ -161,7 +167,7 @@ class Dispatcher:
         self._stop_listening()
         if self.fence is not None:
             with contextlib.suppress(*TRANSIENT):
-                await self._let_go(keys=[keys.DISPATCHER_LOCK], args=[self.fence])
+                await self._let_go(keys=[keys.DISPATCHER_LOCK], args=[self.fence, LOCK_SECONDS])
             self.fence = None
         if self.cluster is not None:
             await self.cluster.close()
