@@ -308,9 +308,11 @@ class Dispatcher:
             events.ended(outcome, outcome)
         stopped = answer.get("stopped")
         # Jobs may wait: it ran out of time, or it found none before a wake-up that came
-        # while it was out (that wake-up sent no task for the engine it held). "fenced":
-        # another dispatcher took over.
+        # while it was out (that wake-up sent no task for the engine it held).
         if stopped == "budget" or (stopped == "empty" and self._wakes > sent_at):
+            self._maybe_waiting = True
+        elif stopped == "fenced":  # the lock is not ours as the task saw it: look again now
+            self._next_hold = 0.0
             self._maybe_waiting = True
         self._spawn(self._forget_serving(task))
         self._wake.set()

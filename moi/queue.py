@@ -49,14 +49,15 @@ end
 """
 
 FENCED, NOTHING, AGAIN = -1, 0, 1
-"""What the claim script answers instead of jobs: another dispatcher took over (this
-task's engine should stop asking), nothing may be taken now, or ask once more."""
+"""What the claim script answers instead of jobs: the dispatcher that sent this task
+no longer holds the lock (this task's engine should stop asking), nothing may be taken now, or ask once more."""
 
 # ARGV: fence, task ID, most jobs to take, max running per group (0: no limit), lease
 # seconds. Answers FENCED, NOTHING, AGAIN, or each taken job's info JSON and stored call.
 CLAIM_SCRIPT = f"""
-local lock = redis.call('GET', '{keys.DISPATCHER_LOCK}')
-if lock and lock ~= ARGV[1] then
+-- Only while the dispatcher that sent this task holds the lock: not after it let go
+-- (an empty value), nor while no one holds it (it died, or Redis lost its keys).
+if redis.call('GET', '{keys.DISPATCHER_LOCK}') ~= ARGV[1] then
     return {FENCED}
 end
 local most = tonumber(ARGV[3])
