@@ -106,6 +106,14 @@ class Settings:
         positive_int,
         "A job whose JSON-encoded result is larger ends Failed.",
     )
+    max_output_bytes: int = setting(
+        "jobs",
+        "max_output_bytes",
+        1024 * 1024,
+        non_negative_int,
+        "Bytes of a job's printed output kept: its first and last halves, with what was "
+        "dropped between them counted; 0 keeps all of it.",
+    )
     write_retry: int = setting(
         "jobs",
         "write_retry",

@@ -93,3 +93,26 @@ def queue_key(group: str) -> str:
 def running_key(group: str) -> str:
     """Set: the IDs of the group's jobs taken by an engine and not yet ended."""
     return RUNNING_PREFIX + group
+
+
+OUTPUT_PREFIX = "moi:output:"
+
+
+def output_key(job_id: str) -> str:
+    """Hash: how much a job printed (``lines``, ``tail_first``, ``dropped_bytes``)."""
+    return OUTPUT_PREFIX + job_id
+
+
+def output_head_key(job_id: str) -> str:
+    """List: the first lines a job printed, up to half its output cap."""
+    return OUTPUT_PREFIX + job_id + ":head"
+
+
+def output_tail_key(job_id: str) -> str:
+    """List: the last lines a job printed, once its head is full (up to the other half)."""
+    return OUTPUT_PREFIX + job_id + ":tail"
+
+
+def output_channel(job_id: str) -> str:
+    """Channel: each batch of lines a job prints, as it is stored."""
+    return OUTPUT_PREFIX + job_id
