@@ -12,9 +12,12 @@ One job process serves its engine's jobs one after another, so a job pays a mess
 each way on a local socket, not a fork. A process that was interrupted, or died, is never
 used again: the next job gets a new one.
 
-Messages (pickled, on a socket pair): the engine sends the packed call; the process
-answers with any number of ``("status", text, progress)``, then one of
-``("returned", value, size)``, ``("too_big", size)`` or ``("raised", traceback)``.
+Messages (pickled, on a socket pair): the engine sends the packed call, then the write
+ends of the job's output pipes (:mod:`moi.capture`) as file descriptors over the same
+socket; the process answers with any number of ``("status", text, progress)``, then one
+of ``("returned", value, size)``, ``("too_big", size)`` or ``("raised", traceback)``.
+What the function prints (``sys.stdout``, ``sys.stderr``, file descriptors 1 and 2) and
+the records of Python's ``logging`` go to those pipes, for that job only.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import contextlib
 import ctypes
 import io
 import json
+import logging
 import os
 import signal
+import socket
 import sys
 import traceback
 from multiprocessing.connection import Connection, Pipe
@@ -50,11 +55,18 @@ class JobProcess:
         theirs.close()
         self.pid = pid
         self.conn: Connection = ours
+        self._socket = _socket_of(ours)
         self._exit: int | None = None
 
-    def send(self, payload: bytes, max_result_bytes: int) -> None:
-        """Hand the process one packed call to run."""
-        self.conn.send((payload, max_result_bytes))
+    def send(self, payload: bytes, max_result_bytes: int, output: list[int]) -> None:
+        """Hand the process one packed call to run, and the write ends of its output
+        pipes (stdout, stderr, log); they are closed here once sent."""
+        try:
+            self.conn.send((payload, max_result_bytes))
+            socket.send_fds(self._socket, [b"o"], output)
+        finally:
+            for fd in output:
+                os.close(fd)
 
     def interrupt(self) -> None:
         """``KeyboardInterrupt`` in the function (and ``SIGINT`` to what it started)."""
@@ -73,6 +85,7 @@ class JobProcess:
             except ChildProcessError:  # reaped already (a SIGCHLD handler of the engine's)
                 self._exit = 0
             self.conn.close()
+            self._socket.close()
         return self._exit
 
     def describe_end(self) -> str:
@@ -102,12 +115,16 @@ def _serve(conn: Connection, parent: int) -> None:
     code = 0
     try:
         _become_job_process(parent)
+        sock = _socket_of(conn)
         while True:
             try:
                 payload, max_result_bytes = conn.recv()
             except EOFError:  # the engine is gone
                 break
-            conn.send(_call(payload, max_result_bytes, conn))
+            _, output, _, _ = socket.recv_fds(sock, 1, OUTPUT_PIPES)
+            with _printing_to(*output):
+                outcome = _call(payload, max_result_bytes, conn)
+            conn.send(outcome)
     except BaseException:  # an interrupt between jobs, or the engine went mid-send
         code = 1
     finally:
@@ -124,9 +141,70 @@ def _become_job_process(parent: int) -> None:
     for number in (signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
         signal.signal(number, signal.SIG_DFL)
     # The engine's sys.stdout and sys.stderr send to the controller through threads
-    # that were not forked; what the function prints goes to the engine's own files.
-    sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False), line_buffering=True)
-    sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False), line_buffering=True)
+    # that were not forked: here they write to file descriptors 1 and 2, which are the
+    # running job's pipes (a line at a time, so a job killed mid-print keeps its lines).
+    sys.stdout = _line_writer(1)
+    sys.stderr = _line_writer(2)
+    # Records go to the running job's log pipe, not to the engine's handlers.
+    logging.root.handlers = [_LOG_PIPE]
+
+
+def _socket_of(conn: Connection) -> socket.socket:
+    """A socket on the connection's own (duplicated) descriptor, to pass descriptors."""
+    return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=os.dup(conn.fileno()))
+
+
+def _line_writer(fd: int) -> io.TextIOWrapper:
+    return io.TextIOWrapper(
+        os.fdopen(fd, "wb", closefd=False),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+        write_through=True,
+    )
+
+
+class _LogPipe(logging.Handler):
+    """Writes each record to the running job's log pipe; drops it between jobs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.fd: int | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.write(self.fd, (self.format(record) + "\n").encode("utf-8", "backslashreplace"))
+        except Exception:
+            self.handleError(record)
+
+
+_LOG_PIPE = _LogPipe()
+OUTPUT_PIPES = 3  # stdout, stderr, log: as moi.capture makes them
+
+
+@contextlib.contextmanager
+def _printing_to(stdout: int, stderr: int, log: int):
+    """The job's pipes on 1 and 2 and under logging while it runs; nothing after."""
+    os.dup2(stdout, 1)
+    os.dup2(stderr, 2)
+    os.close(stdout)
+    os.close(stderr)
+    _LOG_PIPE.fd = log
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        _LOG_PIPE.fd = None
+        os.close(log)
+        nothing = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(nothing, 1)
+        os.dup2(nothing, 2)
+        os.close(nothing)
 
 
 def _die_with(parent: int) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 
 import cloudpickle
 
-from moi import connections, lease, queue, record, stopper
+from moi import connections, lease, output, queue, record, stopper
+from moi.capture import Capture
 from moi.config import Settings
 from moi.exceptions import JobProcessDied
 from moi.jobprocess import JobProcess, check_status_update, json_result
@@ -37,6 +38,11 @@ def _writer(url: str) -> record.Writer:
     # a sixth of a write's cost here. The engine's few threads take turns on it (a lock),
     # and a connection Redis closed (a restart) is made again for the next command.
     return record.Writer(connections.single(url))
+
+
+@functools.lru_cache(maxsize=8)
+def _output(writer: record.Writer) -> output.Output:
+    return output.Output(writer.client)
 
 
 _renewer = lease.Renewer()
@@ -149,6 +155,7 @@ def pack(settings: Settings, info: dict[str, Any], call) -> bytes:
         settings.write_retry,
         settings.lease,
         settings.cancel_grace,
+        settings.max_output_bytes,
     )
     return pickle.dumps((engine_settings, info, cloudpickle.dumps(call)))
 
@@ -241,8 +248,11 @@ def _run_taken(
 ) -> dict[str, Any]:
     """Run one job this engine took, and store every change of it; its outcome."""
     engine_settings, _, payload = pickle.loads(packed)
-    _, ttl, max_result_bytes, write_retry, lease_seconds, grace = engine_settings
+    _, ttl, max_result_bytes, write_retry, lease_seconds, grace, *rest_of_settings = engine_settings
+    max_output_bytes = rest_of_settings[0] if rest_of_settings else 0  # a call packed by moi < 0.5
     job = RunningJob(writer, info, ttl, write_retry, lease_seconds)
+    attempt = int(info.get("attempt") or 1)
+    capture = Capture(_output(writer), info["id"], attempt, ttl, max_output_bytes)
     outcome: dict[str, Any] = {
         "id": info["id"],
         "group": info["group"],
@@ -255,7 +265,9 @@ def _run_taken(
             _renewer.release(info["id"])
             return outcome  # ended before it started: cancelled while it waited
         log.info("moi job %s of group %s started", info["id"], info["group"])
-        status = _supervise(job, payload, max_result_bytes, grace, rest)
+        if attempt > 1:
+            capture.note(f"Attempt {attempt}")
+        status = _supervise(job, payload, max_result_bytes, grace, rest, capture)
     except JobProcessDied as died:
         # As if its engine died: it may run again, else it ends Failed with the reason.
         why = str(died)
@@ -280,27 +292,52 @@ def _run_taken(
 
 
 def _supervise(
-    job: RunningJob, payload: bytes, max_result_bytes: int, grace: float, rest: Rest | None
+    job: RunningJob,
+    payload: bytes,
+    max_result_bytes: int,
+    grace: float,
+    rest: Rest | None,
+    capture: Capture,
 ) -> str:
     """Run the call in the job process and store how it ended; its final status.
 
     The one loop of the engine's main thread while a job runs: it waits on the job
-    process's messages, a cancel's wake-up, the time limit, and the moment the rest of
-    its chunk goes back to the queue, whichever comes first.
+    process's messages and output, a cancel's wake-up, the time limit, the moment the
+    rest of its chunk goes back to the queue, and the moment output is due to be stored,
+    whichever comes first. Every line printed is stored before the job's end.
     """
+    try:
+        return _supervise_printing(job, payload, max_result_bytes, grace, rest, capture)
+    finally:
+        capture.close()
+
+
+def _supervise_printing(
+    job: RunningJob,
+    payload: bytes,
+    max_result_bytes: int,
+    grace: float,
+    rest: Rest | None,
+    capture: Capture,
+) -> str:
     process = _job_process()
     limit = job.info.get("time_limit")
     deadline = time.monotonic() + limit if limit else None
     stopped: Status | None = None
     kill_at: float | None = None
     hand_back_at = time.monotonic() + CHUNK_SECONDS if rest and rest.infos else None
-    process.send(payload, max_result_bytes)
+    process.send(payload, max_result_bytes, capture.open())
     while True:
         due = kill_at if stopped is not None else deadline
-        if hand_back_at is not None:
-            due = hand_back_at if due is None else min(due, hand_back_at)
+        for then in (hand_back_at, capture.due):
+            if then is not None:
+                due = then if due is None else min(due, then)
         timeout = None if due is None else max(0.0, due - time.monotonic())
-        ready = wait([process.conn, _cancels.wake_fd], timeout)
+        ready = wait([process.conn, _cancels.wake_fd, *capture.fds], timeout)
+        for fd in capture.fds:
+            if fd in ready:
+                capture.read(fd)
+        capture.store_if_due()
         if rest is not None and hand_back_at is not None and time.monotonic() >= hand_back_at:
             hand_back_at = None
             rest.hand_back()
@@ -317,6 +354,7 @@ def _supervise(
                 if stopped is None:
                     job.status_update(message[1], progress=message[2])
                 continue
+            capture.close()  # every line it printed, before its end
             if stopped is not None:  # it let go once interrupted: a new one for the next job
                 _discard_job_process()
                 return stopped.value

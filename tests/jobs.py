@@ -207,3 +207,56 @@ def counts_runs(redis_url, key, item, seconds=0, **kwargs):
     redis.Redis.from_url(redis_url).hincrby(key, str(item), 1)
     time.sleep(seconds)
     return item
+
+
+def prints(lines, tag="", **kwargs):
+    """Print ``lines`` numbered lines, each tagged, on stdout; one on stderr after each
+    hundredth; through a subprocess once; and a logging record (the function's output
+    as a user's job makes it)."""
+    import logging
+    import subprocess
+    import sys
+
+    for i in range(lines):
+        print(f"{tag} line {i}")
+        if i % 100 == 99:
+            print(f"{tag} warning {i}", file=sys.stderr)
+    subprocess.run(["echo", f"{tag} from a subprocess"], check=True)
+    logging.getLogger("sample").warning("%s logged", tag)
+    return lines
+
+
+def prints_then_dies(lines, **kwargs):
+    """Print ``lines`` lines, then end its job process at once (no cleanup, no flush)."""
+    for i in range(lines):
+        print(f"line {i}")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def leaves_a_printer(go, done, **kwargs):
+    """Start a subprocess that outlives this job: once the file ``go`` exists, it prints
+    a line and writes its echo's exit status to the file ``done``."""
+    import subprocess
+
+    script = (
+        f"trap '' PIPE; while [ ! -e {go} ]; do sleep 0.02; done; echo late line; echo $? > {done}"
+    )
+    subprocess.Popen(["sh", "-c", script], start_new_session=True)
+    return "left"
+
+
+def echo(text, **kwargs):
+    """Print ``text``."""
+    print(text)
+
+
+def prints_on_cue(redis_url, key, **kwargs):
+    """Print a line, then wait for a push to ``key`` before the next; "end" ends it."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    while True:
+        _, cue = client.blpop([key], timeout=60)
+        if cue == b"end":
+            return "done"
+        print(cue.decode())
