@@ -145,8 +145,9 @@ def _become_job_process(parent: int) -> None:
     # running job's pipes (a line at a time, so a job killed mid-print keeps its lines).
     sys.stdout = _line_writer(1)
     sys.stderr = _line_writer(2)
-    # Records go to the running job's log pipe, not to the engine's handlers.
-    logging.root.handlers = [_LOG_PIPE]
+    # Records that meet no handler (logging not configured) go to the job's log pipe;
+    # a function that configures logging has its handlers write where it says.
+    logging.lastResort = _LOG_PIPE
 
 
 def _socket_of(conn: Connection) -> socket.socket:

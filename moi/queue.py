@@ -50,7 +50,8 @@ end
 
 FENCED, NOTHING, AGAIN = -1, 0, 1
 """What the claim script answers instead of jobs: the dispatcher that sent this task
-no longer holds the lock (this task's engine should stop asking), nothing may be taken now, or ask once more."""
+no longer holds the lock (this task's engine should stop asking), nothing may be taken
+now, or ask once more."""
 
 # ARGV: fence, task ID, most jobs to take, max running per group (0: no limit), lease
 # seconds. Answers FENCED, NOTHING, AGAIN, or each taken job's info JSON and stored call.

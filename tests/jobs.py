@@ -260,3 +260,13 @@ def prints_on_cue(redis_url, key, **kwargs):
         if cue == b"end":
             return "done"
         print(cue.decode())
+
+
+def logs_configured(**kwargs):
+    """Configure logging as a script would, then log at INFO."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(message)s", force=True)
+    logging.getLogger("sample").info("configured")
+    logging.root.handlers.clear()  # as it found it, for the next job of its process
+    logging.root.setLevel(logging.WARNING)

@@ -144,3 +144,9 @@ def test_any_text_is_stored_as_printed(r, moi_context, text):
     job_id = moi_context.submit("ann", "echo", None, jobs.echo, text)
     assert moi_context.wait(job_id, timeout=30)["status"] == "Success"
     assert texts(Output(r).read(job_id), "stdout") == [text]
+
+
+def test_a_function_that_configures_logging_has_its_lines_where_it_writes_them(r, moi_context):
+    job_id = moi_context.submit("ann", "logs", None, jobs.logs_configured)
+    assert moi_context.wait(job_id, timeout=30)["status"] == "Success"
+    assert texts(Output(r).read(job_id), "stderr") == ["INFO:configured"]
