@@ -14,6 +14,9 @@ pattern subscription; job notices it also brings are dropped on arrival), and ma
 group's set agree, as PROTOCOL.md asks of a running server. :meth:`Hub.start` starts
 that before the first client comes.
 
+A job's output (``moi:follow``) goes only to the sockets that follow it: the hub hands
+its output channels' messages to :class:`moi.follow.Follows`, which keeps its own order.
+
 Ordering: within a group, every read whose result goes to clients (a snapshot, a batch of
 notices) is made by the group's task, one after the other, so a client never receives a
 job state older than one it already has. Snapshots are read only after Redis confirmed
@@ -33,6 +36,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 
 from moi import connections, events, groupset, keys, metrics, record
+from moi.follow import Follows
 from moi.keys import is_job_id
 from moi.messages import action, group_actions, normalise_ids, stored_info, update_message
 from moi.retry import TRANSIENT
@@ -258,6 +262,8 @@ class Hub:
         self._waiting = 0  # how many wait in until_available
         self._spread = 0.0  # seconds over which they are let go, when the hub is back
         self._tasks: set[asyncio.Task] = set()
+        self.output = Follows(lambda: self.redis, self._follow, self._unfollow, self._spawn)
+        """Every socket's followed job output (``moi:follow``)."""
         metrics.HUBS.hubs.add(self)
 
     @property
@@ -368,6 +374,7 @@ class Hub:
 
     def leave(self, client: Client) -> None:
         """Stop sending to ``client`` now; its group is let go if it was the last one."""
+        self.output.leave(client)
         feed = self.feeds.get(client.group)
         if feed is not None:
             feed.leave(client)
@@ -452,6 +459,7 @@ class Hub:
                 await task
         self._keeper = None
         self._set_actions.clear()
+        self.output.clear()
         if self._subscription is not None:
             await self._subscription.close()
             self._subscription = None
@@ -466,8 +474,11 @@ class Hub:
 
     def _on_message(self, channel: str, data: str, by_pattern: bool) -> None:
         """Route one pub/sub message; runs in the subscription's reader, never blocks."""
-        # Both kinds of channel are "<name>:pubsub": a group's, or a job's by its ID.
         metrics.NOTICES.inc()
+        if not by_pattern and channel.startswith(keys.OUTPUT_PREFIX):  # a job's output
+            self.output.published(channel, data)
+            return
+        # Both other kinds of channel are "<name>:pubsub": a group's, or a job's by its ID.
         name = channel.removesuffix(keys.CHANNEL_SUFFIX)
         if by_pattern:
             if not is_job_id(name):  # a job's notice matters only where it is followed
@@ -537,11 +548,12 @@ class Hub:
         self._spread = min(ADMIT_SPREAD_MAX, self._waiting / ADMIT_RATE)
         self._back.set()
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine) -> asyncio.Task:
         """Run ``coroutine`` in the background, holding a reference until it ends."""
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- subscriptions and snapshots, for the feeds --------------------------------------
 

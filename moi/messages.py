@@ -1,7 +1,8 @@
 """The JSON messages of the protocol: encoding them, and checking the ones we receive.
 
 One home for both directions, so the hub (pub/sub) and the websocket handler (browsers)
-agree on what a valid ``add``, ``remove``, ``get`` or ``cancel`` is. Nothing here does
+agree on what a valid ``add``, ``remove``, ``get``, ``cancel``, ``moi:follow`` or
+``moi:unfollow`` is. Nothing here does
 I/O or imports the cluster client: the web tier loads it cheaply.
 """
 
@@ -17,7 +18,12 @@ from moi.keys import is_job_id
 MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
 ID_ACTIONS = ("remove", "cancel")
 """The client actions whose value is a job ID or a list of them."""
-CLIENT_ACTIONS = ("get", *ID_ACTIONS)
+FOLLOW, UNFOLLOW, OUTPUT = "moi:follow", "moi:unfollow", "moi:output"
+"""The actions of a job's live output (moi's own, hence namespaced)."""
+CLIENT_ACTIONS = ("get", *ID_ACTIONS, FOLLOW, UNFOLLOW)
+MAX_SINCE = 10**12
+"""The largest line a follow may start from: beyond any job's count, and below where
+Redis's Lua would write the number in a form LRANGE refuses (1e+14)."""
 DONE = {"remove": "removed", "cancel": "cancelled"}
 """What an ID action does, for the refusals that say it was not done."""
 SHOWN_IDS = 5
@@ -94,11 +100,46 @@ def update_message(raw_info: str) -> bytes:
     return b'{"update":' + raw_info.encode() + b"}"
 
 
+def output_message(job_id: str, lines: list[list[Any]], dropped: dict | None = None) -> bytes:
+    """A ``moi:output`` message: lines of a job's output, and the range before them that
+    was not kept, if they jump over one."""
+    return action(OUTPUT, {"id": job_id, "lines": lines, "dropped": dropped})
+
+
+def published_lines(data: str | bytes) -> list[list[Any]]:
+    """The lines of a batch published on a job's output channel, in order of ``n``, each
+    once.
+
+    :raises ValueError: for a message that is not ``{"lines": [[n, stream, time, text],
+        ...]}`` (another program's, on a channel of moi's).
+    """
+    try:
+        batch = json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    lines = batch.get("lines") if isinstance(batch, dict) else None
+    if not isinstance(lines, list) or not all(_is_line(line) for line in lines):
+        raise ValueError("not a batch of output lines")
+    return sorted({line[0]: line for line in lines}.values(), key=lambda line: line[0])
+
+
+def _is_line(line: object) -> bool:
+    return (
+        isinstance(line, list)
+        and len(line) == 4
+        and type(line[0]) is int
+        and line[0] >= 0
+        and isinstance(line[1], str)
+        and isinstance(line[3], str)
+    )
+
+
 def parse_client_message(message: str | bytes) -> tuple[str, Any]:
     """The one action of a browser's message, or :class:`ClientError` saying what is wrong.
 
     An action on jobs (``remove``, ``cancel``) comes back with a non-empty list of job IDs
-    (:func:`moi.keys.is_job_id`); ``get`` with None.
+    (:func:`moi.keys.is_job_id`); ``get`` with None; ``moi:follow`` with a job ID and the
+    line to start from, as a tuple; ``moi:unfollow`` with a job ID.
     """
     if isinstance(message, bytes):
         try:
@@ -137,4 +178,24 @@ def parse_client_message(message: str | bytes) -> tuple[str, Any]:
                 f"nothing was {DONE[name]}"
             )
         return name, value
+    if name == FOLLOW:
+        return name, _follow_value(value)
+    if name == UNFOLLOW:
+        if not is_job_id(value):
+            raise ClientError(f"{UNFOLLOW} takes a job ID (a UUID4 string)")
+        return name, value
     raise ClientError(f"unknown action {name!r}; known actions: {', '.join(CLIENT_ACTIONS)}")
+
+
+def _follow_value(value: Any) -> tuple[str, int]:
+    """The job ID and first line of a ``moi:follow``'s value, ``{"id": ..., "since": n}``."""
+    if not isinstance(value, dict) or not set(value) <= {"id", "since"}:
+        raise ClientError(
+            f'{FOLLOW} takes {{"id": job ID, "since": line}} ("since" may be left out)'
+        )
+    job_id, since = value.get("id"), value.get("since", 0)
+    if not isinstance(job_id, str) or not is_job_id(job_id):
+        raise ClientError(f"{FOLLOW} takes a job ID (a UUID4 string) as its id")
+    if type(since) is not int or not 0 <= since <= MAX_SINCE:
+        raise ClientError(f"{FOLLOW} takes a line number from 0 to {MAX_SINCE} as its since")
+    return job_id, since

@@ -23,7 +23,7 @@ from tornado.web import HTTPError, RequestHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
 
 from moi.hub import Hub
-from moi.messages import ClientError, action, parse_client_message, shown
+from moi.messages import FOLLOW, UNFOLLOW, ClientError, action, parse_client_message, shown
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ _WRITE_FRAME = getattr(WebSocketProtocol13, "_write_frame", None)
 
 class MoiWebSocketHandler(WebSocketHandler):
     """Pushes the group's job changes to one browser; takes ``get``, ``remove`` and
-    ``cancel``."""
+    ``cancel``, and ``moi:follow`` / ``moi:unfollow`` for a job's output."""
 
     hub: Hub
     group: str
@@ -111,6 +111,10 @@ class MoiWebSocketHandler(WebSocketHandler):
                 await self.remove(value)
             elif name == "cancel":
                 await self.cancel(value)
+            elif name == FOLLOW:
+                await self.follow(*value)
+            elif name == UNFOLLOW:
+                self.hub.output.unfollow(self, value)
         except ClientError as error:
             self.send(action("error", str(error)))
         except Exception as error:  # Redis failed us: the client's view may be stale
@@ -128,6 +132,11 @@ class MoiWebSocketHandler(WebSocketHandler):
             raise ClientError(f"not jobs of yours: {shown(strangers)}; nothing was cancelled")
         if ended:
             raise ClientError(f"already ended, left as they were: {shown(ended)}")
+
+    async def follow(self, job_id: str, since: int) -> None:
+        await self.hub.output.follow(self, job_id, since)
+        if not self.joined:  # it went while the job was read: on_close found no follow
+            self.hub.output.leave(self)
 
     def get_compression_options(self) -> None:
         """No compression: updates are small, and the same bytes go to every client."""
