@@ -8,8 +8,10 @@ imports: engines need neither Tornado nor the app's settings.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
+import sys
 import time
 from collections.abc import Callable
 
@@ -18,6 +20,10 @@ StatusUpdate = Callable[..., None]
 PI_POINTS_KEPT = 500
 """Sampled points a pi job returns for its picture; enough to see the quarter circle."""
 PI_PROGRESS_STEPS = 20
+SIMULATE_WARN_EVERY = 5
+"""A simulation prints a warning on stderr every this many steps."""
+
+log = logging.getLogger(__name__)
 
 
 class DemoFailure(RuntimeError):
@@ -40,9 +46,36 @@ def countdown(seconds: int, *, status_update: StatusUpdate, **kwargs) -> str:
 
 
 def fail(message: str, *, status_update: StatusUpdate, **kwargs) -> None:
-    """Raise on purpose, to show a ``Failed`` job and its traceback."""
+    """Raise on purpose, to show a ``Failed`` job, its traceback, and what it printed
+    before it raised."""
     status_update("About to fail")
+    print("Checking the input…", flush=True)
+    print(f"Giving up: {message}", file=sys.stderr)
     raise DemoFailure(message)
+
+
+def simulate(steps: int, delay_ms: int, *, status_update: StatusUpdate, **kwargs) -> dict:
+    """Pretend to run a model ``steps`` steps long, ``delay_ms`` apart, printing as a
+    scientist's job does, to show a job's live output: a line per step on stdout, a
+    warning on stderr every :data:`SIMULATE_WARN_EVERY` steps, one ``logging`` record
+    half way, and a status with progress each step.
+    """
+    rng = random.Random()
+    energy = 1.0
+    warnings = 0
+    for step in range(1, steps + 1):
+        time.sleep(delay_ms / 1000)
+        energy *= rng.uniform(0.9, 0.99)
+        print(f"step {step}/{steps}: energy {energy:.4f}", flush=True)
+        if step % SIMULATE_WARN_EVERY == 0:
+            residual = rng.uniform(0.001, 0.01)
+            print(f"warning: step {step}: residual {residual:.4f} too high", file=sys.stderr)
+            warnings += 1
+        if step == (steps + 1) // 2:
+            log.warning("half way, at step %d of %d: tolerance tightened", step, steps)
+        status_update(f"step {step} of {steps}", progress=step / steps)
+    print(f"done: {steps} steps, final energy {energy:.4f}, {warnings} warnings", flush=True)
+    return {"steps": steps, "energy": energy, "warnings": warnings}
 
 
 def pi(samples: int, *, status_update: StatusUpdate, **kwargs) -> dict:

@@ -19,6 +19,10 @@ from moi.keys import is_job_id
 NAME_MAX = 100
 MESSAGE_MAX = 200
 COUNTDOWN_MAX = 60
+SIMULATE_STEPS_MAX = 500
+SIMULATE_DELAY_MAX = 1000
+DELAY_DEFAULT = 250
+"""Milliseconds between a simulation's steps when its ``delay_ms`` is left empty."""
 PI_MIN, PI_MAX = 100, 2_000_000
 BATCH_MAX = 100
 
@@ -80,6 +84,20 @@ async def submit_countdown(moi: Client, group: str, fields: Fields) -> list[str]
     return [job_id]
 
 
+async def submit_simulate(moi: Client, group: str, fields: Fields) -> list[str]:
+    steps = forms.field(
+        fields, "steps", forms.whole_number, "Steps", low=1, high=SIMULATE_STEPS_MAX
+    )
+    fields = {**fields, "delay_ms": fields.get("delay_ms", "").strip() or str(DELAY_DEFAULT)}
+    delay_ms = forms.field(
+        fields, "delay_ms", forms.whole_number, "Delay in ms", low=0, high=SIMULATE_DELAY_MAX
+    )
+    job_id = await moi.submit(
+        group, f"Simulate {steps} steps", result_url("simulate"), jobs.simulate, steps, delay_ms
+    )
+    return [job_id]
+
+
 async def submit_fail(moi: Client, group: str, fields: Fields) -> list[str]:
     message = forms.field(
         fields, "message", forms.text, "Message", max_length=MESSAGE_MAX, required=False
@@ -109,6 +127,7 @@ SAMPLES = {
     for sample in (
         Sample("hello", ("name",), submit_hello),
         Sample("countdown", ("seconds",), submit_countdown),
+        Sample("simulate", ("steps", "delay_ms"), submit_simulate),
         Sample("pi", ("samples",), submit_pi),
         Sample("batch", ("count",), submit_batch, many=True, result_page=False),
         Sample("fail", ("message",), submit_fail),

@@ -29,6 +29,7 @@ from moi.client import NO_USER_GROUP, Client, JobOptions
 from moi.cluster import Cluster
 from moi.dispatch import CLUSTER_TIMEOUT
 from moi.exceptions import ConfigError, JobNotFound, MoiError
+from moi.logs import print_logs
 from moi.reaper import Reaper
 from moi.status import is_final
 from moi.subscription import subscribe_confirmed
@@ -317,6 +318,24 @@ def watch(
         return await watch_jobs(client, ids, as_json=as_json)
 
     sys.exit(run(settings, work))
+
+
+@main.command()
+@click.argument("job_id")
+@click.option(
+    "-f", "--follow", is_flag=True, help="Then print each new line as it comes, until the job ends."
+)
+@click.option("--json", "as_json", is_flag=True, help="Each line as its JSON array.")
+@click.pass_obj
+def logs(settings: config.Settings, job_id: str, follow: bool, as_json: bool) -> None:
+    """Print what a job printed: its stdout and logging lines to stdout, its stderr lines
+    to stderr; lines the output cap did not keep are one note on stderr.
+
+    With -f, then its new lines as it prints them, until it ends (Ctrl-C stops only the
+    printing); the exit status is then moi watch's: 0 if it succeeded, 1 if it failed,
+    2 if it was cancelled.
+    """
+    sys.exit(run(settings, lambda c: print_logs(c, job_id, follow=follow, as_json=as_json)))
 
 
 # -- changing -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The JSON API under ``/api/``: my jobs, one job, submit, cancel, hide; my API tokens.
+"""The JSON API under ``/api/``: my jobs, one job, its output, submit, cancel, hide; my API
+tokens.
 
 The endpoints, their answers and curl examples are in app/README.md ("JSON API"); who
 may ask, the body and the errors are :mod:`app.handlers.apibase`'s.
@@ -13,6 +14,7 @@ from app.handlers.apibase import ApiError, ApiHandler
 from app.handlers.jobs import NOTICES
 from app.tokens import TokenError
 from moi.exceptions import JobNotFound, QueueFull
+from moi.output import PAGE_LINES, AsyncOutput
 from moi.status import is_final
 
 LIMIT_DEFAULT = 50
@@ -41,6 +43,21 @@ class JobApiHandler(ApiHandler):
             return None
         return f"{self.request.protocol}://{self.request.host}{handler}/{job_id}"
 
+    def whole_argument(
+        self, name: str, default: int, high: int, errors: dict[str, str], low: int = 0
+    ) -> int:
+        """The query argument ``name``, a whole number from ``low`` to ``high``; a message
+        in ``errors`` if it is something else."""
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        text = raw.strip()
+        short = text.isascii() and text.isdigit() and len(text) <= len(str(high))
+        if short and low <= int(text) <= high:
+            return int(text)
+        errors[name] = f"{name} must be a whole number from {low} to {high}."
+        return default
+
 
 class JobsHandler(JobApiHandler):
     async def get(self) -> None:
@@ -63,19 +80,6 @@ class JobsHandler(JobApiHandler):
                 "offset": offset,
             }
         )
-
-    def whole_argument(self, name: str, default: int, high: int, errors: dict[str, str]) -> int:
-        """The query argument ``name``, a whole number from 0 to ``high``; a message in
-        ``errors`` if it is something else."""
-        raw = self.get_query_argument(name, None)
-        if raw is None:
-            return default
-        text = raw.strip()
-        short = text.isascii() and text.isdigit() and len(text) <= len(str(high))
-        if short and int(text) <= high:
-            return int(text)
-        errors[name] = f"{name} must be a whole number from 0 to {high}."
-        return default
 
     async def post(self) -> None:
         """Submit a sample job: ``{"kind": "hello", "name": "Ann"}``, the form's fields."""
@@ -134,6 +138,21 @@ class CancelHandler(JobApiHandler):
             raise ApiError(404, "No such job.") from None
         job = await self.own_job(job_id)
         self.write_json({"id": job_id, "cancelled": cancelled, "job": job})
+
+
+class OutputHandler(JobApiHandler):
+    async def get(self, job_id: str) -> None:
+        """What the job printed: the lines from ``?since=`` (default 0), at most ``?limit=``
+        (default and most :data:`moi.output.PAGE_LINES`), and the job's status. The status
+        is read first: once it is final, pages read up to ``total`` hold all it printed."""
+        errors: dict[str, str] = {}
+        since = self.whole_argument("since", 0, OFFSET_MAX, errors)
+        limit = self.whole_argument("limit", PAGE_LINES, PAGE_LINES, errors, low=1)
+        if errors:
+            raise ApiError(400, "Bad paging parameters.", errors)
+        job = await self.own_job(job_id)
+        page = await AsyncOutput(self.application.moi.redis).read(job_id, since, limit)
+        self.write_json({"id": job_id, "status": job.get("status"), **page.as_json()})
 
 
 class TokensHandler(ApiHandler):
@@ -219,6 +238,7 @@ routes = [
     (r"/api/jobs", JobsHandler),
     (r"/api/jobs/([^/]+)", JobHandler),
     (r"/api/jobs/([^/]+)/cancel", CancelHandler),
+    (r"/api/jobs/([^/]+)/output", OutputHandler),
     (r"/api/tokens", TokensHandler),
     (r"/api/tokens/([^/]+)", TokenHandler),
     (r"/api(?:/.*)?", ApiNotFoundHandler),

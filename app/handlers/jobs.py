@@ -20,6 +20,7 @@ from app.samples import (
     NAME_MAX,
     PI_MAX,
     PI_MIN,
+    SIMULATE_STEPS_MAX,
 )
 from moi.exceptions import ClusterError, QueueFull
 
@@ -48,6 +49,7 @@ def render_index(
             "pi_min": PI_MIN,
             "pi_max": PI_MAX,
             "batch": BATCH_MAX,
+            "simulate": SIMULATE_STEPS_MAX,
         },
     )
 
