@@ -20,7 +20,7 @@ import moi
 from app import proxies, templating
 from app import settings as app_config
 from app.accounts import Accounts
-from app.handlers import account, api, auth, jobs, metrics, results
+from app.handlers import account, api, auth, jobpage, jobs, metrics, results
 from app.handlers.base import COOKIE_DAYS, USER_COOKIE, NotFoundHandler
 from app.handlers.live import LiveHandler, LiveProbeHandler
 from app.outage import Outage
@@ -68,6 +68,7 @@ class Application(tornado.web.Application):
             *auth.routes,
             *jobs.routes,
             *results.routes,
+            *jobpage.routes(self),
             *api.routes,
             *account.routes,
             *metrics.routes(app_settings.metrics),

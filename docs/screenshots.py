@@ -12,8 +12,11 @@ writes into ``docs/screenshots/``: the list (``list-desktop.png`` at 1280×900,
 ``job-phone.png``), a failed job's page and the create-account page on a phone
 (``failed-phone.png``, ``signup-phone.png``), the list in a dark system
 (``list-desktop-dark.png``, ``list-phone-dark.png``) and a refused form on a phone
-(``form-error-phone.png``: the message in view, with the focus). The app is stopped by its
-PID with SIGINT, as Ctrl-C would, and the browser by :func:`tests.browser.chromium.stop`.
+(``form-error-phone.png``: the message in view, with the focus), and moi's page of a
+simulation printing as it runs, with its output pane (``job-output-desktop.png`` at
+1280×800, ``job-output-phone.png``, and both again in a dark system, ``-dark``). The app
+is stopped by its PID with SIGINT, as Ctrl-C would, and the browser by
+:func:`tests.browser.chromium.stop`.
 Needs Chromium and chromedriver (``apt-get install chromium chromium-driver``).
 """
 
@@ -39,6 +42,7 @@ from tests.browser.contrast import prefer_scheme  # noqa: E402
 
 OUT = REPO / "docs" / "screenshots"
 DESKTOP = (1280, 900)
+OUTPUT_DESKTOP = (1280, 800)
 PHONE = (390, 844)
 START_TIMEOUT = 180
 """Seconds the demo may take to start its Redis and cluster on a slow machine."""
@@ -140,6 +144,7 @@ def main() -> int:
             demo.viewport(driver, *DESKTOP)
             demo.login(driver, url, "ada")
             demo.wait_connected(driver)
+            job_output(driver, url)
             countdown = make_jobs(driver)
             shoot(driver, DESKTOP, "list-desktop")
             shoot(driver, PHONE, "list-phone")
@@ -161,6 +166,37 @@ def main() -> int:
                 chromium.stop(driver)
             stop_demo(process)
     return 0
+
+
+def job_output(driver, url: str) -> None:
+    """A simulation printing as it runs, on moi's job page (``/jobs/<id>``): light, dark.
+    Cancelled after, so both engines are free for the list's jobs."""
+    demo.viewport(driver, *OUTPUT_DESKTOP)
+    [job_id] = demo.send_form(driver, "simulate", "steps", "300")
+    driver.get(f"{url}/jobs/{job_id}")
+    lines = "#moi-job-output .moi-line"
+    demo.wait(
+        driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, lines)) >= 40, "40 lines printed"
+    )
+    for scheme in ("light", "dark"):
+        prefer_scheme(driver, scheme)
+        suffix = "-dark" if scheme == "dark" else ""
+        for size, name in ((OUTPUT_DESKTOP, "job-output-desktop"), (PHONE, "job-output-phone")):
+            demo.viewport(driver, *size, mobile=size == PHONE)
+            driver.refresh()
+            demo.wait(
+                driver,
+                lambda d: len(d.find_elements(By.CSS_SELECTOR, lines)) >= 40,
+                "the output again",
+            )
+            shoot(driver, size, name + suffix, refresh=False)
+    prefer_scheme(driver, "light")
+    demo.viewport(driver, *DESKTOP)
+    driver.get(f"{url}/")
+    demo.wait_connected(driver)
+    demo.wait(driver, lambda d: demo.job(d, job_id), "the simulation's row")
+    demo.row(driver, job_id).find_element(By.CSS_SELECTOR, ".moi-job-cancel").click()
+    demo.wait_status(driver, job_id, "Cancelled")
 
 
 def refused_form(driver, url: str) -> None:

@@ -63,6 +63,7 @@
     new moi.JobList(conn, {
       element,
       emptyText: "No jobs yet. Run one with a form on this page.",
+      jobPage: "/jobs/", // moi's job page, for a job without a page of its own
     });
   }
 

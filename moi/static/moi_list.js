@@ -120,6 +120,8 @@
      * @param {string} [options.emptyText="No jobs yet."]
      * @param {string} [options.locale] for dates and "5 min ago" in default rows; default the browser's
      * @param {boolean} [options.announce=true] say jobs' ends in a polite live region after the list
+     * @param {string} [options.jobPage] where a job without a handler of its own links to:
+     *   this path + its ID (moi.jobpage's page, e.g. "/jobs/"); default none
      */
     constructor(conn, options = {}) {
       const target = options.element || "#moi-joblist";
@@ -149,6 +151,7 @@
       this._live = conn.state === "connected";
       this._destroyed = false;
       this._locale = options.locale;
+      this._jobPage = typeof options.jobPage === "string" ? options.jobPage : null;
       this._ticking = new Set(); // entries whose run time ticks (default rows of running jobs)
       this._cancelling = new Set(); // entries whose cancel is on its way
       this._refusedShown = new Set(); // entries that say their cancel was refused
@@ -631,7 +634,7 @@
         if (this._renderRow) {
           this._renderRow(info, row);
         } else {
-          renderDefault(entry, info, status, this._locale);
+          renderDefault(entry, info, status, this._locale, this._jobPage);
           const times = entry.times;
           if (times.start !== null && times.end === null && !times.final) this._ticking.add(entry);
           else this._ticking.delete(entry);
@@ -721,7 +724,7 @@
    * Name, badge, times, attempt, progress bar, link, Cancel and Hide; updated in place.
    * Sets `entry.times` (dates as ms, or null) for the list's timer.
    */
-  function renderDefault(entry, info, status, locale) {
+  function renderDefault(entry, info, status, locale, jobPage) {
     const row = entry.row;
     let parts = entry.parts;
     if (!parts) {
@@ -751,7 +754,8 @@
       setAttr(parts.progress, "aria-label", name + " progress");
     }
 
-    const href = pending ? null : resultHref(info.handler, entry.id);
+    // A job without a page of its own (the command line's) has moi's job page, if given.
+    const href = pending ? null : resultHref(info.handler, entry.id) ?? resultHref(jobPage, entry.id);
     if (toggle(parts, "link", href !== null, pageLink, parts.actions, parts.actions.firstChild)) {
       setAttr(parts.link, "href", href);
       setAttr(parts.link, "aria-label", "Open " + name);
