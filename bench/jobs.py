@@ -36,3 +36,55 @@ def sleeps_until_interrupted(redis_url, key, status_update=None, **kwargs):
             time.sleep(0.01)
     finally:
         client.rpush(f"{key}:freed", repr(time.time()))
+
+
+def prints_stamps(count, interval, redis_url, go_key, **kwargs):
+    """Print ``ready``, wait for the go (a push to ``go_key``), then print
+    ``stamp <time.time()>`` ``count`` times, ``interval`` s apart.
+
+    The live-output probe: a follower that receives a line knows when it was printed. The
+    go lets the bench start the clock once a follower is subscribed, so no stamp reaches
+    it from storage instead of live.
+    """
+    import time
+
+    import redis
+
+    print("ready", flush=True)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        if client.blpop([go_key], timeout=60) is None:
+            raise TimeoutError(f"no go on {go_key} within 60 s")
+    finally:
+        client.close()
+    for _ in range(count):
+        time.sleep(interval)
+        print(f"stamp {time.time():.6f}", flush=True)
+    return count
+
+
+def prints_fast(rate, seconds, **kwargs):
+    """Print ``rate`` lines a second for ``seconds`` (a burst every few milliseconds, each
+    line ~70 bytes); a loud job. ``rate`` 0 prints nothing and sleeps as long.
+
+    :returns: ``{"lines": printed, "seconds": taken}``, what the job actually managed.
+    """
+    import sys
+    import time
+
+    write, flush = sys.stdout.write, sys.stdout.flush
+    start = time.perf_counter()
+    printed = 0
+    while (elapsed := time.perf_counter() - start) < seconds:
+        due = int(elapsed * rate)
+        if due > printed:
+            write(
+                "".join(
+                    f"line {n:>9} of a loud job, printed to see the cap hold\n"
+                    for n in range(printed, due)
+                )
+            )
+            flush()
+            printed = due
+        time.sleep(0.005)
+    return {"lines": printed, "seconds": time.perf_counter() - start}
