@@ -341,9 +341,11 @@
         const over = Math.min(box.childElementCount, box.childElementCount + batch.length - this.maxLines);
         let removed = 0;
         if (over > 0) {
-          const before = box.scrollHeight;
+          // Measured only to keep a reader's place: a following pane goes to the end anyway,
+          // and each measure is a layout of every line.
+          const before = this.following ? 0 : box.scrollHeight;
           for (let i = 0; i < over; i++) box.firstElementChild.remove();
-          removed = before - box.scrollHeight;
+          removed = this.following ? 0 : before - box.scrollHeight;
           this.hidden += over;
           if (this._matches.length) this._matches = this._matches.filter((el) => el.isConnected);
         }
