@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from moi.durations import format_duration, format_span
+from moi.durations import format_duration, format_span, iso, parse_date, when
 from moi.status import is_final, status_slug
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -43,29 +43,6 @@ def environment(*, auto_reload: bool = False) -> jinja2.Environment:
     )
     env.tests["final"] = is_final
     return env
-
-
-def parse_date(value: Any) -> datetime | None:
-    """An info object's ISO 8601 date, or None if it is missing or not a date."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def when(value: Any) -> str:
-    """``2024-05-01 09:30:12 UTC``, or a dash for a date not reached yet."""
-    parsed = parse_date(value)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if parsed else "—"
-
-
-def iso(value: Any) -> str:
-    """A date for a ``<time datetime>`` attribute (UTC, milliseconds), or empty."""
-    parsed = parse_date(value)
-    return parsed.astimezone(UTC).isoformat(timespec="milliseconds") if parsed else ""
 
 
 def duration(info: dict[str, Any], now: datetime | None = None) -> str:

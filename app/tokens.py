@@ -37,8 +37,8 @@ import redis.asyncio as aioredis
 from app import forms
 from app.accounts import Accounts
 from app.keys import token_key, user_tokens_key
-from app.templating import parse_date
 from moi import record
+from moi.durations import parse_date
 
 TOKENS_MAX = 20
 """Tokens one user may hold at once."""

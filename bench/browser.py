@@ -39,6 +39,20 @@ RENDERER_METRICS = {  # Chromium's Performance.getMetrics names, in seconds
 PAGE_FLOOR = "the same records fetched as one JSON array, rendered in one loop"
 
 
+def poll(driver, script: str, what: str, timeout: float = PAGE_TIMEOUT):
+    """Run ``script`` in the page until it returns something other than null; that."""
+    found: list = []
+
+    def ready() -> bool:
+        value = driver.execute_script(script)
+        if value is not None:
+            found.append(value)
+        return bool(found)
+
+    wait_for(ready, timeout, what, interval=0.02)
+    return found[0]
+
+
 class Page:
     """The bench's pages in one headless Chromium, logged in as :data:`GROUP`."""
 
@@ -75,16 +89,7 @@ class Page:
 
     def wait(self, script: str, what: str, timeout: float = PAGE_TIMEOUT):
         """Poll ``script`` until it returns something; return that."""
-        found: list = []
-
-        def ready() -> bool:
-            value = self.driver.execute_script(script)
-            if value is not None:
-                found.append(value)
-            return bool(found)
-
-        wait_for(ready, timeout, what, interval=0.02)
-        return found[0]
+        return poll(self.driver, script, what, timeout)
 
     def list_load(self) -> Sample:
         before = self.open("/list")

@@ -15,8 +15,8 @@ import time
 
 import moi.job
 from bench import jobs
-from bench.dispatch import cpu_parts, throughput
-from bench.harness import Bench, BenchError, Options, Sample, alternate, check_doubled, column
+from bench.dispatch import cpu_parts, moi_throughput, throughput
+from bench.harness import Bench, BenchError, Options, Sample, alternate, column
 from bench.report import Figure, Goal
 
 GROUP = "bench-bulk"
@@ -35,17 +35,12 @@ def _timeout(jobs_count: int) -> float:
 
 def moi_run(bench: Bench, count: int) -> Sample:
     """``count`` jobs in one ``map``; time until the final state of every one is stored."""
-    bench.redis.flushdb()
-    with bench.moi_context() as ctx:
-        cpu_before = bench.cpu.read()
-        start = time.perf_counter()
-        ids = moi.job.map(GROUP, "double", None, jobs.double, range(count))
-        submitted = time.perf_counter()
-        ctx.drain(_timeout(count))
-        finished = time.perf_counter()
-        cpu = bench.cpu.per_job(cpu_before, bench.cpu.read(), count)
-    check_doubled(bench.redis, ids)
-    return {**throughput(count, start, submitted, finished), **cpu}
+    return moi_throughput(
+        bench,
+        count,
+        lambda: moi.job.map(GROUP, "double", None, jobs.double, range(count)),
+        _timeout(count),
+    )
 
 
 def bare_run(bench: Bench, count: int) -> Sample:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import statistics
 import time
+from collections.abc import Callable
 
 from bench import jobs
 from bench.harness import (
@@ -55,13 +56,26 @@ def _timeout(jobs_count: int) -> float:
 
 def moi_run(bench: Bench, count: int) -> Sample:
     """Submit ``count`` jobs through moi; time until every one is back, its end stored."""
+    return moi_throughput(
+        bench,
+        count,
+        lambda: [submit(GROUP, "double", None, jobs.double, index) for index in range(count)],
+        _timeout(count),
+    )
+
+
+def moi_throughput(
+    bench: Bench, count: int, submit_all: Callable[[], list[str]], timeout: float
+) -> Sample:
+    """Time ``submit_all()`` (``count`` jobs of :func:`jobs.double` through moi) and the
+    wait until every job's end is stored; check their results; the CPU they cost."""
     bench.redis.flushdb()
     with bench.moi_context() as ctx:
         cpu_before = bench.cpu.read()
         start = time.perf_counter()
-        ids = [submit(GROUP, "double", None, jobs.double, index) for index in range(count)]
+        ids = submit_all()
         submitted = time.perf_counter()
-        ctx.drain(_timeout(count))
+        ctx.drain(timeout)
         finished = time.perf_counter()
         cpu = bench.cpu.per_job(cpu_before, bench.cpu.read(), count)
     check_doubled(bench.redis, ids)

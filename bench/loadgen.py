@@ -329,8 +329,9 @@ class LoadGenerator:
         return await asyncio.to_thread(read)
 
 
-async def serve() -> None:
-    generator = LoadGenerator()
+async def serve(generator: LoadGenerator | None = None) -> None:
+    """Answer the bench's commands on stdin, one JSON line each, until it closes it."""
+    generator = generator or LoadGenerator()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**26)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

@@ -47,7 +47,7 @@ from typing import Any
 
 import tornado.web
 
-from bench import jobs, latency, loadgen, wsserver
+from bench import browser, jobs, latency, loadgen, wsserver
 from bench.children import LoadGenerator, WsServer, split, wait_for
 from bench.harness import (
     REPO_ROOT,
@@ -77,7 +77,7 @@ OTHERS_INTERVAL = 0.05
 WAIT = 60
 GRACE = 10
 TTL = 3600
-PAGE_TIMEOUT = 60
+PAGE_TIMEOUT = browser.PAGE_TIMEOUT
 FIRST_PAINT_BYTES = 1024 * 1024
 LAST_LINE = "the last line of the stored output"
 LINE_FLOOR = "raw redis-py PUBLISH to a redis-py subscriber in another process"
@@ -196,6 +196,10 @@ class Follower(loadgen.LoadGenerator):
             "errors": self._errors(),
         }
 
+    async def cmd_close(self) -> dict:
+        await self.cmd_unfollow()
+        return await super().cmd_close()
+
     async def cmd_unfollow(self) -> dict:
         if self.follower is not None:
             self.follower.close()
@@ -208,26 +212,6 @@ class Follower(loadgen.LoadGenerator):
 def output_of_kept(payload: bytes) -> bool:
     """Keep output messages and errors; the group's list and updates are not looked at."""
     return payload.startswith((b'{"moi:output"', b'{"error"'))
-
-
-async def follow_commands() -> None:
-    """The load generator's loop, with :class:`Follower`'s commands."""
-    generator = Follower()
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**26)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while line := await reader.readline():
-        command = json.loads(line)
-        name = command.pop("cmd")
-        try:
-            answer = await getattr(generator, f"cmd_{name}")(**command)
-        except Exception as error:
-            answer = {"error": f"{name}: {error.__class__.__name__}: {error}"}
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
-    await generator.cmd_unfollow()
-    await generator.cmd_close()
-    await generator.cmd_unsubscribe()
 
 
 # -- the server's side: bench.wsserver with moi's job page ---------------------------------
@@ -564,16 +548,7 @@ class Browser:
         self.driver.get(f"{self.url}{path}")
 
     def wait(self, script: str, what: str):
-        found: list = []
-
-        def ready() -> bool:
-            value = self.driver.execute_script(script)
-            if value is not None:
-                found.append(value)
-            return bool(found)
-
-        wait_for(ready, PAGE_TIMEOUT, what, interval=0.02)
-        return found[0]
+        return browser.poll(self.driver, script, what, PAGE_TIMEOUT)
 
     def fps(self, bench: Bench, rate: int, seconds: float) -> Sample:
         """Frames a second of the job page while its job prints ``rate`` lines a second."""
@@ -720,7 +695,7 @@ def main() -> None:
         serve(sys.argv[sys.argv.index("--redis-url") + 1])
         return
     loadgen.raise_fd_limit()
-    asyncio.run(follow_commands())
+    asyncio.run(loadgen.serve(Follower()))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,12 @@ class Capture:
         self._last_write = 0.0
         self._due: float | None = None
 
+    def __enter__(self) -> Capture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def open(self) -> list[int]:
         """Make the pipes; the write ends, for the job process (the caller closes them)."""
         theirs = []

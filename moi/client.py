@@ -29,6 +29,7 @@ from moi.config import Settings
 from moi.dispatch import Dispatcher, cluster_report
 from moi.exceptions import ClusterError, JobNotFound, QueueFull
 from moi.messages import normalise_ids
+from moi.output import AsyncOutput
 from moi.reaper import Reaper
 from moi.status import is_final
 from moi.subscription import subscribe_confirmed
@@ -97,6 +98,8 @@ class Client:
         self.settings = settings
         self.redis = connections.pooled(settings.redis_url, decode_responses=True)
         self.writer = record.AsyncWriter(self.redis)
+        self.output = AsyncOutput(self.redis)
+        """Reads jobs' printed output (:mod:`moi.output`)."""
         self._state = threading.Lock()
         """Guards ``outstanding``, which a sync client's callers fill from their threads."""
         self.outstanding: set[str] = set()

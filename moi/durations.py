@@ -1,5 +1,5 @@
-"""How long a job waited or ran, as text: one format for the live list, the demo's job
-page and the ``moi`` command.
+"""How long a job waited or ran, and when, as text: one format for the live list, the
+demo's pages, the library's job page and the ``moi`` command.
 
 :func:`format_duration` is the Python twin of ``moi.JobList.formatDuration`` in
 ``static/moi_list.js``, digit for digit: ``tests/test_durations.py`` checks one table of
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 
 def format_duration(seconds: float, live: bool = False) -> str:
@@ -43,3 +44,26 @@ def format_span(start: datetime, end: datetime | None, now: datetime | None = No
 
 def _fixed(seconds: float, step: str) -> Decimal:
     return Decimal(seconds).quantize(Decimal(step), rounding=ROUND_HALF_UP)
+
+
+def parse_date(value: Any) -> datetime | None:
+    """An info object's ISO 8601 date, or None if it is missing or not a date."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def when(value: Any) -> str:
+    """``2024-05-01 09:30:12 UTC``, or a dash for a date not reached yet."""
+    parsed = parse_date(value)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if parsed else "—"
+
+
+def iso(value: Any) -> str:
+    """A date for a ``<time datetime>`` attribute (UTC, milliseconds), or empty."""
+    parsed = parse_date(value)
+    return parsed.astimezone(UTC).isoformat(timespec="milliseconds") if parsed else ""

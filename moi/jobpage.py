@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,9 @@ import tornado.template
 import tornado.web
 
 from moi.client import Client
+from moi.durations import iso, when
 from moi.keys import is_job_id
-from moi.output import AsyncOutput, Page
+from moi.output import AsyncOutput, Page, not_kept
 from moi.status import failure_reason, is_final, status_slug
 from moi.websocket import cookie_user
 
@@ -50,28 +50,6 @@ def static_url_of(option: str | Callable[[str], str]) -> Callable[[str], str]:
     if callable(option):
         return option
     return lambda name: option.rstrip("/") + "/" + name
-
-
-def _date(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def when(value: object) -> str:
-    """A stored date as the demo's pages write one (``2024-05-01 09:30:12 UTC``), or a dash."""
-    parsed = _date(value)
-    return parsed.strftime("%Y-%m-%d %H:%M:%S UTC") if parsed else "—"
-
-
-def iso(value: object) -> str:
-    """A stored date for a ``<time datetime>`` attribute, or ""."""
-    parsed = _date(value)
-    return parsed.isoformat(timespec="milliseconds") if parsed else ""
 
 
 def as_text(value: Any) -> str:
@@ -190,7 +168,7 @@ class JobOutputHandler(JobPageMixin):
     @tornado.web.authenticated
     async def get(self, job_id: str, kind: str) -> None:
         job = await self.find_job(job_id)
-        output = AsyncOutput(self.client.redis)
+        output = self.client.output
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Content-Type-Options", "nosniff")
         if kind == "json":
@@ -224,18 +202,13 @@ class JobOutputHandler(JobPageMixin):
         self.finish()
 
 
-def dropped_note(lines: int, size: int) -> str:
-    """The line that stands for lines not kept (the pane writes the same)."""
-    return f"… {lines:,} lines ({size / 1024:,.1f} KiB) not kept …"
-
-
 def text_of(page: Page, since: int) -> str:
     """A page's lines as plain text, one per line, with a note where lines were not kept."""
     out: list[str] = []
     expected = since
     for n, _stream, _time, text in page.lines:
         if n > expected and page.dropped:
-            out.append(dropped_note(n - expected, page.dropped["bytes"]))
+            out.append(not_kept(n - expected, page.dropped["bytes"]))
         out.append(str(text))
         expected = n + 1
     return "".join(line + "\n" for line in out)

@@ -25,30 +25,12 @@ from rich.console import Console
 from moi import keys
 from moi.client import Client
 from moi.exceptions import JobNotFound
-from moi.output import AsyncOutput, Page
+from moi.output import AsyncOutput, Page, not_kept
 from moi.subscription import subscribe_confirmed
 from moi.terminal import Watcher
 
 PIPE_CLOSED = 141
 """The shell's code for a command whose reader went away (``moi logs ID | head``)."""
-
-
-def size(count: int) -> str:
-    """Bytes as people read them: ``512 B``, ``56.7 KiB``, ``3.2 MiB``."""
-    if count < 1024:
-        return f"{count:,} B"
-    value = count / 1024
-    for unit in ("KiB", "MiB"):
-        if value < 1024:
-            return f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{value:,.1f} GiB"
-
-
-def not_kept(lines: int, bytes_: int | None) -> str:
-    """The note for a range of lines the cap did not keep."""
-    amount = f" ({size(bytes_)})" if bytes_ is not None else ""
-    return f"… {lines:,} {'line' if lines == 1 else 'lines'}{amount} not kept …"
 
 
 class LinePrinter:
@@ -124,7 +106,7 @@ async def print_logs(client: Client, job_id: str, *, follow: bool, as_json: bool
         if follow:
             return await follow_logs(client, job_id, printer)
         await job_info(client, job_id)
-        await print_stored(AsyncOutput(client.redis), job_id, printer)
+        await print_stored(client.output, job_id, printer)
         return 0
     except BrokenPipeError:
         # Nothing reads any more: end quietly, with nothing left to flush into the pipe.
@@ -161,7 +143,7 @@ class JobEnd(Watcher):
 
 async def follow_logs(client: Client, job_id: str, printer: LinePrinter) -> int:
     """Print the stored lines, then the live ones until the job ends; the exit status."""
-    output = AsyncOutput(client.redis)
+    output = client.output
     lines_channel = keys.output_channel(job_id)
     end = JobEnd()
     async with client.redis.pubsub() as pubsub:

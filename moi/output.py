@@ -193,3 +193,21 @@ class AsyncOutput:
     async def read(self, job_id: str, since: int = 0, most: int = PAGE_LINES) -> Page:
         since, most = _check(since, most)
         return _page(await self._read(keys=output_keys(job_id), args=[since, most]), since)
+
+
+def size(count: int) -> str:
+    """Bytes as people read them: ``512 B``, ``56.7 KiB``, ``3.2 MiB``."""
+    if count < 1024:
+        return f"{count:,} B"
+    value = count / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GiB"
+
+
+def not_kept(lines: int, bytes_: int | None) -> str:
+    """The note for a range of lines the cap did not keep."""
+    amount = f" ({size(bytes_)})" if bytes_ is not None else ""
+    return f"… {lines:,} {'line' if lines == 1 else 'lines'}{amount} not kept …"

@@ -267,7 +267,8 @@ def _run_taken(
         log.info("moi job %s of group %s started", info["id"], info["group"])
         if attempt > 1:
             capture.note(f"Attempt {attempt}")
-        status = _supervise(job, payload, max_result_bytes, grace, rest, capture)
+        with capture:  # every line is stored, before a lost process is dealt with below
+            status = _supervise(job, payload, max_result_bytes, grace, rest, capture)
     except JobProcessDied as died:
         # As if its engine died: it may run again, else it ends Failed with the reason.
         why = str(died)
@@ -306,20 +307,6 @@ def _supervise(
     rest of its chunk goes back to the queue, and the moment output is due to be stored,
     whichever comes first. Every line printed is stored before the job's end.
     """
-    try:
-        return _supervise_printing(job, payload, max_result_bytes, grace, rest, capture)
-    finally:
-        capture.close()
-
-
-def _supervise_printing(
-    job: RunningJob,
-    payload: bytes,
-    max_result_bytes: int,
-    grace: float,
-    rest: Rest | None,
-    capture: Capture,
-) -> str:
     process = _job_process()
     limit = job.info.get("time_limit")
     deadline = time.monotonic() + limit if limit else None

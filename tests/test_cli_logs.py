@@ -17,8 +17,8 @@ import pytest
 
 from app.jobs import fail, simulate
 from moi import record
-from moi.logs import LinePrinter, not_kept, size
-from moi.output import Output, Page, fragment
+from moi.logs import LinePrinter
+from moi.output import Output, Page, fragment, not_kept, size
 from moi.status import Status
 from tests.test_cli import ROOT, environment, one_clear_line, store_job
 

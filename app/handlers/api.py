@@ -14,7 +14,7 @@ from app.handlers.apibase import ApiError, ApiHandler
 from app.handlers.jobs import NOTICES
 from app.tokens import TokenError
 from moi.exceptions import JobNotFound, QueueFull
-from moi.output import PAGE_LINES, AsyncOutput
+from moi.output import PAGE_LINES
 from moi.status import is_final
 
 LIMIT_DEFAULT = 50
@@ -151,7 +151,7 @@ class OutputHandler(JobApiHandler):
         if errors:
             raise ApiError(400, "Bad paging parameters.", errors)
         job = await self.own_job(job_id)
-        page = await AsyncOutput(self.application.moi.redis).read(job_id, since, limit)
+        page = await self.application.moi.output.read(job_id, since, limit)
         self.write_json({"id": job_id, "status": job.get("status"), **page.as_json()})
 
 

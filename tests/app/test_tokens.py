@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from app.keys import token_key
-from app.templating import parse_date
+from moi.durations import parse_date
 from tests.app.apiclient import Api, make_token
 from tests.app.conftest import Client, serving
 
