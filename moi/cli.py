@@ -38,6 +38,7 @@ from moi.terminal import Watcher, json_line, print_job, print_jobs
 T = TypeVar("T")
 GROUP_ENV = "MOI_GROUP"
 INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
+PIPE_CLOSED = 141  # as a command killed by SIGPIPE, like `yes | head -1`
 
 
 @click.group()
@@ -92,6 +93,11 @@ def run(settings: config.Settings, work: Callable[[Client], Awaitable[T]]) -> T:
     except KeyboardInterrupt:
         click.echo("Stopped; the jobs go on.", err=True)
         sys.exit(INTERRUPTED)
+    except BrokenPipeError:  # `moi logs -f ID | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        sys.exit(PIPE_CLOSED)
+    except ValueError as error:  # an argument the client refuses, e.g. an empty job ID
+        raise click.ClickException(str(error)) from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
         raise click.ClickException(
             f"cannot reach Redis at {settings.redis_url} ({config_source(settings)}): {error}"

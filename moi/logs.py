@@ -16,7 +16,6 @@ watch``'s, from the same :class:`~moi.terminal.Watcher` rules.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any, TextIO
 
@@ -28,9 +27,6 @@ from moi.exceptions import JobNotFound
 from moi.output import AsyncOutput, Page, not_kept
 from moi.subscription import subscribe_confirmed
 from moi.terminal import Watcher
-
-PIPE_CLOSED = 141
-"""The shell's code for a command whose reader went away (``moi logs ID | head``)."""
 
 
 class LinePrinter:
@@ -102,16 +98,11 @@ async def print_logs(client: Client, job_id: str, *, follow: bool, as_json: bool
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     printer = LinePrinter(as_json=as_json)
-    try:
-        if follow:
-            return await follow_logs(client, job_id, printer)
-        await job_info(client, job_id)
-        await print_stored(client.output, job_id, printer)
-        return 0
-    except BrokenPipeError:
-        # Nothing reads any more: end quietly, with nothing left to flush into the pipe.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return PIPE_CLOSED
+    if follow:
+        return await follow_logs(client, job_id, printer)
+    await job_info(client, job_id)
+    await print_stored(client.output, job_id, printer)
+    return 0
 
 
 async def job_info(client: Client, job_id: str) -> dict[str, Any]:

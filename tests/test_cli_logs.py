@@ -270,3 +270,27 @@ def test_follow_a_failing_job_on_the_cluster_exits_1(r, ini, moi_context):
     job_id = moi_context.submit("g", "fail", None, fail, "no coffee")
     with following(ini, job_id) as follower:
         assert follower.end() == (1, ["Checking the input…"], "Giving up: no coffee\n")
+
+
+def test_logs_into_a_reader_that_stops_early_ends_quietly(r, ini):
+    """`moi logs ID | head -1`: the pipe closes under moi; no traceback, no Redis blame."""
+    job_id = store_job(r, "g", "printer", status="Success", result=1)
+    append(r, job_id, *[("stdout", f"line {n}") for n in range(5000)])
+    done = subprocess.run(
+        f"{sys.executable} -m moi --config {ini} logs {job_id} | head -1",
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment(),
+        executable="/bin/bash",
+    )
+    assert done.stdout == "line 0\n"
+    assert done.stderr == ""
+
+
+def test_an_empty_job_id_is_one_clear_line(ini):
+    done = moi(ini, "show", "")
+    assert done.returncode == 1
+    assert one_clear_line(done) == "Error: job_id must not be empty"
