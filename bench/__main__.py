@@ -25,7 +25,7 @@ from pathlib import Path
 import ipyparallel
 import redis
 
-from bench import biglist, bulk, cancel, cost, dispatch, fanout, latency, output
+from bench import biglist, bulk, cancel, cost, dispatch, fanout, latency, output, scaling
 from bench.harness import REPO_ROOT, Bench, Options, log
 from bench.report import Figure, table, write_json
 
@@ -40,6 +40,7 @@ MEASUREMENTS: dict[str, Measure] = {
     "biglist": biglist.measure,
     "cancel": cancel.measure,
     "output": output.measure,
+    "scaling": scaling.measure,
 }
 
 RESULTS = REPO_ROOT / "bench" / "results"
