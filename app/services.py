@@ -11,7 +11,7 @@ from __future__ import annotations
 import redis
 
 from app.settings import AppSettings, uses_local_cluster, uses_private_redis
-from moi import keys
+from moi import connections, keys
 from moi.client import Client
 from moi.config import Settings
 from moi.dev import DevServers
@@ -32,8 +32,12 @@ def first_line(error: BaseException) -> str:
 
 
 def check_redis(url: str, timeout: float = 5) -> None:
-    """Fail with one clear line unless the Redis at ``url`` answers a PING."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    """Fail with one clear line unless the Redis at ``url`` (behind Sentinel too) answers a
+    PING."""
+    try:
+        client = connections.single(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    except redis.RedisError as error:  # it connects as it is made
+        raise StartupError(f"cannot reach Redis at {url}: {error}") from None
     try:
         client.ping()
     except redis.RedisError as error:

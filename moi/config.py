@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
+from moi import sentinel
 from moi.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -56,8 +57,10 @@ def positive_int(text: str) -> int:
 
 
 def redis_url(text: str) -> str:
-    if urlparse(text).scheme not in ("redis", "rediss", "unix"):
-        raise ValueError("must start with redis://, rediss:// or unix://")
+    if sentinel.is_sentinel(text):
+        sentinel.parse(text)  # its ValueError says what is amiss
+    elif urlparse(text).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must start with redis://, rediss://, unix:// or redis+sentinel://")
     return text
 
 

@@ -5,8 +5,8 @@ change published in between, unless it waits for Redis to confirm the subscripti
 :meth:`Subscription.follow` returns only then. Channels are counted, so several
 followers share one subscription, and every (un)subscribe goes out in the order it was
 decided. Messages go to ``on_message`` as they arrive; a lost connection (or a
-confirmation that never comes) goes to ``on_lost`` once, and the subscription is dead:
-its owner makes a new one.
+confirmation, or the answer to a quiet connection's PING, that never comes) goes to
+``on_lost`` once, and the subscription is dead: its owner makes a new one.
 """
 
 from __future__ import annotations
@@ -15,26 +15,21 @@ import asyncio
 import collections
 import contextlib
 import logging
-import socket
 from collections.abc import Callable, Iterable
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+
+from moi import connections
 
 log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT = 10.0
 """Seconds to wait for Redis to confirm a (un)subscription before giving up on it."""
-KEEPALIVE = {
-    option: value
-    for option, value in (
-        (getattr(socket, "TCP_KEEPIDLE", None), 30),
-        (getattr(socket, "TCP_KEEPINTVL", None), 10),
-        (getattr(socket, "TCP_KEEPCNT", None), 3),
-    )
-    if option is not None
-}
+HEARTBEAT = 1.0
+"""Seconds a quiet connection waits before it asks Redis for a PING. A Redis on a host
+that was cut off says nothing, not even goodbye: its answer missing for
+:data:`moi.connections.SOCKET_TIMEOUT` more seconds means the connection is lost (about
+5 s after the cut, where TCP's keepalive would take 10 s or more)."""
 
 OnMessage = Callable[[str, str, bool], None]
 """``on_message(channel, data, by_pattern)``."""
@@ -62,14 +57,9 @@ class Subscription:
 
     def __init__(self, redis_url: str, on_message: OnMessage, on_lost: Callable[[], None]):
         # No silent reconnects: notices sent while the connection was down would be lost
-        # unseen. A lost connection is an error, and the owner's clients resync.
-        self._redis = aioredis.Redis.from_url(
-            redis_url,
-            decode_responses=True,
-            retry=Retry(NoBackoff(), 0),
-            socket_keepalive=True,  # notice a connection that died without a word
-            socket_keepalive_options=KEEPALIVE,
-        )
+        # unseen. A lost connection is an error, and the owner's clients resync. Behind
+        # Sentinel the new subscription is made on the primary of the moment.
+        self._redis = connections.subscriber(redis_url, decode_responses=True)
         self._pubsub = self._redis.pubsub()
         self._on_message = on_message
         self._on_lost = on_lost
@@ -150,13 +140,25 @@ class Subscription:
             raise
 
     async def _read(self) -> None:
-        """Move messages off the connection; resolve confirmations as they come."""
+        """Move messages off the connection; resolve confirmations as they come; ask for a
+        PING when it is quiet (:data:`HEARTBEAT`), and give up on it if none comes."""
+        loop = asyncio.get_running_loop()
+        asked: float | None = None  # when the PING unanswered so far was sent
         try:
             while True:
-                message = await self._pubsub.get_message(timeout=None)
+                message = await self._pubsub.get_message(timeout=HEARTBEAT)
                 if message is None:
+                    if asked is None:
+                        asked = loop.time()
+                        async with self._send_lock:
+                            await self._pubsub.ping()
+                    elif loop.time() - asked > connections.SOCKET_TIMEOUT:
+                        raise ConnectionError("Redis did not answer a PING")
                     continue
+                asked = None  # anything heard is a sign of life
                 kind, channel = message["type"], message["channel"]
+                if kind == "pong":
+                    continue
                 if kind in ("message", "pmessage"):
                     self._on_message(channel, message["data"], kind == "pmessage")
                     continue
