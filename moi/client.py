@@ -436,7 +436,7 @@ class Client:
             if not await self.redis.exists(keys.job_key(job_id)):
                 raise JobNotFound(job_id)
             return False
-        events.cancelled(job_id, by)
+        events.cancelled([job_id], by)
         return True
 
     async def fail(self, job_id: str, reason: str) -> bool:

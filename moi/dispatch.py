@@ -14,7 +14,8 @@ hundred web processes are not a hundred ZeroMQ clients of it.
 
 The holder also watches the controller (:mod:`moi.controller`), deals with the jobs of
 an engine that died under one of its tasks at once (``moi:serving`` says which), and
-reports the cluster's state in ``moi:cluster`` for every process to read.
+reports the cluster's state in ``moi:cluster`` for every process to read, and publishes
+it on the channel of that name for the pages that show it (:mod:`moi.clusterreport`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from moi import controller, events, keys, queue, record, runner
+from moi import clusterreport, controller, events, keys, queue, record, runner
 from moi.cluster import Cluster, SendError, TaskResult, is_engine_death, task_failure_message
 from moi.config import Settings
 from moi.retry import TRANSIENT
@@ -117,6 +118,7 @@ class Dispatcher:
         self._background: set[asyncio.Task] = set()
         self._next_hold = 0.0
         self._next_probe = 0.0
+        self._reports = clusterreport.Publisher()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.stopping = False
         """Set by :meth:`stop`: :meth:`run` returns after its round (a cancel alone can be
@@ -242,15 +244,20 @@ class Dispatcher:
                 log.warning("moi's dispatcher could not purge the controller's results: %r", error)
         if len(self._out) < self.engines and await self.redis.exists(keys.READY):
             self._maybe_waiting = True  # a wake missed (Redis was away), or a task failed
+        engines = self.engines if cluster.lost_because is None else 0
+        running, waiting = await clusterreport.counts(self.redis)
         report = {
-            "engines": self.engines if cluster.lost_because is None else 0,
+            "engines": engines,
+            "busy": min(running, engines),
+            "waiting": waiting,
+            "per_minute": await clusterreport.per_minute(self.redis),
             "controller": cluster.lost_because,
             "error": self.task_error,
             "tasks": len(self._out),
             "dispatcher": self.name,
             "fence": self.fence,
         }
-        await self.redis.set(keys.CLUSTER, json.dumps(report), ex=3 * LOCK_SECONDS)
+        await self._reports.store(self.redis, json.dumps(report), 3 * LOCK_SECONDS)
 
     async def _fill(self) -> None:
         """Send a task to each engine without one, if jobs may be waiting."""
@@ -304,8 +311,12 @@ class Dispatcher:
             return
         answer = future.result()
         self.task_error = None
-        for outcome in answer.get("outcomes", ()):
+        outcomes = answer.get("outcomes", ())
+        for outcome in outcomes:
             events.ended(outcome, outcome)
+        ended = sum(1 for done in outcomes if isinstance(done, dict) and done.get("status"))
+        if ended:
+            self._spawn(self._count_ended(ended))
         stopped = answer.get("stopped")
         # Jobs may wait: it ran out of time, or it found none before a wake-up that came
         # while it was out (that wake-up sent no task for the engine it held).
@@ -341,6 +352,10 @@ class Dispatcher:
         finally:
             if died:
                 self.wake()
+
+    async def _count_ended(self, ended: int) -> None:
+        with contextlib.suppress(*TRANSIENT):  # a minute's count is not worth a retry
+            await clusterreport.count_ended(self.redis, ended)
 
     async def _forget_serving(self, task: str) -> None:
         with contextlib.suppress(*TRANSIENT):

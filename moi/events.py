@@ -30,11 +30,19 @@ def submitted(prepared: list[tuple[dict[str, Any], bytes]]) -> None:
         log.info("moi job %s (%s) of group %s submitted", info["id"], info["name"], info["group"])
 
 
-def cancelled(job_id: str, by: str | None) -> None:
-    """Count and log a cancel that ended a job (where it was asked for, whoever runs it)."""
-    metrics.CANCELLED.inc()
-    metrics.ended(Status.CANCELLED.value)
-    log.info("moi job %s cancelled%s", job_id, f" by {by}" if by else "")
+def cancelled(job_ids: list[str], by: str | None) -> None:
+    """Count and log cancels that ended jobs (where they were asked for, whoever runs
+    them): one line for a list of more than three, as :func:`submitted` does."""
+    if not job_ids:
+        return
+    metrics.CANCELLED.inc(len(job_ids))
+    metrics.ENDED.labels(Status.CANCELLED.value).inc(len(job_ids))
+    who = f" by {by}" if by else ""
+    if len(job_ids) > 3:
+        log.info("moi cancelled %d jobs%s", len(job_ids), who)
+        return
+    for job_id in job_ids:
+        log.info("moi job %s cancelled%s", job_id, who)
 
 
 def ended(info: dict[str, Any], outcome: object) -> None:

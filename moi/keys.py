@@ -71,6 +71,14 @@ so the jobs of an engine that died are known at once."""
 CLUSTER = "moi:cluster"
 """String: the dispatcher's report on the cluster (JSON), expiring unless renewed."""
 
+CLUSTER_CHANNEL = "moi:cluster"
+"""Channel: the dispatcher's report, published when it changes (and every few seconds):
+the key's name, since a key and a channel never meet in Redis (the key holds the last
+report, for a reader that comes now; the channel brings the next ones)."""
+
+MINUTES = "moi:minutes"
+"""Hash: each minute (Unix time // 60) of the last hour, to the jobs engines ended in it."""
+
 WAKE = "moi:wake"
 """Channel: a group's name, published when jobs of it start to wait; the dispatcher listens."""
 

@@ -1,8 +1,8 @@
 """The JSON messages of the protocol: encoding them, and checking the ones we receive.
 
 One home for both directions, so the hub (pub/sub) and the websocket handler (browsers)
-agree on what a valid ``add``, ``remove``, ``get``, ``cancel``, ``moi:follow`` or
-``moi:unfollow`` is. Nothing here does
+agree on what a valid ``add``, ``remove``, ``get``, ``cancel``, ``moi:follow``,
+``moi:unfollow``, ``moi:again`` or ``moi:cluster`` is. Nothing here does
 I/O or imports the cluster client: the web tier loads it cheaply.
 """
 
@@ -15,12 +15,18 @@ from typing import Any
 from moi import record
 from moi.keys import is_job_id
 
-MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
+MAX_CLIENT_MESSAGE_BYTES = 8 * 1024 * 1024
+"""The largest message a browser may send: a ``cancel`` or ``remove`` of 200,000 job IDs
+(39 bytes each), so "cancel all" on a 100,000-job list is one message. Below Tornado's
+own default limit (10 MiB, setting ``websocket_max_message_size``), so this one answers
+with an ``error`` rather than a closed socket."""
 ID_ACTIONS = ("remove", "cancel")
 """The client actions whose value is a job ID or a list of them."""
 FOLLOW, UNFOLLOW, OUTPUT = "moi:follow", "moi:unfollow", "moi:output"
 """The actions of a job's live output (moi's own, hence namespaced)."""
-CLIENT_ACTIONS = ("get", *ID_ACTIONS, FOLLOW, UNFOLLOW)
+AGAIN, CLUSTER = "moi:again", "moi:cluster"
+"""Run a job again (:mod:`moi.again`); watch the cluster's state (:mod:`moi.clusterfeed`)."""
+CLIENT_ACTIONS = ("get", *ID_ACTIONS, FOLLOW, UNFOLLOW, AGAIN, CLUSTER)
 MAX_SINCE = 10**12
 """The largest line a follow may start from: beyond any job's count, and below where
 Redis's Lua would write the number in a form LRANGE refuses (1e+14)."""
@@ -63,6 +69,14 @@ def action(name: str, value: Any) -> bytes:
     return json.dumps({name: value}, separators=(",", ":")).encode()
 
 
+def ids_action(name: str, ids: list[str]) -> bytes:
+    """:func:`action` for a list of job IDs (:func:`moi.keys.is_job_id`: nothing in one
+    to escape), joined rather than encoded: a snapshot's ``add`` of 100,000 in 1 ms."""
+    if not ids:
+        return action(name, ids)
+    return ('{"' + name + '":["' + '","'.join(ids) + '"]}').encode()
+
+
 def group_actions(data: str | bytes) -> tuple[list[str], list[str]]:
     """The job IDs a group message adds and removes (only job IDs: the hub stores them).
 
@@ -91,6 +105,34 @@ def stored_info(job_id: str, raw: str | None) -> dict | None:
     return info if info is not None and info.get("id") == job_id else None
 
 
+_DATE_KEY = '"date_created":"'
+
+
+def created(job_id: str, raw: str | None) -> str | None:
+    """The ``date_created`` of the info stored for ``job_id``, the key a list is sorted
+    by; None if ``raw`` is not its info object.
+
+    Read from the text where it is as :func:`moi.record.encode` leaves it (the ID first,
+    the date a string with only scalars after it, no spaces): six times cheaper than
+    decoding, which is what made a 100,000-job list slow to start. Anything else is
+    decoded. Only an order comes of it: the text may still prove not to be one JSON
+    object, so each info must pass :func:`stored_info` before it is sent.
+    """
+    if raw is None:
+        return None
+    if raw.startswith(f'{{"id":"{job_id}",') and raw.endswith("}"):
+        at = raw.rfind(_DATE_KEY)
+        start = at + len(_DATE_KEY)
+        end = raw.find('"', start)
+        # A key of the top-level object: nothing after its value closes a nested one.
+        if at > 0 and raw[at - 1] == "," and end > 0 and "\\" not in raw[start:end]:
+            tail = raw[end + 1 : -1]
+            if "}" not in tail and "]" not in tail:
+                return raw[start:end]
+    info = stored_info(job_id, raw)
+    return None if info is None else str(info.get("date_created") or "")
+
+
 def update_message(raw_info: str) -> bytes:
     """The ``update`` message for a stored info object, spliced in without re-encoding.
 
@@ -98,6 +140,13 @@ def update_message(raw_info: str) -> bytes:
     of the message it is spliced into.
     """
     return b'{"update":' + raw_info.encode() + b"}"
+
+
+def update_list_message(raw_infos: list[str]) -> bytes:
+    """One ``update`` carrying a list of stored info objects (PROTOCOL.md 1.1), spliced
+    in as :func:`update_message` does: a snapshot of 100,000 jobs is 100 messages, not
+    100,000, and no info is decoded again to make them."""
+    return b'{"update":[' + ",".join(raw_infos).encode() + b"]}"
 
 
 def output_message(job_id: str, lines: list[list[Any]], dropped: dict | None = None) -> bytes:
@@ -139,7 +188,8 @@ def parse_client_message(message: str | bytes) -> tuple[str, Any]:
 
     An action on jobs (``remove``, ``cancel``) comes back with a non-empty list of job IDs
     (:func:`moi.keys.is_job_id`); ``get`` with None; ``moi:follow`` with a job ID and the
-    line to start from, as a tuple; ``moi:unfollow`` with a job ID.
+    line to start from, as a tuple; ``moi:unfollow`` and ``moi:again`` with a job ID;
+    ``moi:cluster`` with True (watch) or False (stop).
     """
     if isinstance(message, bytes):
         try:
@@ -180,9 +230,13 @@ def parse_client_message(message: str | bytes) -> tuple[str, Any]:
         return name, value
     if name == FOLLOW:
         return name, _follow_value(value)
-    if name == UNFOLLOW:
+    if name in (UNFOLLOW, AGAIN):
         if not is_job_id(value):
-            raise ClientError(f"{UNFOLLOW} takes a job ID (a UUID4 string)")
+            raise ClientError(f"{name} takes a job ID (a UUID4 string)")
+        return name, value
+    if name == CLUSTER:
+        if not isinstance(value, bool):
+            raise ClientError(f"{CLUSTER} takes true (watch the cluster) or false (stop)")
         return name, value
     raise ClientError(f"unknown action {name!r}; known actions: {', '.join(CLIENT_ACTIONS)}")
 

@@ -5,7 +5,11 @@ Mount it with the application's hub, and its probe (:class:`MoiProbeHandler`) ne
     (r"/moi-ws/", MoiWebSocketHandler, {"hub": application.moi_hub}),
     (r"/moi-ws/ready", MoiProbeHandler, {"hub": application.moi_hub}),
 
-and ``await application.moi_hub.start()`` once the event loop runs.
+and ``await application.moi_hub.start()`` once the event loop runs. A ``cancel`` or
+``remove`` of a 100,000-job list is one message of about 4 MB: Tornado's setting
+``websocket_max_message_size`` (10 MiB by default) must let it through.
+An app that can run its jobs again says how in the setting ``moi_again``
+(:mod:`moi.again`).
 
 The group is the logged-in user. By default the user is read from the signed cookie
 named by the application setting ``moi_user_cookie`` (default ``"user"``); override
@@ -22,8 +26,18 @@ from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.web import HTTPError, RequestHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
 
+from moi import again
 from moi.hub import Hub
-from moi.messages import FOLLOW, UNFOLLOW, ClientError, action, parse_client_message, shown
+from moi.messages import (
+    AGAIN,
+    CLUSTER,
+    FOLLOW,
+    UNFOLLOW,
+    ClientError,
+    action,
+    parse_client_message,
+    shown,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +58,8 @@ _WRITE_FRAME = getattr(WebSocketProtocol13, "_write_frame", None)
 
 class MoiWebSocketHandler(WebSocketHandler):
     """Pushes the group's job changes to one browser; takes ``get``, ``remove`` and
-    ``cancel``, and ``moi:follow`` / ``moi:unfollow`` for a job's output."""
+    ``cancel``, ``moi:follow`` / ``moi:unfollow`` for a job's output, ``moi:again`` and
+    ``moi:cluster`` (watch the cluster's state)."""
 
     hub: Hub
     group: str
@@ -115,6 +130,11 @@ class MoiWebSocketHandler(WebSocketHandler):
                 await self.follow(*value)
             elif name == UNFOLLOW:
                 self.hub.output.unfollow(self, value)
+            elif name == AGAIN:
+                hook = self.settings.get(again.SETTING)
+                await again.run_again(self.hub.redis, hook, self.group, value)
+            elif name == CLUSTER:
+                await self.watch_cluster(value)
         except ClientError as error:
             self.send(action("error", str(error)))
         except Exception as error:  # Redis failed us: the client's view may be stale
@@ -130,8 +150,21 @@ class MoiWebSocketHandler(WebSocketHandler):
         strangers, ended = await self.hub.cancel(self.group, ids)
         if strangers:
             raise ClientError(f"not jobs of yours: {shown(strangers)}; nothing was cancelled")
-        if ended:
+        if ended and len(ids) == 1:
             raise ClientError(f"already ended, left as they were: {shown(ended)}")
+        if ended:  # one error for the list, however many had ended
+            raise ClientError(
+                f"{len(ended)} of the {len(ids)} jobs had already ended, left as they were: "
+                f"{shown(ended)}"
+            )
+
+    async def watch_cluster(self, watch: bool) -> None:
+        if not watch:
+            self.hub.cluster.unwatch(self)
+            return
+        await self.hub.cluster.watch(self)
+        if not self.joined:  # it went while the report was read: on_close found no watch
+            self.hub.cluster.unwatch(self)
 
     async def follow(self, job_id: str, since: int) -> None:
         await self.hub.output.follow(self, job_id, since)

@@ -17,6 +17,7 @@ import tornado.httpclient
 from moi import job, keys, record
 from moi.embedded import RedisServer, free_port
 from moi.hub import Hub
+from moi.messages import MAX_CLIENT_MESSAGE_BYTES
 from tests import jobs
 from tests.test_group import store_jobs
 from tests.wsclient import run, serve
@@ -238,7 +239,7 @@ BAD_MESSAGES = [
     ('{"cancel": []}', "cancel takes a job ID or a non-empty list"),
     ('{"cancel": "no-such-job"}', "cancel takes job IDs (UUID4 strings), not 'no-such-job'"),
     ('{"cancel": "' + UNKNOWN_JOB + '"}', "not jobs of yours: "),
-    ('{"remove": "' + "x" * 70_000 + '"}', "message too large"),
+    ('{"remove": "' + "x" * MAX_CLIENT_MESSAGE_BYTES + '"}', "message too large"),
     ('{"get": ' + "[" * 20_000 + "]" * 20_000 + "}", "nested too deeply"),
 ]
 

@@ -128,14 +128,16 @@ class WsClient:
                     return seen
 
     async def snapshot(self) -> dict[str, dict]:
-        """Read an on-open (or ``get``) snapshot: one add, then an update for each job."""
+        """Read an on-open (or ``get``) snapshot: one add, then the jobs' info in
+        ``update`` messages (lists of up to 1,000, PROTOCOL.md 1.1), in the add's order."""
         first = await self.next()
         assert set(first) == {"add"}, first
-        infos = {}
-        for _ in first["add"]:
-            message = await self.next()
-            infos[message["update"]["id"]] = message["update"]
-        assert set(infos) == set(first["add"])
+        infos: dict[str, dict] = {}
+        while len(infos) < len(first["add"]):
+            value = (await self.next())["update"]
+            for info in value if isinstance(value, list) else [value]:
+                infos[info["id"]] = info
+        assert list(infos) == first["add"]
         return infos
 
     def close(self) -> None:

@@ -241,7 +241,7 @@ def group_of(r, name: str) -> str:
 
 
 def stored_keys(r) -> list[str]:
-    """Every key in Redis but the background locks and the cluster report, which moi keeps
-    renewing."""
-    background = {keys.REAPER_LOCK, keys.DISPATCHER_LOCK, keys.FENCE, keys.CLUSTER}
+    """Every key in Redis but the background locks and the cluster report (with its jobs per
+    minute), which moi keeps renewing."""
+    background = {keys.REAPER_LOCK, keys.DISPATCHER_LOCK, keys.FENCE, keys.CLUSTER, keys.MINUTES}
     return sorted(key for key in r.scan_iter() if key not in background)

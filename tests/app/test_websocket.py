@@ -42,8 +42,9 @@ def test_the_socket_sends_the_users_jobs(auth, other):
     wait(job["id"], timeout=30)
     added, update = asyncio.run(first_messages(auth, 2))
     assert added == {"add": [job["id"]]}
-    assert update["update"]["id"] == job["id"]
-    assert update["update"]["result"] == "Hello, Ann!"
+    [info] = update["update"]  # the snapshot's infos come as lists (PROTOCOL.md 1.1)
+    assert info["id"] == job["id"]
+    assert info["result"] == "Hello, Ann!"
 
 
 def test_the_socket_refuses_strangers(client):
