@@ -1,14 +1,14 @@
-"""5, in the browser: the 10,000-job list in headless Chromium, loaded and kept live.
+"""5, in the browser: the pages and helpers :mod:`bench.biglist` measures the list with.
 
-The page ``/list`` of :mod:`bench.wsserver` (``moi.js`` + ``moi_list.js``) is timed from
-navigation until every row is rendered, against a page that fetches the same records as
-one JSON array and renders them in one loop. Then, with the list open,
-:data:`~bench.biglist.RUNNING` more jobs of the group run, and their status is written
-:data:`~bench.biglist.RATE` times a second for :data:`~bench.biglist.STREAM_S` seconds
-(moi's update script, as engines write it). A probe in the page (``pages/probe.js``)
-reads, every frame, the newest update its rows show: how far behind the rendered list
-is, per second of the stream, against how far behind the same updates reach a raw
-websocket client of the group in the load generator.
+:class:`Page` opens the bench's pages of :mod:`bench.wsserver` in headless Chromium:
+``/list`` (``moi.js`` + ``moi_list.js``, windowed: only the rows in sight are in the DOM,
+so the list's own count of jobs stands for "rendered") and the floor page that fetches
+the same records as one JSON array. :func:`lag_figure` keeps the open list live: jobs of
+the group run and their status is written :data:`~bench.biglist.RATE` times a second
+for :data:`~bench.biglist.STREAM_S` seconds (moi's update script, as engines write it).
+A probe in the page (``pages/probe.js``) reads, every frame, the newest update its rows
+show: how far behind the rendered list is, per second of the stream, against how far
+behind the same updates reach a raw websocket client of the group in the load generator.
 
 Chromium's own counters (``Performance.getMetrics``: script, style, layout) are kept
 with the figures, to tell where the page's time goes.
@@ -21,9 +21,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from bench.children import LoadGenerator, WsServer, wait_for
-from bench.harness import Bench, BenchError, Options, Sample, alternate, column, log, percentiles
-from bench.report import Figure, Goal
+from bench.children import LoadGenerator, wait_for
+from bench.harness import Bench, BenchError, Sample, log, percentiles
+from bench.report import Figure
 from moi import record
 
 GROUP = "bench-biglist"
@@ -109,60 +109,17 @@ class Page:
         return {"ms": self.wait("return window.benchFloor && benchFloor.renderedAt", "floor page")}
 
     def rows(self) -> int:
+        """The jobs the list shows (its own count: the DOM holds only the rows in sight),
+        or -1 while a row still waits for its info."""
         script = (
-            "const el = document.getElementById('moi-joblist');"
-            "return el.getElementsByClassName('moi-job-pending').length ? -1"
-            " : el.childElementCount;"
+            "const list = window.benchProbe && benchProbe.list;"
+            "return !list || list.el.getElementsByClassName('moi-job-pending').length ? -1"
+            " : list.matchCount;"
         )
         return self.driver.execute_script(script)
 
 
 Store = Callable[[int, str], list[dict]]
-
-
-def figures(
-    bench: Bench, server: WsServer, gen: LoadGenerator, options: Options, size: dict, store: Store
-) -> list[Figure]:
-    """The two browser figures; ``store(count, status)`` adds jobs to the group."""
-    from tests.browser import chromium
-
-    missing = chromium.missing()
-    if missing:
-        note = f"skipped: no {' or '.join(missing)} ({chromium.INSTALL_HINT})"
-        log(f"biglist: browser figures {note}")
-        return [
-            Figure("biglist.browser_render", "ms", [], goal=Goal("value", "<=", 1000), note=note),
-            Figure("biglist.browser_lag_p99", "ms", [], note=note),
-        ]
-    profile = bench.workdir / "chromium-profile"
-    driver = chromium.start(profile, bench.workdir / "chromedriver.log")
-    try:
-        page = Page(driver, server.url)
-        page.list_load()  # warm: the browser's caches, the server's code paths
-        page.floor_load()
-        ours, floor = alternate(
-            options.repeat, page.list_load, page.floor_load, f"browser list ({size['jobs']} jobs)"
-        )
-        render = Figure(
-            "biglist.browser_render",
-            "ms",
-            column(ours, "ms"),
-            column(floor, "ms"),
-            PAGE_FLOOR,
-            Goal("value", "<=", 1000),
-            {
-                "jobs": size["jobs"],
-                "list_at_page_ms": statistics.median(column(ours, "add.ms")),
-                "last_update_at_page_ms": statistics.median(column(ours, "messages.ms")),
-                "renderer_ms": {
-                    key: statistics.median(column(ours, f"{key}.ms")) for key in RENDERER_METRICS
-                },
-                "browser": driver.capabilities.get("browserVersion", ""),
-            },
-        )
-        return [render, lag_figure(bench, page, gen, server.port, size, store)]
-    finally:
-        chromium.stop(driver)
 
 
 def lag_figure(

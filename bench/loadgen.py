@@ -11,7 +11,8 @@ of an update tens of milliseconds late because of the generator alone, not the s
 Here a message is stamped with ``time.time()`` as soon as its bytes arrive, and only
 framed; JSON is decoded after the measurement. Updates are told apart by the status
 text ``stamp <time.time()>`` that the bench writes; their latency is arrival minus stamp
-(one machine, one clock).
+(one machine, one clock). An ``update`` may carry one info object or a list of them
+(PROTOCOL.md 1.1: a snapshot, a cancel of many), so infos are counted, not messages.
 
 The floor of item 3 lives here too: a plain redis-py subscriber, in a thread.
 """
@@ -144,15 +145,29 @@ def keep_all(payload: bytes) -> bool:
     return True
 
 
-def stamp_of(payload: bytes) -> float | None:
-    """The time in an update whose status is ``stamp <time>``, else None."""
+def stamp_count(payload: bytes) -> int:
+    """How many stamped infos a message carries (a list ``update`` may carry several)."""
+    return payload.count(STAMP_BYTES)
+
+
+def infos_of(payload: bytes) -> list[dict]:
+    """The info objects of an ``update`` message: its one object, or its list; else none."""
     try:
-        status = json.loads(payload)["update"]["status"]
+        value = json.loads(payload)["update"]
     except (ValueError, KeyError, TypeError):
-        return None
-    if isinstance(status, str) and status.startswith(STAMP):
-        return float(status.removeprefix(STAMP))
-    return None
+        return []
+    infos = value if isinstance(value, list) else [value]
+    return [info for info in infos if isinstance(info, dict)]
+
+
+def stamps_of(payload: bytes) -> list[float]:
+    """The times of the infos in an update whose status is ``stamp <time>``."""
+    stamps = []
+    for info in infos_of(payload):
+        status = info.get("status")
+        if isinstance(status, str) and status.startswith(STAMP):
+            stamps.append(float(status.removeprefix(STAMP)))
+    return stamps
 
 
 class Floor:
@@ -224,7 +239,7 @@ class LoadGenerator:
         return {}
 
     async def cmd_latencies(self, expect: int, within: float, quiet: float = 0.5) -> dict:
-        """Wait for ``expect`` stamped updates in all; return ``[stamp, latency ms]`` pairs.
+        """Wait for ``expect`` stamped infos in all; return ``[stamp, latency ms]`` pairs.
 
         Returns early once nothing arrived for ``quiet`` seconds: call it when the
         updates have been sent, and some may never come (the hub sends a job's current
@@ -232,18 +247,23 @@ class LoadGenerator:
         """
         deadline = time.monotonic() + within
         count, changed = -1, time.monotonic()
+        seen = [0] * len(self.clients)  # per client: its messages counted so far
+        stamps = 0
         while count < expect:
             now = time.monotonic()
             if now > deadline or now - changed > quiet or all(c.closed for c in self.clients):
                 break
             await asyncio.sleep(0.01)
-            if (new := sum(len(c.messages) for c in self.clients)) != count:
-                count, changed = new, time.monotonic()
+            for index, client in enumerate(self.clients):
+                fresh = client.messages[seen[index] :]
+                stamps += sum(stamp_count(payload) for _, payload in fresh)
+                seen[index] += len(fresh)
+            if stamps != count:
+                count, changed = stamps, time.monotonic()
         pairs = []
         for client in self.clients:
             for arrived, payload in client.messages:
-                stamp = stamp_of(payload)
-                if stamp is not None:
+                for stamp in stamps_of(payload):
                     pairs.append((stamp, (arrived - stamp) * 1e3))
         closed = sum(client.closed for client in self.clients)
         return {"samples": pairs, "closed": closed}
@@ -282,7 +302,11 @@ class LoadGenerator:
         return {}
 
     async def cmd_whole_list(self, port: int, group: str, within: float) -> dict:
-        """A new client of ``group``: seconds until it has the ``add`` and every update."""
+        """A new client of ``group``: seconds until it has the ``add`` and every job's info.
+
+        The infos come in ``update`` messages of one or of many; the clock stops at the
+        arrival of the message that brings the last job of the ``add`` not yet seen.
+        """
         loop = asyncio.get_running_loop()
         start = time.time()
         client = Client(port, "/moi-ws/", group, keep_all)
@@ -291,22 +315,38 @@ class LoadGenerator:
             await asyncio.wait_for(client.opened, within)
             upgraded = time.time()
             deadline = time.monotonic() + within
-            expected = None
-            while expected is None or len(client.messages) < expected + 1:
+            listed: set[str] | None = None
+            missing: set[str] = set()
+            infos, read, last = 0, 0, 0.0
+            while listed is None or missing:
                 if time.monotonic() > deadline or client.closed:
-                    raise TimeoutError(f"{len(client.messages)} messages of {expected}+1")
-                if expected is None and client.messages:
-                    expected = len(json.loads(client.messages[0][1])["add"])
-                await asyncio.sleep(0.002)
-            last = client.messages[expected][0]
-            updates = sum(b'"update"' in payload[:12] for _, payload in client.messages)
+                    total = "?" if listed is None else len(listed)
+                    raise TimeoutError(f"{infos} infos of {total} in {read} messages")
+                for arrived, payload in client.messages[read:]:
+                    read += 1
+                    if listed is None:
+                        listed = set(json.loads(payload)["add"])
+                        missing = set(listed)
+                        last = arrived
+                        continue
+                    got = infos_of(payload)
+                    infos += len(got)
+                    missing.difference_update(info.get("id") for info in got)
+                    if not missing:
+                        last = arrived
+                        break
+                else:
+                    await asyncio.sleep(0.002)
+            assert listed is not None
+            update_messages = sum(b'"update"' in payload[:12] for _, payload in client.messages)
             return {
                 "seconds": last - start,
                 "upgrade_s": upgraded - start,
                 "first_s": client.messages[0][0] - start,
-                "jobs": expected,
-                "updates": updates,
-                "bytes": sum(len(payload) for _, payload in client.messages),
+                "jobs": len(listed),
+                "infos": infos,
+                "update_messages": update_messages,
+                "bytes": sum(len(payload) for _, payload in client.messages[:read]),
             }
         finally:
             client.close()

@@ -1,15 +1,27 @@
 /*
  * probe.js: what the bench reads from the live list page (with execute_script).
  *
- *   benchProbe.watch(conn, listElement)   on page load
+ *   benchProbe.watch(conn, list)          on page load (list: the moi.JobList)
  *   benchProbe.addAt                      ms since navigation when the first list came
  *   benchProbe.lastMessageAt              ... and when the last of its updates came
- *   benchProbe.renderedAt                 ms since navigation when every row of the first
- *                                         list is rendered (null until then)
+ *   benchProbe.firstRowsAt                ... when the first filled-in rows were drawn
+ *   benchProbe.renderedAt                 ... when the whole first list is in the list's
+ *                                         model and view, its window drawn (null until then)
  *   benchProbe.startLag(ids) / stopLag()  how far behind the rendered rows of `ids` are:
- *                                         [Date.now(), newest stamp shown] once per frame,
- *                                         and [Date.now(), lag] per update as it arrives
+ *                                         once per frame [Date.now(), the newest stamp that
+ *                                         this frame shows for the first time] (0: none
+ *                                         new), and [Date.now(), lag] per update as it
+ *                                         arrives
+ *   benchProbe.search(queries)            ms that list.setSearch(q) + flush() took for each,
+ *                                         and the floor: the same names filtered as a plain array
  *
+ * The list is windowed (moi_list.js API 2): only the rows in sight are in the DOM, so
+ * "rendered" is the list's own count of jobs in view, not a count of elements, and the
+ * lag is that of the updates shown: each frame, the stamps that appear in a row are the
+ * updates it draws, and the newest of them is how far behind the frame is, as the newest
+ * stamp of all rows was when every row was rendered. (The newest stamp in sight would
+ * also count the wait between two updates of the few jobs in sight: the stream goes
+ * round all the jobs, most of them out of sight.)
  * An update's stamp is its status "stamp <seconds since the epoch>", as the bench writes it.
  */
 (function (global) {
@@ -25,13 +37,16 @@
     updates: 0,
     addAt: null,
     lastMessageAt: null,
+    firstRowsAt: null,
     renderedAt: null,
     lag: null,
     el: null,
+    list: null,
   };
 
-  probe.watch = function (conn, el) {
-    probe.el = el;
+  probe.watch = function (conn, list) {
+    probe.list = list;
+    const el = (probe.el = list.el);
     conn.on("add", (ids) => {
       if (probe.expected === null) {
         probe.expected = ids.length;
@@ -47,11 +62,15 @@
         if (stamp !== null) lag.arrivals.push([Date.now(), Date.now() - stamp]);
       }
     });
-    // Every row present and filled in; then one more frame, so that it has been drawn.
+    // Checked after the list's own frame work (its callback was asked for first).
+    const rows = el.getElementsByClassName("moi-job");
     const pending = el.getElementsByClassName("moi-job-pending");
     const check = () => {
+      if (probe.firstRowsAt === null && rows.length > pending.length) {
+        requestAnimationFrame(() => (probe.firstRowsAt = performance.now()));
+      }
       const all = probe.expected !== null && probe.updates >= probe.expected;
-      if (all && el.childElementCount === probe.expected && pending.length === 0) {
+      if (all && list.matchCount === probe.expected && pending.length === 0) {
         requestAnimationFrame(() => (probe.renderedAt = performance.now()));
       } else {
         requestAnimationFrame(check);
@@ -61,18 +80,20 @@
   };
 
   probe.startLag = function (ids) {
-    const badges = ids.map((id) => {
-      const row = probe.el.querySelector(`[data-job-id="${CSS.escape(id)}"]`);
-      return row && row.querySelector(".moi-status");
-    });
-    if (badges.some((badge) => !badge)) throw new Error("startLag: a row is missing");
+    const wanted = new Set(ids);
+    const shown = new Map(); // job ID -> the stamp its row showed last frame
     const lag = (probe.lag = { frames: [], arrivals: [], stopped: false });
     const tick = () => {
       if (lag.stopped) return;
       let newest = 0;
-      for (const badge of badges) {
-        const stamp = stampOf(badge.textContent);
-        if (stamp !== null && stamp > newest) newest = stamp;
+      for (const row of probe.el.children) {
+        const id = row.getAttribute("data-job-id");
+        if (!wanted.has(id)) continue;
+        const stamp = stampOf(row.querySelector(".moi-status").textContent);
+        if (stamp !== null && stamp !== shown.get(id)) {
+          if (shown.has(id)) newest = Math.max(newest, stamp); // not a row just scrolled to
+          shown.set(id, stamp);
+        }
       }
       lag.frames.push([Date.now(), newest]);
       requestAnimationFrame(tick);
@@ -84,6 +105,30 @@
     const lag = probe.lag;
     lag.stopped = true;
     return { frames: lag.frames, arrivals: lag.arrivals };
+  };
+
+  /** For each query: [ms of list.setSearch(q) + list.flush(), ms of the floor's filter, matches]. */
+  probe.search = function (queries) {
+    const list = probe.list;
+    list.setSearch("");
+    list.flush();
+    const names = list.matching().map((info) => String(info.name).toLowerCase());
+    const out = [];
+    for (const query of queries) {
+      list.setSearch("");
+      list.flush();
+      let start = performance.now();
+      list.setSearch(query);
+      list.flush();
+      const ours = performance.now() - start;
+      start = performance.now();
+      const found = names.filter((name) => name.includes(query)).length;
+      const floor = performance.now() - start;
+      out.push([ours, floor, list.matchCount, found]);
+    }
+    list.setSearch("");
+    list.flush();
+    return out;
   };
 
   global.benchProbe = probe;

@@ -1,5 +1,5 @@
 /*
- * moi_list.js: a live job list on top of moi.js (load moi.js first).
+ * moi_list.js: a live job list on top of moi.js (load moi.js first). API version 2.
  *
  *   <ul id="moi-joblist"></ul>
  *   <script src="/static/moi.js"></script>
@@ -9,25 +9,40 @@
  *     const list = new moi.JobList(conn, {element: "#moi-joblist"});
  *   </script>
  *
- * The list owns its element: one `.moi-job` row per job, with `data-job-id` and
- * `data-status`, updated in place. DOM work is batched into one animation frame, so
- * thousands of updates a second cost one render per job per frame; call `list.flush()`
- * to apply pending changes at once. A new row waits a moment for its info, and while a
- * long list is coming in, new rows go in a few large batches rather than every frame.
- * Job data is written with textContent and setAttribute only, never parsed as HTML. A
- * job with no info yet gets a placeholder info object {id, name: id, status: "…",
- * pending: true}, passed to renderRow/compare too.
+ * The list owns its element. It keeps every job's info in a model and shows a window of
+ * it: only the `.moi-job` rows near the viewport are in the DOM (`data-job-id`,
+ * `data-status`, role listitem with aria-posinset/aria-setsize), two empty `.moi-spacer`
+ * elements standing in for the rest, so 100,000 jobs cost a few dozen rows. Rows have one height
+ * per list (the first rendered row's, measured again on resize) and are re-used for
+ * other jobs as the list scrolls. The list scrolls inside its element if it can
+ * (moi.css: max-height and overflow auto), else with the page. Up/Down, Home/End move
+ * the focus between rows; a focused row stays while it is focused.
+ * Version 2 (the window): `rows()` gives the rendered rows only, `ids()` every ID in view
+ * order, and `renderRow(info, row)` may be handed a row another job had: it must set
+ * every part it uses.
+ *
+ * On top: a view model for a toolbar (setFilter, setSearch, setSort, setTimes,
+ * counts(), matching(), on("change") and on("ended")), see moi/static/README.md.
+ *
+ * DOM work is batched into one animation frame; call `list.flush()` to apply pending
+ * changes at once. A new job waits a moment for its info, and while a long list is
+ * coming in, new jobs go in a few large batches rather than every frame. Job data is
+ * written with textContent and setAttribute only, never parsed as HTML. A job with no
+ * info yet gets a placeholder info object {id, name: id, status: "…", pending: true},
+ * passed to renderRow/compare too.
  *
  * A default row shows the job's name, its status badge, when it was submitted ("5 min
- * ago", local date and time in a tooltip), how long it ran (ticking while it runs), its
- * attempt if it was re-sent, a progress bar if it reports progress, a link to its page
- * (`<handler>/<id>`), a Cancel button while it has not ended, and a Hide button. One
- * timer for the whole list keeps the times fresh: every second while a row runs, every
- * AGO_EVERY_MS otherwise, none while the list is empty.
+ * ago", local date and time in a tooltip; or that date and time, setTimes("absolute")),
+ * how long it ran (ticking while it runs), its attempt if it was re-sent, a progress bar
+ * if it reports progress, a link to its page (`<handler>/<id>`), a Cancel button while
+ * it has not ended, Run again where `options.canRunAgain(info)` says so, and a Hide
+ * button. One timer for the whole list keeps the rendered times fresh: every second
+ * while a row runs, every AGO_EVERY_MS otherwise, none while no row is rendered.
  *
  * In any row, default or custom, a `.moi-job-cancel` element sends `cancel` for its job
- * (the row gets `.moi-job-cancelling` until the job ends or the server refuses), and a
- * `.moi-job-remove` element hides the job (`remove`: off the group's list, everywhere).
+ * (the row gets `.moi-job-cancelling` until the job ends or the server refuses), a
+ * `.moi-job-again` element sends `moi:again`, and a `.moi-job-remove` element hides the
+ * job (`remove`: off the group's list, everywhere).
  * A refused cancel (the job had ended meanwhile, say) gives the row `.moi-job-refused`
  * for REFUSED_MS, and a default row shows why, in the server's words.
  * Hiding a job that has not ended asks first, in a `<dialog class="moi-confirm">`:
@@ -57,6 +72,15 @@
   const AGO_EVERY_MS = 15000;
   // How long a row says that its cancel was refused.
   const REFUSED_MS = 10000;
+  // The window: rows rendered beyond each edge of the visible part, the row height
+  // assumed until a row is measured, at most this many rows, and rows kept for re-use.
+  const OVERSCAN = 8;
+  const GUESS_ROW_PX = 24;
+  const MAX_ROWS = 400;
+  const POOL = 100;
+  const FILTERS = ["all", "waiting", "running", "succeeded", "failed", "cancelled"];
+  const SORTS = ["newest", "duration"];
+  const TIMES = ["relative", "absolute"];
   const now = () => (global.performance ? global.performance.now() : Date.now());
   const nextFrame = global.requestAnimationFrame
     ? (fn) => global.requestAnimationFrame(fn)
@@ -68,6 +92,29 @@
     const da = typeof a.date_created === "string" ? a.date_created : "";
     const db = typeof b.date_created === "string" ? b.date_created : "";
     return da < db ? 1 : da > db ? -1 : 0;
+  }
+
+  /** The status filter a job falls under (FILTERS, but "all"). */
+  function bucketOf(info) {
+    const status = info ? info.status : null;
+    if (status == null || status === "Queued") return "waiting";
+    if (status === "Success") return "succeeded";
+    if (status === "Failed") return "failed";
+    if (status === "Cancelled") return "cancelled";
+    return "running";
+  }
+
+  /**
+   * What the "duration" sort orders by, longest first: an ended job's run time, a running
+   * job's time since it started (at `clock`, when the job last changed or the list was
+   * sorted), -1 for a job that never started.
+   */
+  function durationKey(info, clock) {
+    if (!info) return -1;
+    const start = parseDate(info.date_start);
+    if (start === null) return -1;
+    const end = parseDate(info.date_end);
+    return Math.max(0, (end === null ? clock : end) - start);
   }
 
   const handlerBases = new Map(); // handler -> its checked base, or null
@@ -110,14 +157,18 @@
     if (el.textContent !== text) el.textContent = text;
   }
 
+
   class JobList {
     /**
      * @param {moi.Connection} conn
      * @param {object} [options]
      * @param {string|Element} [options.element="#moi-joblist"] container; its children are replaced
-     * @param {Function} [options.renderRow] fn(info, rowElement) fills a row instead of the default
-     * @param {Function} [options.compare] fn(infoA, infoB) sort order; default newest first
+     * @param {Function} [options.renderRow] fn(info, rowElement) fills a row instead of the default;
+     *   the row may have been another job's: set every part the row uses
+     * @param {Function} [options.compare] fn(infoA, infoB) the "newest" sort order; default newest first
+     * @param {Function} [options.canRunAgain] fn(info) true for jobs whose default row offers "Run again"
      * @param {string} [options.emptyText="No jobs yet."]
+     * @param {string} [options.noMatchText="No jobs match."] when the filter or search matches none
      * @param {string} [options.locale] for dates and "5 min ago" in default rows; default the browser's
      * @param {boolean} [options.announce=true] say jobs' ends in a polite live region after the list
      * @param {string} [options.jobPage] where a job without a handler of its own links to:
@@ -128,23 +179,43 @@
       this.el = typeof target === "string" ? document.querySelector(target) : target;
       if (!this.el) throw new Error("moi.JobList: no element " + target);
       this.el.classList.add("moi-joblist"); // what moi.css styles
+      this.el.setAttribute("role", "list");
       this.conn = conn;
       this._renderRow = options.renderRow || null;
+      this._canRunAgain = typeof options.canRunAgain === "function" ? options.canRunAgain : null;
       const compare = options.compare || newestFirst;
       // Ties broken by ID, so the order is total and rows never swap at random.
-      this._cmp = (a, b) => compare(infoOf(a), infoOf(b)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+      const byId = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+      this._newest = (a, b) => compare(infoOf(a), infoOf(b)) || byId(a, b);
+      this._longest = (a, b) => b.dur - a.dur || this._newest(a, b);
+      this._cmp = this._newest;
       this._rowTag = /^(UL|OL)$/.test(this.el.tagName) ? "li" : "div";
-      this._jobs = new Map(); // id -> entry {id, info, row, parts, alive, index, placeholder, times, cancelling, refused}
-      this._order = []; // entries whose rows are in the DOM, in DOM order
-      this._dirty = new Set(); // entries with a row, to render again in the next frame
-      this._waiting = new Set(); // entries with no row yet, in the order they came
+      // id -> entry {id, info, row, alive, placed, index, vpos, bucket, lname, dur, ...}
+      this._jobs = new Map();
+      this._order = []; // placed entries, in the sort's order (entry.index)
+      this._view = this._order; // those the filter and search let through (entry.vpos)
+      this._viewStale = false;
+      this._narrowOk = false; // the search only got longer: filter the last view, not all
+      this._filter = "all";
+      this._search = "";
+      this._sort = "newest";
+      this._times = "relative";
+      this._counts = { all: 0, waiting: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+      this._countsChanged = false;
+      this._viewChanged = false;
+      this._listeners = { change: new Set(), ended: new Set() };
+      this._rendered = new Set(); // entries whose rows are in the DOM
+      this._pool = []; // rows to re-use
+      this._rowH = 0; // px, measured; 0 until then
+      this._dirty = new Set(); // placed entries changed since the last frame
+      this._waiting = new Set(); // entries not placed yet, in the order they came
       this._ready = 0; // how many of those have their info
-      this._detach = []; // rows of removed jobs, to take out in the next frame
+      this._removed = false;
       this._frame = false;
       this._filled = -Infinity; // when the last info came for a waiting job
-      this._placedAt = -Infinity; // when new rows last went in
-      this._heldDue = Infinity; // no held row is due before this
-      this._timer = null; // wakes the list when waiting rows are due
+      this._placedAt = -Infinity; // when new jobs last went in
+      this._heldDue = Infinity; // no held job is due before this
+      this._timer = null; // wakes the list when waiting jobs are due
       this._timerAt = Infinity;
       this._template = null;
       this._resyncing = false;
@@ -152,7 +223,7 @@
       this._destroyed = false;
       this._locale = options.locale;
       this._jobPage = typeof options.jobPage === "string" ? options.jobPage : null;
-      this._ticking = new Set(); // entries whose run time ticks (default rows of running jobs)
+      this._ticking = new Set(); // rendered entries whose run time ticks (default rows of running jobs)
       this._cancelling = new Set(); // entries whose cancel is on its way
       this._refusedShown = new Set(); // entries that say their cancel was refused
       this._refusedTimer = null; // takes those notes down
@@ -172,21 +243,43 @@
         this.el.after(this._announcer);
       }
 
+      this._emptyText = options.emptyText ?? "No jobs yet.";
+      this._noMatchText = options.noMatchText ?? "No jobs match.";
+      // Empty elements before and after the rendered rows, as tall as the rows out of sight.
+      this._spacers = [0, 1].map(() => {
+        const spacer = element(this._rowTag, "moi-spacer");
+        spacer.setAttribute("aria-hidden", "true");
+        spacer.style.flex = "none";
+        spacer.style.height = "0px";
+        return spacer;
+      });
       this._empty = element(this._rowTag, "moi-empty");
-      this._empty.textContent = options.emptyText ?? "No jobs yet.";
+      this._empty.textContent = this._emptyText;
       this.el.replaceChildren(this._empty);
 
-      // One listener for the Cancel and Hide buttons of all rows, custom rows included.
+      // One listener for the buttons of all rows, custom rows included.
       this._onClick = (event) => {
-        const button = event.target instanceof Element && event.target.closest(".moi-job-cancel, .moi-job-remove");
+        const button =
+          event.target instanceof Element && event.target.closest(".moi-job-cancel, .moi-job-remove, .moi-job-again");
         const row = button && this.el.contains(button) && button.closest(".moi-job");
         const entry = row && this._jobs.get(row.getAttribute("data-job-id"));
         if (!entry) return;
         if (button.matches(".moi-job-cancel")) this._cancel(entry);
+        else if (button.matches(".moi-job-again")) this.conn.send("moi:again", entry.id);
         else if (entry.info && moi.isFinal(entry.info.status)) this.conn.remove(entry.id);
         else this._confirmHide(entry);
       };
+      this._onKey = (event) => this._key(event);
+      // Capture: a scroll of the element or of anything around it moves the window.
+      this._onScroll = () => this._schedule();
+      this._onResize = () => {
+        this._rowH = 0; // the rows' height may follow the width (moi.css on a phone)
+        this._schedule();
+      };
       this.el.addEventListener("click", this._onClick);
+      this.el.addEventListener("keydown", this._onKey);
+      global.addEventListener("scroll", this._onScroll, { capture: true, passive: true });
+      global.addEventListener("resize", this._onResize);
 
       const setState = (state) => {
         this.el.setAttribute("data-moi-state", state);
@@ -220,16 +313,123 @@
       return entry ? entry.info : null;
     }
 
-    /** Job IDs in display order, after applying pending changes. */
+    /** The IDs of the jobs in view (filter and search), in view order, after pending changes. */
     ids() {
       this.flush();
-      return this._order.map((entry) => entry.id);
+      return this._view.map((entry) => entry.id);
     }
 
-    /** Row elements in display order, after applying pending changes. */
+    /** The rendered row elements (the window, not every job), in order, after pending changes. */
     rows() {
       this.flush();
-      return this._order.map((entry) => entry.row);
+      return Array.from(this.el.children).filter((child) => child.classList.contains("moi-job"));
+    }
+
+    // ---- The view model, for a toolbar ----
+
+    get filter() {
+      return this._filter;
+    }
+
+    get search() {
+      return this._search;
+    }
+
+    get sort() {
+      return this._sort;
+    }
+
+    get times() {
+      return this._times;
+    }
+
+    /** Show the jobs of one status filter: all, waiting, running, succeeded, failed, cancelled. */
+    setFilter(name) {
+      if (!FILTERS.includes(name)) throw new Error("moi.JobList: no filter " + JSON.stringify(name) + "; one of " + FILTERS);
+      if (name === this._filter) return;
+      this._filter = name;
+      this._stale();
+      this._schedule();
+    }
+
+    /** Show the jobs whose name or ID holds `text`, in any case ("" for all). */
+    setSearch(text) {
+      if (typeof text !== "string") throw new Error("moi.JobList: setSearch takes a string");
+      const query = text.toLowerCase();
+      if (query === this._search) return;
+      const narrower = !this._viewStale && this._search !== "" && query.includes(this._search);
+      this._search = query;
+      this._stale();
+      this._narrowOk = narrower;
+      this._schedule();
+    }
+
+    /**
+     * Order by "newest" (submitted, newest first; options.compare if given) or "duration"
+     * (longest first: an ended job by its run time, a running one by its time so far when
+     * it last changed or the sort was chosen, jobs that never started last).
+     */
+    setSort(name) {
+      if (!SORTS.includes(name)) throw new Error("moi.JobList: no sort " + JSON.stringify(name) + "; one of " + SORTS);
+      if (name === this._sort) return;
+      this._sort = name;
+      this._cmp = name === "duration" ? this._longest : this._newest;
+      if (name === "duration") {
+        const clock = Date.now();
+        for (const entry of this._jobs.values()) entry.dur = durationKey(entry.info, clock);
+      }
+      this._setOrder(this._order.sort(this._cmp));
+      this._stale();
+      this._schedule();
+    }
+
+    /** Default rows say when a job was submitted as "5 min ago" ("relative") or its date ("absolute"). */
+    setTimes(mode) {
+      if (!TIMES.includes(mode)) throw new Error("moi.JobList: no times " + JSON.stringify(mode) + "; one of " + TIMES);
+      if (mode === this._times) return;
+      this._times = mode;
+      for (const entry of this._rendered) this._dirty.add(entry);
+      this._viewChanged = true;
+      this._schedule();
+    }
+
+    /** How many jobs of each filter the list has, over all jobs (not only those in view). */
+    counts() {
+      return { ...this._counts };
+    }
+
+    /** The info objects of the jobs in view (filter and search), in view order. */
+    matching() {
+      this.flush();
+      return this._view.map(infoOf);
+    }
+
+    /** How many jobs are in view (filter and search). */
+    get matchCount() {
+      if (this._viewStale) this._buildView();
+      return this._view.length;
+    }
+
+    /**
+     * Listen: "change" fn({counts, matched}) at most once a frame after the counts or the
+     * view changed; "ended" fn(info) for each job heard ending live (not one that had
+     * ended before the list heard of it). Returns a function that stops listening.
+     */
+    on(event, fn) {
+      const set = this._listeners[event];
+      if (!set || typeof fn !== "function") throw new Error("moi.JobList: on(\"change\" | \"ended\", function)");
+      set.add(fn);
+      return () => set.delete(fn);
+    }
+
+    _emit(event, value) {
+      for (const fn of [...this._listeners[event]]) {
+        try {
+          fn(value);
+        } catch (err) {
+          console.error("moi.JobList: a", event, "listener failed", err);
+        }
+      }
     }
 
     /** Stop listening and empty the element. The connection stays open. */
@@ -243,17 +443,22 @@
       if (this._announcer) this._announcer.remove();
       for (const off of this._offs) off();
       this.el.removeEventListener("click", this._onClick);
+      this.el.removeEventListener("keydown", this._onKey);
+      global.removeEventListener("scroll", this._onScroll, { capture: true });
+      global.removeEventListener("resize", this._onResize);
       this.el.replaceChildren();
       this.el.classList.remove("moi-resyncing");
       this.el.removeAttribute("data-moi-state");
+      this.el.removeAttribute("role");
       this._jobs.clear();
       this._dirty.clear();
       this._waiting.clear();
-      this._order = [];
-      this._detach = [];
+      this._rendered.clear();
+      this._order = this._view = this._pool = [];
       this._ticking.clear();
       this._cancelling.clear();
       this._refusedShown.clear();
+      for (const set of Object.values(this._listeners)) set.clear();
     }
 
     /** Mark the rows of unfinished jobs stale while the list is not live, and back. */
@@ -261,11 +466,10 @@
       const live = this.conn.state === "connected" && !this._resyncing;
       if (live === this._live) return;
       this._live = live;
-      for (const entry of this._order) {
+      for (const entry of this._rendered) {
         entry.row.classList.toggle("moi-job-stale", !live && !moi.isFinal(infoOf(entry).status));
       }
     }
-
     _resync() {
       // Until the server's full list arrives, every row may be gone: let CSS show it.
       this._resyncing = true;
@@ -391,12 +595,18 @@
       const added = now();
       for (const id of ids) {
         if (this._jobs.has(id)) continue;
-        const entry = { id, info: null, row: null, parts: null, alive: true, index: -1, placeholder: null, added };
+        const entry = { id, info: null, row: null, alive: true, placed: false, index: -1, vpos: -1, placeholder: null, added };
+        entry.bucket = "waiting"; // the filter it falls under (bucketOf)
+        entry.lname = null; // name and ID in lower case, for the search (searchText)
+        entry.dur = -1; // the duration sort's key (durationKey)
         entry.times = null; // dates as ms, for the timer (default rows)
         entry.cancelling = false; // its cancel is on its way
         entry.refused = null; // the server's words on its last cancel, while the row says so
         this._jobs.set(id, entry);
         this._waiting.add(entry);
+        this._counts.all += 1;
+        this._counts.waiting += 1;
+        this._countsChanged = true;
       }
       this._heldDue = Math.min(this._heldDue, added + PLACEHOLDER_DELAY_MS);
       this._schedule();
@@ -412,23 +622,40 @@
       // Unknown IDs are ignored, so a late update cannot bring back a removed job.
       const entry = this._jobs.get(info.id);
       if (!entry) return;
-      if (entry.cancelling && moi.isFinal(info.status)) {
+      const final = moi.isFinal(info.status);
+      if (entry.cancelling && final) {
         entry.cancelling = false;
         this._cancelling.delete(entry);
       }
-      if (entry.info && !moi.isFinal(entry.info.status) && moi.isFinal(info.status)) {
-        this._announce(nameOf(entry, info), info.status);
-      }
-      const was = entry.info ? entry.info.status : null;
+      const old = entry.info;
+      const ended = old !== null && final && !moi.isFinal(old.status);
+      const was = old ? old.status : null;
       if ((was === "Queued") !== (info.status === "Queued")) this._lineMoved = true;
-      if (entry.row) {
+      const bucket = bucketOf(info);
+      if (bucket !== entry.bucket) {
+        this._counts[entry.bucket] -= 1;
+        this._counts[bucket] += 1;
+        entry.bucket = bucket;
+        this._countsChanged = true;
+        if (entry.placed && this._filter !== "all") this._stale();
+      }
+      if (!old || old.name !== info.name) {
+        entry.lname = searchText(entry.id, info.name); // now, not on the first search
+        if (entry.placed && this._search !== "") this._stale();
+      }
+      if (this._sort === "duration") entry.dur = durationKey(info, Date.now());
+      if (entry.placed) {
         this._dirty.add(entry);
-      } else if (!entry.info) {
+      } else if (!old) {
         this._ready += 1;
         this._filled = now();
       }
       entry.info = info;
       this._schedule();
+      if (ended) {
+        this._announce(nameOf(entry, info), info.status);
+        this._emit("ended", info);
+      }
     }
 
     /** Say that a job ended, with the others that end within ANNOUNCE_MS, in one message. */
@@ -460,15 +687,17 @@
       if (!entry) return;
       if (entry.info && entry.info.status === "Queued") this._lineMoved = true;
       this._jobs.delete(id);
+      this._counts.all -= 1;
+      this._counts[entry.bucket] -= 1;
+      this._countsChanged = true;
       entry.alive = false;
       this._dirty.delete(entry);
-      this._ticking.delete(entry);
       this._cancelling.delete(entry);
       this._refusedShown.delete(entry);
       // Hidden meanwhile (in another tab, say): nothing is left to ask about.
       if (this._confirming === id && this._dialog.open) this._dialog.close();
       if (this._waiting.delete(entry) && entry.info) this._ready -= 1;
-      if (entry.row) this._detach.push(entry.row);
+      if (entry.placed) this._removed = true; // its row goes with the next frame's window
     }
 
     _schedule() {
@@ -477,7 +706,13 @@
       nextFrame(() => this._flush(false));
     }
 
-    /** Apply all pending changes to the DOM now (rows still waiting for info excepted). */
+    /** The view must be made again from the order (filter, search or order changed). */
+    _stale() {
+      this._viewStale = true;
+      this._narrowOk = false;
+    }
+
+    /** Apply all pending changes to the DOM now (jobs still waiting for info excepted). */
     flush() {
       this._flush(true);
     }
@@ -485,29 +720,207 @@
     _flush(all) {
       this._frame = false;
       if (this._destroyed) return;
-      if (this._detach.length) {
-        for (const row of this._detach) row.remove();
-        this._detach = [];
+      if (this._removed) {
+        this._removed = false;
         this._setOrder(this._order.filter((entry) => entry.alive));
+        this._stale();
       }
       if (this._lineMoved) this._countAhead();
       const changed = [...this._dirty];
       this._dirty.clear();
-      for (const entry of changed) this._render(entry);
       const fresh = this._due(all) ? this._takeWaiting() : [];
-      for (const entry of fresh) {
-        entry.row = this._newRow(entry.id);
-        this._render(entry);
+      if (fresh.length && this._sort === "duration") {
+        const clock = Date.now();
+        for (const entry of fresh) entry.dur = durationKey(entry.info, clock);
       }
+      for (const entry of fresh) entry.placed = true;
       const moved = this._outOfPlace(changed);
-      if (fresh.length || moved.length) this._place(fresh.concat(moved));
-      const empty = this._order.length === 0 && this._waiting.size === 0;
-      if (empty && !this._empty.isConnected) this.el.appendChild(this._empty);
-      if (!empty && this._empty.isConnected) this._empty.remove();
+      if (fresh.length || moved.length) {
+        this._place(fresh.concat(moved));
+        this._stale();
+      }
+      if (this._viewStale) this._buildView();
+      for (const entry of changed) if (entry.row) this._render(entry);
+      this._paint(null);
+      this._showEmpty();
       if (this._waiting.size === 0) this._heldDue = Infinity;
       else if (this._ready === 0) this._wakeAt(this._heldDue);
       else this._wakeAt(Math.min(this._heldDue, this._placedAt + PLACEHOLDER_DELAY_MS));
       this._setClock();
+      if (this._countsChanged || this._viewChanged) {
+        this._countsChanged = this._viewChanged = false;
+        this._emit("change", { counts: this.counts(), matched: this._view.length });
+      }
+    }
+
+    /** The view: the ordered jobs that the filter and search let through, each its `vpos`. */
+    _buildView() {
+      const filter = this._filter;
+      const query = this._search;
+      if (filter === "all" && query === "") {
+        this._view = this._order;
+      } else {
+        const from = this._narrowOk ? this._view : this._order;
+        const view = [];
+        for (const entry of from) {
+          if (filter !== "all" && entry.bucket !== filter) continue;
+          if (query !== "" && !(entry.lname ?? searchText(entry.id, entry.id)).includes(query)) continue;
+          view.push(entry);
+        }
+        this._view = view;
+      }
+      const view = this._view;
+      for (let i = 0; i < view.length; i++) view[i].vpos = i;
+      this._viewStale = this._narrowOk = false;
+      this._viewChanged = true;
+    }
+
+    /** The empty text when there are no jobs, "No jobs match." when none is in view. */
+    _showEmpty() {
+      const none = this._order.length === 0 && this._waiting.size === 0;
+      const text = none ? this._emptyText : this._view.length === 0 && this._order.length ? this._noMatchText : null;
+      if (text !== null) {
+        setText(this._empty, text);
+        if (this._empty !== this.el.firstChild) this.el.prepend(this._empty);
+      } else if (this._empty.isConnected) {
+        this._empty.remove();
+      }
+    }
+
+    /** The entry in view whose row has the focus, or null. */
+    _focused() {
+      const active = document.activeElement;
+      if (!active || active === this.el || !this.el.contains(active)) return null;
+      const row = active.closest(".moi-job");
+      const entry = row && this._jobs.get(row.getAttribute("data-job-id"));
+      return entry && entry.row === row && this._view[entry.vpos] === entry ? entry : null;
+    }
+
+    /**
+     * Render the rows of the view that are near the visible part of the list, re-using
+     * the others' rows; the spacers stand in for the rest. `keep` (and the
+     * focused row) stay rendered wherever they are, placed absolutely at their place.
+     */
+    _paint(keep) {
+      const view = this._view;
+      const focused = this._focused();
+      const active = focused ? document.activeElement : null;
+      const kept = [keep, focused].filter((entry) => entry && this._view[entry.vpos] === entry);
+      for (let pass = 0; pass < 2; pass++) {
+        const measured = this._rowH;
+        const [start, end] = this._window(view.length);
+        this._show(start, end, kept);
+        if (measured || !this._rendered.size) break;
+        const first = this.el.querySelector(":scope > .moi-job:not(.moi-job-kept)");
+        this._rowH = first ? first.getBoundingClientRect().height : 0;
+        if (!this._rowH) break; // not laid out (hidden): the guess stands until it is
+      }
+      // Moving rows about can take the focus with them: give it back.
+      if (active && active.isConnected && document.activeElement !== active) active.focus({ preventScroll: true });
+    }
+
+    /** [start, end) of the view to render: the rows in sight, OVERSCAN more each side. */
+    _window(count) {
+      if (!count) return [0, 0];
+      const el = this.el;
+      const height = this._rowH || GUESS_ROW_PX;
+      const box = el.getBoundingClientRect();
+      const top = box.top + el.clientTop;
+      const origin = top - el.scrollTop; // where row 0 is, in the viewport
+      const seen = Math.max(0, top); // the list's part in sight: its box within the viewport
+      const seenEnd = Math.min(global.innerHeight || document.documentElement.clientHeight, top + el.clientHeight);
+      let start = Math.floor((seen - origin) / height) - OVERSCAN;
+      let end = Math.ceil((seenEnd - origin) / height) + OVERSCAN;
+      // Out of sight: a few rows at the nearest end, so there is something to find.
+      start = Math.max(0, Math.min(start, count - OVERSCAN));
+      end = Math.min(count, Math.max(end, start + OVERSCAN), start + MAX_ROWS);
+      return [start, end];
+    }
+
+    /** Rows for view[start, end) and for `kept`, in order in the element, and no others. */
+    _show(start, end, kept) {
+      const view = this._view;
+      const want = new Set(kept);
+      for (let i = start; i < end; i++) want.add(view[i]);
+      for (const entry of this._rendered) if (!want.has(entry)) this._release(entry);
+      const height = this._rowH || GUESS_ROW_PX;
+      const before = [];
+      const after = [];
+      for (const entry of kept) {
+        if (entry.vpos >= start && entry.vpos < end) continue;
+        (entry.vpos < start ? before : after).push(entry);
+      }
+      const rows = [];
+      const add = (entry, out) => {
+        const row = this._rowFor(entry);
+        if (out || row.classList.contains("moi-job-kept")) {
+          row.classList.toggle("moi-job-kept", out);
+          row.style.top = out ? entry.vpos * height + "px" : "";
+        }
+        const total = String(view.length);
+        if (row.getAttribute("aria-setsize") !== total) row.setAttribute("aria-setsize", total);
+        const pos = String(entry.vpos + 1);
+        if (row.getAttribute("aria-posinset") !== pos) row.setAttribute("aria-posinset", pos);
+        rows.push(row);
+      };
+      for (const entry of before) add(entry, true);
+      for (let i = start; i < end; i++) add(view[i], false);
+      for (const entry of after) add(entry, true);
+      const [above, below] = this._spacers;
+      if (above.parentNode !== this.el) this.el.append(above, below);
+      let next = above.nextSibling;
+      for (const row of rows) {
+        if (row === next) next = next.nextSibling;
+        else this.el.insertBefore(row, next);
+      }
+      if (below.nextSibling) this.el.append(below);
+      setHeight(above, start * height);
+      setHeight(below, (view.length - end) * height);
+    }
+
+    /** The entry's row: its own, or a re-used or new one, rendered for it. */
+    _rowFor(entry) {
+      if (entry.row) return entry.row;
+      const row = this._pool.pop() || this._newRow();
+      row.setAttribute("data-job-id", entry.id);
+      entry.row = row;
+      this._rendered.add(entry);
+      this._render(entry);
+      return row;
+    }
+
+    /** Take the entry's row out of the page, to be re-used for another job. */
+    _release(entry) {
+      const row = entry.row;
+      row.remove();
+      entry.row = null;
+      this._rendered.delete(entry);
+      this._ticking.delete(entry);
+      if (this._pool.length < POOL) this._pool.push(row);
+    }
+
+    /** Up/Down: the focus to the next or previous row; Home/End: to the first or last. */
+    _key(event) {
+      if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+      const step = { ArrowDown: 1, ArrowUp: -1, Home: -Infinity, End: Infinity }[event.key];
+      if (step === undefined || !(event.target instanceof Element)) return;
+      if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+      const row = event.target.closest(".moi-job");
+      const entry = row && this.el.contains(row) && this._jobs.get(row.getAttribute("data-job-id"));
+      if (!entry || this._view[entry.vpos] !== entry) return;
+      event.preventDefault();
+      this.focusIndex(Math.max(0, Math.min(this._view.length - 1, entry.vpos + step)));
+    }
+
+    /** Scroll the view's `index`th job into sight and give its row the focus. */
+    focusIndex(index) {
+      this.flush();
+      const entry = this._view[index];
+      if (!entry) return;
+      this._paint(entry);
+      entry.row.scrollIntoView({ block: "nearest" });
+      entry.row.focus({ preventScroll: true });
+      this._paint(null); // the window where the row now is
     }
 
     /**
@@ -541,7 +954,7 @@
      * not at all. Custom rows have no times, so they need none.
      */
     _setClock() {
-      const every = this._renderRow || !this._order.length ? 0 : this._ticking.size ? TICK_MS : AGO_EVERY_MS;
+      const every = this._renderRow || !this._rendered.size ? 0 : this._ticking.size ? TICK_MS : AGO_EVERY_MS;
       if (every === this._clockEvery) return;
       clearInterval(this._clock);
       this._clockEvery = every;
@@ -553,15 +966,15 @@
       const clock = Date.now();
       const all = clock >= this._agoDue;
       if (all) this._agoDue = clock + AGO_EVERY_MS - TICK_MS / 2;
-      for (const entry of all ? this._order : this._ticking) {
-        if (entry.parts) renderTimes(entry, clock, this._locale);
+      for (const entry of all ? this._rendered : this._ticking) {
+        if (entry.times) renderTimes(entry, partsOf(entry.row), clock, this._locale, this._times);
       }
     }
 
     /**
-     * Whether waiting rows should go in now. While some still wait for their info, a
-     * long list is coming in: new rows go in when they at least double the list, or a
-     * while after the last ones, so that it is laid out a few times in all, not once a
+     * Whether waiting jobs should go in now. While some still wait for their info, a
+     * long list is coming in: new jobs go in when they at least double the list, or a
+     * while after the last ones, so that it is sorted in a few times in all, not once a
      * frame.
      */
     _due(all) {
@@ -609,7 +1022,7 @@
       }, Math.max(0, due - now()));
     }
 
-    _newRow(id) {
+    _newRow() {
       let row;
       if (this._renderRow) {
         row = element(this._rowTag, "moi-job");
@@ -617,7 +1030,8 @@
         if (!this._template) this._template = defaultTemplate(this._rowTag);
         row = this._template.cloneNode(true);
       }
-      row.setAttribute("data-job-id", id);
+      row.setAttribute("role", "listitem");
+      row.tabIndex = -1; // Up/Down move the focus from row to row
       return row;
     }
 
@@ -634,7 +1048,7 @@
         if (this._renderRow) {
           this._renderRow(info, row);
         } else {
-          renderDefault(entry, info, status, this._locale, this._jobPage);
+          renderDefault(entry, info, status, this);
           const times = entry.times;
           if (times.start !== null && times.end === null && !times.final) this._ticking.add(entry);
           else this._ticking.delete(entry);
@@ -663,32 +1077,31 @@
       return stayed.every((e) => fits(rest, e)) ? moved : changed;
     }
 
-    /** Put `batch` rows in sorted place; all other rows stay where they are. */
+    /** Put the `batch` entries in sorted place in the order; all others keep theirs. */
     _place(batch) {
       const cmp = this._cmp;
       const placing = new Set(batch);
-      const rest = this._order.filter((e) => !placing.has(e));
+      const rest = placing.size ? this._order.filter((e) => !placing.has(e)) : this._order;
       batch.sort(cmp);
-      const merged = [];
-      let [i, j] = [0, 0];
+      const merged = new Array(rest.length + batch.length);
+      let [i, j, k] = [0, 0, 0];
       while (i < rest.length || j < batch.length) {
         const takeRest = j >= batch.length || (i < rest.length && cmp(rest[i], batch[j]) <= 0);
-        merged.push(takeRest ? rest[i++] : batch[j++]);
+        merged[k++] = takeRest ? rest[i++] : batch[j++];
       }
-      // Consecutive new or moved rows go in as one fragment each.
-      const run = document.createDocumentFragment();
-      for (const e of merged) {
-        if (placing.has(e)) run.appendChild(e.row);
-        else if (run.firstChild) this.el.insertBefore(run, e.row);
-      }
-      if (run.firstChild) this.el.appendChild(run);
       this._setOrder(merged);
     }
 
     _setOrder(list) {
+      if (this._view === this._order) this._view = list;
       this._order = list;
-      list.forEach((e, i) => (e.index = i));
+      for (let i = 0; i < list.length; i++) list[i].index = i;
     }
+  }
+
+  /** What the search looks in: the job's name and ID, in lower case (made once per name). */
+  function searchText(id, name) {
+    return ((name == null || name === "" ? id : String(name)) + "\n" + id).toLowerCase();
   }
 
   function infoOf(entry) {
@@ -720,22 +1133,32 @@
     return row;
   }
 
-  /**
-   * Name, badge, times, attempt, progress bar, link, Cancel and Hide; updated in place.
-   * Sets `entry.times` (dates as ms, or null) for the list's timer.
-   */
-  function renderDefault(entry, info, status, locale, jobPage) {
-    const row = entry.row;
-    let parts = entry.parts;
+  const rowParts = new WeakMap(); // default row -> its parts, which stay with the row when it is re-used
+
+  /** A default row's parts (the row is a clone of defaultTemplate()). */
+  function partsOf(row) {
+    let parts = rowParts.get(row);
     if (!parts) {
-      // The row is a clone of defaultTemplate().
       const [name, badge, times, actions] = row.children;
       const [submitted, hide] = [times.firstChild, actions.lastChild];
-      parts = entry.parts = { name, badge, times, actions, submitted, hide, created: undefined };
-      for (const key of ["ran", "attempt", "ahead", "link", "cancel", "progress", "refused", "reason"]) parts[key] = null;
+      parts = { name, badge, times, actions, submitted, hide, created: undefined, absolute: undefined };
+      for (const key of ["ran", "attempt", "ahead", "link", "cancel", "again", "progress", "refused", "reason"]) parts[key] = null;
+      rowParts.set(row, parts);
     }
+    return parts;
+  }
+
+  /**
+   * Name, badge, times, attempt, progress bar, link, Cancel, Run again and Hide; updated
+   * in place (every part, as the row may have shown another job). Sets `entry.times`
+   * (dates as ms, or null) for the list's timer.
+   */
+  function renderDefault(entry, info, status, list) {
+    const row = entry.row;
+    const parts = partsOf(row);
     const name = nameOf(entry, info);
     setText(parts.name, name);
+    setAttr(parts.name, "title", name); // a long name is cut to one line
     setText(parts.badge, status);
     const pending = !entry.info;
     const final = !pending && moi.isFinal(status);
@@ -755,12 +1178,23 @@
     }
 
     // A job without a page of its own (the command line's) has moi's job page, if given.
-    const href = pending ? null : resultHref(info.handler, entry.id) ?? resultHref(jobPage, entry.id);
+    const href = pending ? null : resultHref(info.handler, entry.id) ?? resultHref(list._jobPage, entry.id);
     if (toggle(parts, "link", href !== null, pageLink, parts.actions, parts.actions.firstChild)) {
       setAttr(parts.link, "href", href);
       setAttr(parts.link, "aria-label", "Open " + name);
     }
-    if (toggle(parts, "cancel", !pending && !final, cancelButton, parts.actions, parts.hide)) {
+    let again = false;
+    if (!pending && list._canRunAgain) {
+      try {
+        again = !!list._canRunAgain(info);
+      } catch (err) {
+        console.error("moi.JobList: canRunAgain failed for", entry.id, err);
+      }
+    }
+    if (toggle(parts, "again", again, againButton, parts.actions, parts.hide)) {
+      setAttr(parts.again, "aria-label", "Run again " + name);
+    }
+    if (toggle(parts, "cancel", !pending && !final, cancelButton, parts.actions, parts.again || parts.hide)) {
       setAttr(parts.cancel, "aria-label", "Cancel " + name);
       setText(parts.cancel, entry.cancelling ? "Cancelling…" : "Cancel");
       parts.cancel.disabled = !!entry.cancelling;
@@ -772,7 +1206,7 @@
       end: parseDate(info.date_end),
       final,
     };
-    renderTimes(entry, Date.now(), locale);
+    renderTimes(entry, parts, Date.now(), list._locale, list._times);
     // A run after the first: the job went again after its engine died (an attempt its
     // engine took but never started, counted in `requeues`, uses no retry).
     const { retries } = info;
@@ -811,10 +1245,12 @@
     return chars.length <= MAX_REASON ? line : chars.slice(0, MAX_REASON - 1).join("") + "…";
   }
 
-  /** "submitted 5 min ago" (local date and time in its title) and "ran 4.2 s" / "running 1:05". */
-  function renderTimes(entry, clock, locale) {
-    const { parts, times } = entry;
-    const { created, start, end, final } = times;
+  /**
+   * "submitted 5 min ago" (local date and time in its title), or "submitted <date and
+   * time>" in the "absolute" mode; and "ran 4.2 s" / "running 1:05".
+   */
+  function renderTimes(entry, parts, clock, locale, mode) {
+    const { created, start, end, final } = entry.times;
     const submitted = parts.submitted;
     if (parts.created !== created) {
       parts.created = created;
@@ -822,11 +1258,13 @@
         submitted.removeAttribute("datetime");
         submitted.removeAttribute("title");
       } else {
+        parts.absolute = formatter("datetime", locale).format(created);
         submitted.setAttribute("datetime", new Date(created).toISOString());
-        submitted.setAttribute("title", "Submitted " + formatter("datetime", locale).format(created));
+        submitted.setAttribute("title", "Submitted " + parts.absolute);
       }
     }
-    setText(submitted, created === null ? "" : "submitted " + formatAgo(created, clock, locale));
+    const when = mode === "absolute" ? parts.absolute : formatAgo(created, clock, locale);
+    setText(submitted, created === null ? "" : "submitted " + when);
     let ran = "";
     if (start !== null && end !== null) ran = "ran " + formatDuration((end - start) / 1000);
     else if (start !== null && !final) ran = "running " + formatDuration((clock - start) / 1000, true);
@@ -848,6 +1286,11 @@
     return want;
   }
 
+  function setHeight(el, px) {
+    const height = px + "px";
+    if (el.style.height !== height) el.style.height = height;
+  }
+
   function setAttr(el, name, value) {
     if (el.getAttribute(name) !== value) el.setAttribute(name, value);
   }
@@ -862,6 +1305,13 @@
     const link = element("a", "moi-job-link");
     link.textContent = "Open";
     return link;
+  }
+
+  function againButton() {
+    const button = element("button", "moi-job-again");
+    button.type = "button";
+    button.textContent = "Run again";
+    return button;
   }
 
   function cancelButton() {
@@ -945,4 +1395,5 @@
   moi.JobList.formatAgo = formatAgo;
   moi.JobList.formatDuration = formatDuration;
   moi.JobList.failureReason = failureReason;
+  moi.JobList.API_VERSION = 2;
 })(typeof window !== "undefined" ? window : globalThis);

@@ -34,21 +34,29 @@ REFUSED = r"/{path}\S* - Failed to load resource: the server responded with a st
 _usernames = itertools.count(1)
 
 JOBS_JS = """
-return Array.from(document.querySelectorAll('#moi-joblist .moi-job'), (row) => {
-  const progress = row.querySelector('progress.moi-progress');
-  const link = row.querySelector('a.moi-job-link');
-  const name = row.querySelector('.moi-job-name');
-  const text = (selector) => row.querySelector(selector)?.textContent ?? null;
+// The list is windowed: its model (window.moiJobList, app.js) knows every job, the DOM
+// only the rows in sight. A row's parts are read where it is rendered, null elsewhere.
+const list = window.moiJobList;
+const el = document.getElementById('moi-joblist');
+if (!list || !el) return [];
+return list.ids().map((id) => {
+  const info = list.get(id);
+  const row = el.querySelector('.moi-job[data-job-id="' + CSS.escape(id) + '"]');
+  const part = (selector) => (row ? row.querySelector(selector) : null);
+  const text = (selector) => part(selector)?.textContent ?? null;
+  const progress = part('progress.moi-progress');
+  const link = part('a.moi-job-link');
   return {
-    id: row.getAttribute('data-job-id'),
-    status: row.getAttribute('data-status'),
-    pending: row.classList.contains('moi-job-pending'),
-    name: name ? name.textContent : null,
+    id: id,
+    status: info ? String(info.status) : (row ? row.getAttribute('data-status') : null),
+    pending: !info,
+    name: info ? String(info.name ?? id) : text('.moi-job-name'),
     progress: progress ? progress.value : null,
     href: link ? link.getAttribute('href') : null,
     cancel: text('button.moi-job-cancel'),
     submitted: text('time.moi-job-submitted'),
     ran: text('.moi-job-ran'),
+    rendered: !!row,
   };
 });
 """
@@ -90,10 +98,12 @@ def list_state(driver: WebDriver) -> str | None:
 
 
 def jobs(driver: WebDriver) -> list[dict[str, Any]]:
-    """The rows of ``#moi-joblist`` as they are now: id, status, pending, name, progress, href,
-    and the texts of the Cancel button, the submitted time and the run time (None if absent).
+    """The jobs of ``#moi-joblist`` as they are now, in its order: id, status, pending,
+    name, and, for rows rendered (``rendered``: the list draws only those in sight), the
+    progress, href, and the texts of the Cancel button, the submitted time and the run
+    time (None if absent or not rendered).
 
-    ``pending`` is true while a row has no info yet (its ID and status "…" are shown).
+    ``pending`` is true while a job has no info yet (its ID and status "…" are shown).
     """
     return driver.execute_script(JOBS_JS)
 

@@ -117,8 +117,10 @@ def test_batch_of_twenty_shows_twenty_rows_that_all_succeed(app, browser):
     assert len(set(ids)) == 20, f"duplicate rows: {ids}"
     assert set(ids) == set(sent)
     assert names == sorted(f"Hello batch {n} of 20" for n in range(1, 21))
-    rows_in_dom = driver.find_elements(By.CSS_SELECTOR, "#moi-joblist .moi-job")
-    assert len(rows_in_dom) == 20
+    assert driver.execute_script("return window.moiJobList.size") == 20
+    rendered = [job["id"] for job in rows if job["rendered"]]
+    start = ids.index(rendered[0]) if rendered else 0
+    assert rendered and rendered == ids[start : start + len(rendered)], "rows in order, no gap"
 
 
 def test_hidden_job_disappears_and_stays_gone_after_reload(app, browser, r):

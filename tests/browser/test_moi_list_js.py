@@ -737,7 +737,8 @@ def test_custom_render_row_and_compare(page):
         t.socket.deliver({update: t.info("z1", {name: "beta"})});
         t.socket.deliver({update: t.info("z2", {name: "alpha", status: "Success"})});
         list.flush();
-        const rows = [...list.el.children].map((row) => [row.tagName, row.className,
+        // API version 2: the element also holds the window's spacers; rows() are the rows.
+        const rows = list.rows().map((row) => [row.tagName, row.className,
           row.getAttribute("data-job-id"), row.getAttribute("data-status"),
           row.firstChild.textContent]);
         t.row("z2", "#other").querySelector(".moi-job-remove").click();  // Success: at once
