@@ -8,6 +8,7 @@ its connections: the moi client (jobs), the hub (live updates) and a Redis clien
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,19 +18,20 @@ import tornado.web
 from tornado.log import access_log
 
 import moi
-from app import proxies, templating
+from app import proxies, samples, templating
 from app import settings as app_config
 from app.accounts import Accounts
-from app.handlers import account, api, auth, jobpage, jobs, metrics, results
+from app.handlers import account, api, auth, cluster, jobpage, jobs, metrics, results
 from app.handlers.base import COOKIE_DAYS, USER_COOKIE, NotFoundHandler
 from app.handlers.live import LiveHandler, LiveProbeHandler
 from app.outage import Outage
 from app.sessions import Sessions, Signouts
 from app.tokens import Tokens
-from moi import connections
+from moi import again, connections
 from moi.client import Client
 from moi.config import Settings
 from moi.hub import Hub
+from moi.messages import MAX_CLIENT_MESSAGE_BYTES
 
 STATIC_DIR = Path(__file__).parent / "static"
 MOI_STATIC_PREFIX = "/moi-static/"
@@ -71,6 +73,7 @@ class Application(tornado.web.Application):
             *jobpage.routes(self),
             *api.routes,
             *account.routes,
+            *cluster.routes,
             *metrics.routes(app_settings.metrics),
             (r"/moi-ws/", LiveHandler, {"hub": self.moi_hub}),
             (r"/moi-ws/ready", LiveProbeHandler, {"hub": self.moi_hub}),
@@ -92,7 +95,11 @@ class Application(tornado.web.Application):
             # Ping idle sockets, so a browser that vanished without a word is noticed
             # and its group stops costing a subscription.
             "websocket_ping_interval": 30,
-            "websocket_max_message_size": 1024 * 1024,
+            # A cancel or hide of a 100,000-job list is one message of 4 MB; moi refuses
+            # one over its own limit with an error, this one closes the socket.
+            "websocket_max_message_size": MAX_CLIENT_MESSAGE_BYTES + 64 * 1024,
+            # "Run again" on the live list: the samples' jobs submit again as their form.
+            again.SETTING: functools.partial(samples.run_again, self.moi),
             # Debug without autoreload: a reload would re-exec this process and
             # orphan the Redis and cluster it started.
             "serve_traceback": app_settings.debug,

@@ -41,6 +41,12 @@ def user_tokens_key(user: str) -> str:
     return f"{PREFIX}tokens:{user}"
 
 
+def again_key(job_id: str) -> str:
+    """String: what a sample job was submitted with, JSON ``{"kind", "fields"}``, so it can
+    run again (:mod:`app.samples`); with the job's TTL."""
+    return f"{PREFIX}again:{job_id}"
+
+
 def throttle_key(counter: str, who: str) -> str:
     """A counter of :mod:`app.throttle`: ``user`` (sign-in attempts at a name from unknown
     clients), ``pair`` (at a name from an address: ``name@address``), ``addr`` (from an

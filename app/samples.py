@@ -4,17 +4,29 @@ The HTML forms (:mod:`app.handlers.jobs`) and the JSON API (:mod:`app.handlers.a
 both submit through here, so a field is checked the same way, with the same message,
 whichever way it arrives. A refused field raises :class:`app.forms.FieldError`, which
 names the field for the API and reads as the form's message on the page.
+
+Each job's checked fields are kept as long as the job (:func:`remember`), so "Run again"
+(:func:`run_again`, moi's ``moi:again`` hook) submits them again the same way: the same
+checks, and the same limit on a group's waiting jobs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from app import forms, jobs
+from app.keys import again_key
+from app.outage import REDIS_DOWN
+from moi.again import AgainRefused
 from moi.client import Client
-from moi.exceptions import ClusterError
+from moi.exceptions import ClusterError, QueueFull
 from moi.keys import is_job_id
+
+log = logging.getLogger(__name__)
 
 NAME_MAX = 100
 MESSAGE_MAX = 200
@@ -71,7 +83,8 @@ class Sample:
 
 async def submit_hello(moi: Client, group: str, fields: Fields) -> list[str]:
     name = forms.field(fields, "name", forms.text, "Name", max_length=NAME_MAX)
-    return [await moi.submit(group, f"Hello {name}", result_url("hello"), jobs.hello, name)]
+    job_id = await moi.submit(group, f"Hello {name}", result_url("hello"), jobs.hello, name)
+    return await remember(moi, "hello", {job_id: {"name": name}})
 
 
 async def submit_countdown(moi: Client, group: str, fields: Fields) -> list[str]:
@@ -81,7 +94,7 @@ async def submit_countdown(moi: Client, group: str, fields: Fields) -> list[str]
     job_id = await moi.submit(
         group, f"Countdown from {seconds} s", result_url("countdown"), jobs.countdown, seconds
     )
-    return [job_id]
+    return await remember(moi, "countdown", {job_id: {"seconds": str(seconds)}})
 
 
 async def submit_simulate(moi: Client, group: str, fields: Fields) -> list[str]:
@@ -95,7 +108,9 @@ async def submit_simulate(moi: Client, group: str, fields: Fields) -> list[str]:
     job_id = await moi.submit(
         group, f"Simulate {steps} steps", result_url("simulate"), jobs.simulate, steps, delay_ms
     )
-    return [job_id]
+    return await remember(
+        moi, "simulate", {job_id: {"steps": str(steps), "delay_ms": str(delay_ms)}}
+    )
 
 
 async def submit_fail(moi: Client, group: str, fields: Fields) -> list[str]:
@@ -103,7 +118,8 @@ async def submit_fail(moi: Client, group: str, fields: Fields) -> list[str]:
         fields, "message", forms.text, "Message", max_length=MESSAGE_MAX, required=False
     )
     message = message or "This job failed on purpose."
-    return [await moi.submit(group, "Fail on purpose", result_url("fail"), jobs.fail, message)]
+    job_id = await moi.submit(group, "Fail on purpose", result_url("fail"), jobs.fail, message)
+    return await remember(moi, "fail", {job_id: {"message": message}})
 
 
 async def submit_pi(moi: Client, group: str, fields: Fields) -> list[str]:
@@ -111,7 +127,7 @@ async def submit_pi(moi: Client, group: str, fields: Fields) -> list[str]:
     job_id = await moi.submit(
         group, f"Pi from {samples:,} samples", result_url("pi"), jobs.pi, samples
     )
-    return [job_id]
+    return await remember(moi, "pi", {job_id: {"samples": str(samples)}})
 
 
 async def submit_batch(moi: Client, group: str, fields: Fields) -> list[str]:
@@ -119,7 +135,11 @@ async def submit_batch(moi: Client, group: str, fields: Fields) -> list[str]:
         fields, "count", forms.whole_number, "Number of jobs", low=1, high=BATCH_MAX
     )
     names = [f"batch {number} of {count}" for number in range(1, count + 1)]
-    return await moi.map(group, "Hello batch", result_url("hello"), jobs.hello, names)
+    job_ids = await moi.map(group, "Hello batch", result_url("hello"), jobs.hello, names)
+    # Each of a batch's jobs runs again alone: a hello job with its own name.
+    return await remember(
+        moi, "hello", {job_id: {"name": name} for job_id, name in zip(job_ids, names, strict=True)}
+    )
 
 
 SAMPLES = {
@@ -136,3 +156,65 @@ SAMPLES = {
 """Every kind a form or the API may submit, by name: each has its form's route
 (:mod:`app.handlers.jobs`) and, with ``result_page``, its result page's
 (:mod:`app.handlers.results`)."""
+
+
+AGAIN_HANDLERS = sorted(
+    {result_url(sample.kind) for sample in SAMPLES.values() if sample.result_page}
+)
+"""The ``handler`` of every sample job, each of which can run again: the index page shows
+their "Run again" button."""
+
+
+async def remember(moi: Client, kind: str, fields: dict[str, dict[str, str]]) -> list[str]:
+    """Keep each new job's checked fields (by job ID) for as long as the job, so that it
+    can run again as ``kind``; the job IDs. A job whose fields could not be kept is
+    submitted all the same: only "Run again" refuses it."""
+    ttl = moi.settings.key_ttl or None
+    try:
+        async with moi.redis.pipeline(transaction=False) as pipe:
+            for job_id, kept in fields.items():
+                pipe.set(again_key(job_id), json.dumps({"kind": kind, "fields": kept}), ex=ttl)
+            await pipe.execute()
+    except REDIS_DOWN as error:
+        log.warning("could not keep how %d jobs were submitted: %s", len(fields), error)
+    return list(fields)
+
+
+async def run_again(moi: Client, group: str, job_id: str, info: dict[str, Any]) -> str:
+    """moi's ``moi:again`` hook (:mod:`moi.again`): submit the group's job ``job_id`` again
+    with the fields it was submitted with, as its form would; the new job's ID.
+
+    :raises AgainRefused: for a job whose fields are not kept (not a sample's, or
+        expired), or that its sample's checks or limits refuse now.
+    """
+    recipe = _recipe(await moi.redis.get(again_key(job_id)))
+    sample = SAMPLES.get(recipe["kind"]) if recipe else None
+    if recipe is None or sample is None or sample.many:
+        raise AgainRefused(
+            f"{info.get('name') or 'This job'} cannot run again: its inputs are not kept."
+        )
+    try:
+        [new_id] = await sample.submit(moi, group, recipe["fields"])
+    except forms.FormError as error:
+        raise AgainRefused(f"{info.get('name') or 'This job'} cannot run again: {error}") from None
+    except QueueFull as error:
+        raise AgainRefused(f"{error}.") from None
+    except ClusterError:
+        raise AgainRefused(
+            "The cluster is unavailable at the moment: try again in a moment."
+        ) from None
+    return new_id
+
+
+def _recipe(raw: str | None) -> dict[str, Any] | None:
+    """A kept ``{"kind", "fields"}``, if ``raw`` is one."""
+    try:
+        recipe = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("kind"), str):
+        return None
+    fields = recipe.get("fields")
+    if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+        return None
+    return recipe

@@ -42,6 +42,7 @@ def render_index(
         errors=errors or {},
         values=values or {},
         notice=notice,
+        again_handlers=samples.AGAIN_HANDLERS,
         limits={
             "name": NAME_MAX,
             "message": MESSAGE_MAX,

@@ -1,16 +1,18 @@
 /*
- * app.js: the demo's own page code, on top of moi.js and moi_list.js.
+ * app.js: the demo's own page code, on top of moi.js, moi_list.js and moi_listbar.js.
  *
- * The index page keeps the live job list (#moi-joblist); a result page whose job is
- * still running (#job[data-final="false"]) follows that job: its status, progress,
- * start and live times, and reloads itself when the job ends, so the server renders
- * the result. Both show the socket's state in #moi-state, and go to the sign-in page
- * (with its "ended" notice) when the session ends, however it ended. A job's page and the
- * account page show their dates (<time class="moment">, UTC text as the server wrote
- * them) as how long ago or ahead they are, in the list's words ("5 minutes ago", "in 3
- * hours"), with the local date and time in the tooltip and for screen readers; one timer
- * keeps them fresh. A finished job's page and the account page load this file alone,
- * without moi.js. The account page's new token gets a Copy button.
+ * The index page keeps the live job list (#moi-joblist) with its toolbar (#moi-listbar:
+ * filters, search, bulk actions), and "Run again" on the jobs of the handlers named in
+ * the list's data-again-handlers; a result page whose job is still running
+ * (#job[data-final="false"]) follows that job: its status, progress, start and live
+ * times, and reloads itself when the job ends, so the server renders the result. Both
+ * show the socket's state in #moi-state, and go to the sign-in page (with its "ended"
+ * notice) when the session ends, however it ended. A job's page and the account page show
+ * their dates (<time class="moment">, UTC text as the server wrote them) as how long ago
+ * or ahead they are, in the list's words ("5 minutes ago", "in 3 hours"), with the local
+ * date and time in the tooltip and for screen readers; one timer keeps them fresh. A
+ * finished job's page and the account page load this file alone, without moi.js. The
+ * account page's new token gets a Copy button.
  * Job data goes into the page with textContent only.
  */
 (function () {
@@ -60,11 +62,30 @@
   function jobList(element) {
     const conn = new moi.Connection({ path: "/moi-ws/" });
     showState(conn);
-    new moi.JobList(conn, {
+    const againHandlers = handlerList(element.getAttribute("data-again-handlers"));
+    const list = new moi.JobList(conn, {
       element,
       emptyText: "No jobs yet. Run one with a form on this page.",
       jobPage: "/jobs/", // moi's job page, for a job without a page of its own
+      canRunAgain: (info) => againHandlers.includes(info.handler),
     });
+    // The list's model, for the browser tests (tests/browser/demo.py): the list is windowed,
+    // so the DOM holds only the rows in sight.
+    window.moiJobList = list;
+    const bar = document.getElementById("moi-listbar");
+    if (bar) new moi.ListBar(list, { element: bar });
+    const cluster = document.getElementById("moi-cluster-state");
+    if (cluster && moi.ClusterPanel) new moi.ClusterPanel(conn, { element: cluster });
+  }
+
+  /** The handlers whose jobs can run again, from the list's JSON attribute; none if unreadable. */
+  function handlerList(text) {
+    try {
+      const value = JSON.parse(text || "[]");
+      return Array.isArray(value) ? value.filter((item) => typeof item === "string") : [];
+    } catch (err) {
+      return [];
+    }
   }
 
   /**
