@@ -14,7 +14,10 @@ writes into ``docs/screenshots/``: the list (``list-desktop.png`` at 1280×900,
 (``list-desktop-dark.png``, ``list-phone-dark.png``) and a refused form on a phone
 (``form-error-phone.png``: the message in view, with the focus), and moi's page of a
 simulation printing as it runs, with its output pane (``job-output-desktop.png`` at
-1280×800, ``job-output-phone.png``, and both again in a dark system, ``-dark``). The app
+1280×800, ``job-output-phone.png``, and both again in a dark system, ``-dark``), then a
+list of 100,000 jobs stored straight into the demo's Redis (``list-100k-desktop.png``,
+``list-100k-phone.png``). ``--only list-100k`` (or any other name's start) takes only the
+screenshots whose names start so, doing only the work they need. The app
 is stopped by its PID with SIGINT, as Ctrl-C would, and the browser by
 :func:`tests.browser.chromium.stop`.
 Needs Chromium and chromedriver (``apt-get install chromium chromium-driver``).
@@ -22,20 +25,26 @@ Needs Chromium and chromedriver (``apt-get install chromium chromium-driver``).
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a file: the checkout's packages, as with -m
     sys.path.insert(0, str(REPO))
 
+import redis  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
+from moi import groupset, keys, record  # noqa: E402
+from tests.app.conftest import group_of  # noqa: E402
 from tests.browser import chromium, demo  # noqa: E402
 from tests.browser.appserver import READY_LINE, unused_port  # noqa: E402
 from tests.browser.contrast import prefer_scheme  # noqa: E402
@@ -47,6 +56,13 @@ PHONE = (390, 844)
 START_TIMEOUT = 180
 """Seconds the demo may take to start its Redis and cluster on a slow machine."""
 STOP_TIMEOUT = 60
+BIG_LIST = 100_000
+ONLY: tuple[str, ...] = ()
+"""Name starts of the screenshots to take (``--only``); empty: all."""
+
+
+def wanted(*names: str) -> bool:
+    return not ONLY or any(name.startswith(only) for name in names for only in ONLY)
 
 
 def start_demo(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -128,44 +144,120 @@ def shoot(driver, size: tuple[int, int], name: str, refresh: bool = True) -> Non
     print(f"wrote {(OUT / f'{name}.png').relative_to(REPO)}")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    global ONLY
+    parser = argparse.ArgumentParser(description="Screenshots of the demo for docs/screenshots/.")
+    parser.add_argument(
+        "--only", action="append", default=[], help="a name's start, e.g. list-100k"
+    )
+    ONLY = tuple(parser.parse_args(argv).only)
     missing = chromium.missing()
     if missing:
         print(f"needs {' and '.join(missing)}: {chromium.INSTALL_HINT}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="moi-screenshots-") as tmp:
-        folder = Path(tmp)
+        folder = Path(os.environ.get("MOI_SCREENSHOTS_DIR") or tmp)
         process, url = start_demo(folder)
         driver = None
         try:
             driver = chromium.start(folder / "profile", folder / "chromedriver.log")
             driver.get(f"{url}/signup")
-            shoot(driver, PHONE, "signup-phone")
+            if wanted("signup-phone"):
+                shoot(driver, PHONE, "signup-phone")
             demo.viewport(driver, *DESKTOP)
             demo.login(driver, url, "ada")
             demo.wait_connected(driver)
-            job_output(driver, url)
-            countdown = make_jobs(driver)
-            shoot(driver, DESKTOP, "list-desktop")
-            shoot(driver, PHONE, "list-phone")
-            driver.get(f"{url}/result/countdown/{countdown}")
-            shoot(driver, DESKTOP, "job-desktop")
-            shoot(driver, PHONE, "job-phone")
-            failed = next(job for job in demo_jobs(driver, url) if job["status"] == "Failed")
-            driver.get(f"{url}{failed['href']}")
-            shoot(driver, PHONE, "failed-phone")
-            prefer_scheme(driver, "dark")
-            driver.get(f"{url}/")
-            shoot(driver, DESKTOP, "list-desktop-dark")
-            shoot(driver, PHONE, "list-phone-dark")
-            prefer_scheme(driver, "light")
-            refused_form(driver, url)
-            shoot(driver, PHONE, "form-error-phone", refresh=False)
+            if wanted("job-output"):
+                job_output(driver, url)
+            if wanted("list-desktop", "list-phone", "job-", "failed-phone", "form-error"):
+                mix(driver, url)
+            if wanted("list-100k"):
+                big_list(driver, url, redis_url(folder), "ada")
         finally:
             if driver is not None:
                 chromium.stop(driver)
             stop_demo(process)
     return 0
+
+
+def mix(driver, url: str) -> None:
+    """The list of a few jobs in every state, a job's page, a failed job, a refused form."""
+    countdown = make_jobs(driver)
+    shoot(driver, DESKTOP, "list-desktop")
+    shoot(driver, PHONE, "list-phone")
+    driver.get(f"{url}/result/countdown/{countdown}")
+    shoot(driver, DESKTOP, "job-desktop")
+    shoot(driver, PHONE, "job-phone")
+    failed = next(job for job in demo_jobs(driver, url) if job["status"] == "Failed")
+    driver.get(f"{url}{failed['href']}")
+    shoot(driver, PHONE, "failed-phone")
+    prefer_scheme(driver, "dark")
+    driver.get(f"{url}/")
+    shoot(driver, DESKTOP, "list-desktop-dark")
+    shoot(driver, PHONE, "list-phone-dark")
+    prefer_scheme(driver, "light")
+    refused_form(driver, url)
+    shoot(driver, PHONE, "form-error-phone", refresh=False)
+
+
+def redis_url(folder: Path) -> str:
+    """The demo's private Redis, as its start-up banner names it."""
+    found = re.search(r"Redis\s+(redis://\S+)", (folder / "app.log").read_text(errors="replace"))
+    if not found:
+        raise SystemExit("the demo's log names no Redis URL")
+    return found.group(1)
+
+
+def big_list(driver, url: str, redis_url: str, user: str) -> None:
+    """100,000 ended jobs of ``user``'s group stored as engines leave them, then the list."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        group = group_of(client, user)
+        now = time.time()
+        statuses = ["Success"] * 8 + ["Failed", "Cancelled"]
+        for first in range(0, BIG_LIST, 10_000):
+            infos = [
+                big_job(group, n, statuses[n % len(statuses)], now - n * 30)
+                for n in range(first, first + 10_000)
+            ]
+            with client.pipeline() as pipe:
+                for info in infos:
+                    pipe.set(keys.job_key(info["id"]), record.encode(info))
+                groupset.add(pipe, group, [info["id"] for info in infos], 0)
+                pipe.execute()
+    finally:
+        client.close()
+    demo.viewport(driver, *DESKTOP)
+    driver.get(f"{url}/")
+    demo.wait_connected(driver)
+    for size, name in ((DESKTOP, "list-100k-desktop"), (PHONE, "list-100k-phone")):
+        demo.viewport(driver, *size, mobile=size == PHONE)
+        driver.refresh()
+        demo.wait(driver, lambda d: listed(d) >= BIG_LIST, "100,000 rows", timeout=120)
+        shoot(driver, size, name, refresh=False)
+
+
+def listed(driver) -> int:
+    """How many jobs the list's model holds (the DOM has only the rows in sight)."""
+    return driver.execute_script("return window.moiJobList ? window.moiJobList.size : 0")
+
+
+def big_job(group: str, n: int, status: str, ended: float) -> dict:
+    """The info object of an ended sample job, as the demo's own would read."""
+    kind = ("hello", "pi", "countdown", "simulate")[n % 4]
+    started = ended - (n % 97) - 1
+    stamp = lambda t: datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds")  # noqa: E731
+    return {
+        "id": f"{n:08x}-0000-4000-8000-{n:012x}",
+        "group": group,
+        "name": f"{kind} #{n}",
+        "handler": f"/result/{kind}",
+        "status": status,
+        "result": None,
+        "date_created": stamp(started - 1),
+        "date_start": stamp(started),
+        "date_end": stamp(ended),
+    }
 
 
 def job_output(driver, url: str) -> None:
