@@ -74,8 +74,20 @@
     window.moiJobList = list;
     const bar = document.getElementById("moi-listbar");
     if (bar) new moi.ListBar(list, { element: bar });
-    const cluster = document.getElementById("moi-cluster-state");
-    if (cluster && moi.ClusterPanel) new moi.ClusterPanel(conn, { element: cluster });
+    clusterPanel(conn);
+  }
+
+  /** The cluster's state, live, where the page has its panel (cluster/panel.html). */
+  function clusterPanel(conn) {
+    const element = document.getElementById("moi-cluster-state");
+    if (element && moi.ClusterPanel) new moi.ClusterPanel(conn, { element });
+  }
+
+  /** A page with the cluster's panel and no list (/cluster): a connection of its own. */
+  function clusterPage() {
+    const conn = new moi.Connection({ path: "/moi-ws/" });
+    showState(conn);
+    clusterPanel(conn);
   }
 
   /** The handlers whose jobs can run again, from the list's JSON attribute; none if unreadable. */
@@ -270,6 +282,7 @@
   if (copy) copyButton(copy, document.getElementById("new-token"), document.getElementById("new-token-copied"));
   const list = document.getElementById("moi-joblist");
   if (list) jobList(list);
+  else if (document.getElementById("moi-cluster-state") && window.moi) clusterPage();
   const page = document.getElementById("job");
   if (page && page.getAttribute("data-final") === "false") followJob(page);
 })();

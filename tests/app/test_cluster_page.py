@@ -9,7 +9,7 @@ def test_the_cluster_page_has_the_panel_and_its_scripts(auth):
     assert (
         'id="moi-cluster-state"' in page.text and 'aria-labelledby="cluster-heading"' in page.text
     )
-    for script in ("moi.js", "moi_cluster.js", "cluster.js"):
+    for script in ("moi.js", "moi_cluster.js", "app.js"):
         assert f"/{script}?v=" in page.text
 
 

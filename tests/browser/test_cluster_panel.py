@@ -42,3 +42,16 @@ def test_the_cluster_page_shows_engines_and_jobs_waiting_live(app, browser):
         "the jobs per minute to count the job that ended",
     )
     assert "this minute" in driver.find_element(By.CLASS_NAME, "moi-cluster-caption").text
+
+
+def test_the_index_shows_the_cluster_beside_the_list(app, browser):
+    driver = browser()
+    demo.login(driver, app.url, demo.new_username())
+    demo.wait_connected(driver)
+    demo.wait(
+        driver,
+        lambda d: figure(d, "engines").endswith(" of 2"),
+        "the index's panel to show the engines",
+    )
+    assert figure(driver, "controller") == "reachable"
+    assert driver.find_element(By.ID, "moi-joblist").is_displayed()
