@@ -94,9 +94,13 @@
     return da < db ? 1 : da > db ? -1 : 0;
   }
 
-  /** The status filter a job falls under (FILTERS, but "all"). */
+  /**
+   * The status filter a job falls under (FILTERS, but "all"); null for a job whose info has
+   * not come yet (counted in "all" only: a list coming in does not count as all waiting).
+   */
   function bucketOf(info) {
-    const status = info ? info.status : null;
+    if (!info) return null;
+    const status = info.status;
     if (status == null || status === "Queued") return "waiting";
     if (status === "Success") return "succeeded";
     if (status === "Failed") return "failed";
@@ -596,7 +600,7 @@
       for (const id of ids) {
         if (this._jobs.has(id)) continue;
         const entry = { id, info: null, row: null, alive: true, placed: false, index: -1, vpos: -1, placeholder: null, added };
-        entry.bucket = "waiting"; // the filter it falls under (bucketOf)
+        entry.bucket = null; // the filter it falls under (bucketOf): none until its info
         entry.lname = null; // name and ID in lower case, for the search (searchText)
         entry.dur = -1; // the duration sort's key (durationKey)
         entry.times = null; // dates as ms, for the timer (default rows)
@@ -605,7 +609,6 @@
         this._jobs.set(id, entry);
         this._waiting.add(entry);
         this._counts.all += 1;
-        this._counts.waiting += 1;
         this._countsChanged = true;
       }
       this._heldDue = Math.min(this._heldDue, added + PLACEHOLDER_DELAY_MS);
@@ -633,7 +636,7 @@
       if ((was === "Queued") !== (info.status === "Queued")) this._lineMoved = true;
       const bucket = bucketOf(info);
       if (bucket !== entry.bucket) {
-        this._counts[entry.bucket] -= 1;
+        if (entry.bucket) this._counts[entry.bucket] -= 1;
         this._counts[bucket] += 1;
         entry.bucket = bucket;
         this._countsChanged = true;
@@ -688,7 +691,7 @@
       if (entry.info && entry.info.status === "Queued") this._lineMoved = true;
       this._jobs.delete(id);
       this._counts.all -= 1;
-      this._counts[entry.bucket] -= 1;
+      if (entry.bucket) this._counts[entry.bucket] -= 1;
       this._countsChanged = true;
       entry.alive = false;
       this._dirty.delete(entry);

@@ -90,7 +90,7 @@
    * list's counts have them (a job with no info yet is not known to have ended: waiting).
    */
   const ended = (info) => !!info && !info.pending && moi.isFinal(info.status);
-  const active = (info) => !!info && !moi.isFinal(info.status);
+  const active = (info) => !!info && !info.pending && !moi.isFinal(info.status);
 
   /** The notifications choice kept in localStorage: "on", "off", or null if none or blocked. */
   function choice() {

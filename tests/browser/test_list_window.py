@@ -197,7 +197,7 @@ def test_filters_and_counts_follow_the_jobs_live(page):
         const calls = (t.changes || []).length;
         t.socket.deliver({update: t.info("job-00005", {name: "Job 5", status: "Success",
           date_created: "2025-12-31T23:59:55.000Z"})});
-        t.socket.deliver({add: ["job-00009"]});  // no info yet: waiting
+        t.socket.deliver({add: ["job-00009"]});  // no info yet: in "all" only
         await new Promise(requestAnimationFrame);
         await new Promise(requestAnimationFrame);
         return {counts, running, calls, after: list.counts(), ids: list.ids(),
@@ -214,7 +214,7 @@ def test_filters_and_counts_follow_the_jobs_live(page):
     }
     assert seen["running"] == ["job-00004", "job-00005"]
     assert seen["calls"] == 1
-    assert seen["after"] == {**seen["counts"], "all": 7, "waiting": 2, "running": 1, "succeeded": 2}
+    assert seen["after"] == {**seen["counts"], "all": 7, "running": 1, "succeeded": 2}
     assert seen["ids"] == seen["matched"] == ["job-00004"]
     assert seen["filter"] == "running"
     assert seen["changes"][-1] == {"counts": seen["after"], "matched": 1}
