@@ -143,10 +143,16 @@ class Subscription:
         """Move messages off the connection; resolve confirmations as they come; ask for a
         PING when it is quiet (:data:`HEARTBEAT`), and give up on it if none comes."""
         loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
         asked: float | None = None  # when the PING unanswered so far was sent
         try:
-            while True:
+            # Not only a cancel ends the loop: redis-py's read with a timeout can swallow a
+            # cancel that comes as its timeout expires (seen under load), and close() would
+            # then wait for ever on a reader that goes on reading a healthy connection.
+            while not self._dead:
                 message = await self._pubsub.get_message(timeout=HEARTBEAT)
+                if me is not None and me.cancelling():
+                    raise asyncio.CancelledError
                 if message is None:
                     if asked is None:
                         asked = loop.time()
@@ -199,8 +205,9 @@ class Subscription:
         self._fail_waiters()
         if self._reader is not None and self._reader is not asyncio.current_task():
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+            # It ends within a HEARTBEAT even if the cancel is lost (it reads _dead); a read
+            # stuck on a dead connection ends when the connection is closed below.
+            await asyncio.wait({self._reader}, timeout=2 * HEARTBEAT)
         self._reader = None
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()

@@ -136,7 +136,9 @@ async def test_many_watchers_share_one_subscription(exclusive_dispatch, r, setti
 
 
 @run
-async def test_jobs_per_minute_keep_the_last_hour_oldest_first(r, settings):
+async def test_jobs_per_minute_keep_the_last_hour_oldest_first(r, settings, exclusive_dispatch):
+    """No dispatcher at work meanwhile: it would read the hash as of now, and drop these
+    minutes of another time."""
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
     try:
         now = 1_800_000_000.0
